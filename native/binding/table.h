@@ -1,0 +1,147 @@
+// The op table: every native function the addon exports is one row, declared once with a signature in a
+// small spec language. The dispatcher parses JS arguments by that spec; scripts/gen-ops.js turns the same
+// rows into the typed TypeScript methods and functions.
+//
+// Spec: space-separated `name:Kind`, optional `?` (may be undefined) or `=default`; a lone `|` starts
+// the group that TypeScript takes as one options object.
+//   T tensor · TS tensor or number · N number · I integer · B boolean · Is integer list (a number is [n])
+//   Ts tensor list · S string · D data (typed array or number[]) · M module · O optimizer
+//   Opt options object · NT [name, tensor][] · Meta {string: string}
+// Result kinds: T Ts N B Is S D M O NT Load none
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <torch/optim/optimizer.h>
+
+#include "binding/handles.h"
+#include "core/modules.h"
+#include "core/safetensors.h"
+
+namespace invdiff::binding {
+
+enum class Kind { Tensor, TensorOrScalar, Number, Integer, Bool, Ints, Tensors, String, Data, Module, Optimizer, Options, Named, Meta };
+
+struct ArgSpec {
+  std::string name;
+  Kind kind;
+  bool optional = false;  // undefined allowed (a default counts as optional)
+  bool hasDefault = false;
+  std::string fallback;   // the default, as written in the spec
+};
+
+// One parsed argument. Parsing happens on the main thread, so an op body may run on a worker.
+struct Arg {
+  bool present = false;
+  bool isTensor = false;
+  at::Tensor tensor;
+  double number = 0;
+  std::vector<int64_t> ints;
+  std::vector<at::Tensor> tensors;
+  std::string string;
+  std::shared_ptr<Module> module;
+  std::shared_ptr<torch::optim::Optimizer> optimizer;
+  Options options;
+  safetensors::NamedTensors named;
+  safetensors::Metadata meta;
+};
+
+class Args {
+ public:
+  std::vector<Arg> values;
+  const std::vector<ArgSpec>* specs = nullptr;
+
+  const at::Tensor& t(size_t i) const { return values[i].tensor; }
+  bool has(size_t i) const { return values[i].present; }
+  bool isTensor(size_t i) const { return values[i].isTensor; }
+  // An integral JS number becomes an integer scalar so integer tensors keep their dtype.
+  at::Scalar scalar(size_t i) const;
+  double n(size_t i) const { return values[i].number; }
+  int64_t i64(size_t i) const { return static_cast<int64_t>(values[i].number); }
+  bool b(size_t i) const { return values[i].number != 0; }
+  const std::vector<int64_t>& ints(size_t i) const { return values[i].ints; }
+  c10::optional<int64_t> optInt(size_t i) const { return has(i) ? c10::optional<int64_t>(i64(i)) : c10::nullopt; }
+  const std::vector<at::Tensor>& ts(size_t i) const { return values[i].tensors; }
+  const std::string& s(size_t i) const { return values[i].string; }
+  const std::string& name(size_t i) const { return (*specs)[i].name; }
+  Module& module(size_t i) const { return *values[i].module; }
+  const std::shared_ptr<Module>& modulePtr(size_t i) const { return values[i].module; }
+  torch::optim::Optimizer& optimizer(size_t i) const { return *values[i].optimizer; }
+  const Options& options(size_t i) const { return values[i].options; }
+  const safetensors::NamedTensors& named(size_t i) const { return values[i].named; }
+  const safetensors::Metadata& meta(size_t i) const { return values[i].meta; }
+  // Thrown as a TypeError naming the argument.
+  [[noreturn]] void fail(size_t i, const std::string& expected) const;
+};
+
+enum class ResultKind { None, Tensor, Tensors, Number, Bool, Ints, String, Data, Module, Optimizer, Named, Load };
+
+struct Result {
+  ResultKind kind = ResultKind::None;
+  at::Tensor tensor;
+  std::vector<at::Tensor> tensors;
+  double number = 0;
+  std::vector<int64_t> ints;
+  std::string string;
+  std::shared_ptr<Module> module;
+  std::shared_ptr<torch::optim::Optimizer> optimizer;
+  safetensors::NamedTensors named;
+  safetensors::Metadata meta;
+
+  Result() = default;
+  Result(at::Tensor t) : kind(ResultKind::Tensor), tensor(std::move(t)) {}
+  Result(std::vector<at::Tensor> t) : kind(ResultKind::Tensors), tensors(std::move(t)) {}
+  Result(double v) : kind(ResultKind::Number), number(v) {}
+  Result(int64_t v) : kind(ResultKind::Number), number(static_cast<double>(v)) {}
+  Result(bool v) : kind(ResultKind::Bool), number(v) {}
+  Result(std::vector<int64_t> v) : kind(ResultKind::Ints), ints(std::move(v)) {}
+  Result(std::string v) : kind(ResultKind::String), string(std::move(v)) {}
+  Result(std::shared_ptr<Module> m) : kind(ResultKind::Module), module(std::move(m)) {}
+  Result(std::shared_ptr<torch::optim::Optimizer> o) : kind(ResultKind::Optimizer), optimizer(std::move(o)) {}
+  Result(safetensors::NamedTensors n) : kind(ResultKind::Named), named(std::move(n)) {}
+  static Result data(at::Tensor t) {
+    Result r(std::move(t));
+    r.kind = ResultKind::Data;
+    return r;
+  }
+  static Result load(safetensors::Contents c) {
+    Result r(std::move(c.tensors));
+    r.kind = ResultKind::Load;
+    r.meta = std::move(c.metadata);
+    return r;
+  }
+};
+
+// Where an op shows up in TypeScript: a Tensor method (first argument is self), a package function, or an
+// internal entry the hand-written TS layer calls.
+enum class Surface { Method, Function, Internal };
+
+struct OpDef {
+  const char* name;
+  const char* args;
+  const char* result;
+  Surface surface;
+  bool async;  // also exported as `<name>$async`, returning a Promise
+  Result (*fn)(const Args&);
+  const char* doc;
+};
+
+// The objects JS refers to by handle.
+HandleTable<at::Tensor>& tensorHandles();
+HandleTable<std::shared_ptr<Module>>& moduleHandles();
+HandleTable<std::shared_ptr<torch::optim::Optimizer>>& optimizerHandles();
+
+// Each translation unit contributes its rows.
+const std::vector<OpDef>& tensorOps();
+const std::vector<OpDef>& objectOps();
+
+// Helpers the tables share.
+at::ScalarType parseDtype(const std::string& name, const char* argument);
+std::string dtypeName(at::ScalarType t);
+at::Device parseDevice(const std::string& name, const char* argument);
+at::TensorOptions factoryOptions(const Args& a, size_t dtypeIndex, size_t deviceIndex);
+void checkAllocation(const std::vector<int64_t>& shape, at::ScalarType dtype);
+
+}  // namespace invdiff::binding
