@@ -275,6 +275,7 @@ void readArgs(napi_env env, const Entry& e, napi_value* argv, size_t argc, Args&
         if (js < argc) napi_get_value_bool(env, argv[js], &isTensor);
         ++js;
         if (isTensor) {
+          if (t == napi_string) a.fail(i, "a Tensor or a number, got " + stringOf(env, v));
           out.tensor = tensorFrom(env, v, a, i);
           out.isTensor = true;
         } else {

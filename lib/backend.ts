@@ -1,0 +1,46 @@
+// Memory accounting, threads and backend facts.
+import * as os from 'os';
+import { NativeBinding } from './generated/ops';
+import { nativeAddon } from './runtime';
+
+const native = nativeAddon as NativeBinding;
+
+export interface MemoryStats {
+  /** Live tensor handles held by JS. */
+  tensors: number;
+  /** Bytes of live CPU tensor storage (every LibTorch CPU allocation, counted by our allocator). */
+  bytes: number;
+  /** Highest `bytes` since the last resetPeakMemory(). */
+  peakBytes: number;
+  /** CUDA bytes allocated and their peak, from the caching allocator (0 without CUDA). */
+  cudaBytes: number;
+  cudaPeakBytes: number;
+}
+
+export function memory(): MemoryStats {
+  const [tensors, bytes, peakBytes, cudaBytes, cudaPeakBytes] = native.memoryStats();
+  return { tensors, bytes, peakBytes, cudaBytes, cudaPeakBytes };
+}
+
+export function resetPeakMemory(): void {
+  native.resetPeakMemory();
+}
+
+export function setNumThreads(n: number): void {
+  native.setNumThreads(n);
+}
+
+export interface BackendInfo {
+  torch: string;
+  cuda: boolean;
+  cudaDevices: number;
+  threads: number;
+}
+
+export function backend(): BackendInfo {
+  return JSON.parse(native.backendInfo());
+}
+
+// LibTorch may start with one thread in an embedding process; default to the cores we may use.
+const requested = Number(process.env.INVDIFF_NUM_THREADS);
+setNumThreads(Number.isInteger(requested) && requested > 0 ? requested : os.availableParallelism?.() ?? os.cpus().length);
