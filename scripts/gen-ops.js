@@ -64,7 +64,7 @@ function wrapResult(kind, expr) {
 
 // How an argument's value is handed to the binding.
 function toNative(arg, access) {
-  if (arg.kind === 'T') return `th(${access})`;
+  if (arg.kind === 'T') return arg.optional ? `tu(${access})` : `th(${access})`;
   if (arg.kind === 'Ts') return `tl(${access})`;
   if (arg.kind === 'TS') return `tn(${access}), typeof ${access} !== 'number'`;
   return access;
@@ -122,13 +122,14 @@ function generate(rows) {
   out.push('const native = nativeAddon as NativeBinding;');
   out.push('');
   out.push('function describe(x: unknown): string {');
-  out.push("  if (x === null) return 'null';");
+  out.push("  if (x === null || x === undefined) return String(x);");
   out.push("  if (Array.isArray(x)) return 'an array';");
   out.push("  if (typeof x === 'string') return `the string '${x.slice(0, 40)}'`;");
   out.push("  if (typeof x === 'object') return `an object (${(x as object).constructor?.name ?? 'no class'})`;");
   out.push('  return `${typeof x} ${String(x)}`;');
   out.push('}');
   out.push('function th(x: unknown): Handle { return x instanceof TensorMethods ? x.h : describe(x); }');
+  out.push('function tu(x: unknown): Handle | undefined { return x === undefined ? undefined : th(x); }');
   out.push('function tn(x: unknown): Handle | number { return typeof x === \'number\' ? x : th(x); }');
   out.push('function tl(x: unknown): Handle[] { return Array.isArray(x) ? x.map(th) : (describe(x) as unknown as Handle[]); }');
   out.push('');

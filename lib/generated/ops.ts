@@ -214,13 +214,14 @@ export interface NativeBinding {
 const native = nativeAddon as NativeBinding;
 
 function describe(x: unknown): string {
-  if (x === null) return 'null';
+  if (x === null || x === undefined) return String(x);
   if (Array.isArray(x)) return 'an array';
   if (typeof x === 'string') return `the string '${x.slice(0, 40)}'`;
   if (typeof x === 'object') return `an object (${(x as object).constructor?.name ?? 'no class'})`;
   return `${typeof x} ${String(x)}`;
 }
 function th(x: unknown): Handle { return x instanceof TensorMethods ? x.h : describe(x); }
+function tu(x: unknown): Handle | undefined { return x === undefined ? undefined : th(x); }
 function tn(x: unknown): Handle | number { return typeof x === 'number' ? x : th(x); }
 function tl(x: unknown): Handle[] { return Array.isArray(x) ? x.map(th) : (describe(x) as unknown as Handle[]); }
 
@@ -980,31 +981,31 @@ export function complex(real: Tensor, imag: Tensor): Tensor {
 /** input · weightᵀ + bias. */
 export function linear(input: Tensor, weight: Tensor, opts: { bias?: Tensor } = {}): Tensor {
   opts = checkOptions('linear', opts, ["bias"]);
-  return fromHandle(native.linear(th(input), th(weight), th(opts.bias)));
+  return fromHandle(native.linear(th(input), th(weight), tu(opts.bias)));
 }
 
 /** 2-D convolution (NCHW). */
 export function conv2d(input: Tensor, weight: Tensor, opts: { bias?: Tensor; stride?: number | number[]; padding?: number | number[]; dilation?: number | number[]; groups?: number } = {}): Tensor {
   opts = checkOptions('conv2d', opts, ["bias","stride","padding","dilation","groups"]);
-  return fromHandle(native.conv2d(th(input), th(weight), th(opts.bias), opts.stride, opts.padding, opts.dilation, opts.groups));
+  return fromHandle(native.conv2d(th(input), th(weight), tu(opts.bias), opts.stride, opts.padding, opts.dilation, opts.groups));
 }
 
 /** 2-D convolution (NCHW). Runs off the event loop. */
 export function conv2dAsync(input: Tensor, weight: Tensor, opts: { bias?: Tensor; stride?: number | number[]; padding?: number | number[]; dilation?: number | number[]; groups?: number } = {}): Promise<Tensor> {
   opts = checkOptions('conv2d', opts, ["bias","stride","padding","dilation","groups"]);
-  return (native['conv2d$async'](th(input), th(weight), th(opts.bias), opts.stride, opts.padding, opts.dilation, opts.groups) as Promise<any>).then((r) => fromHandle(r));
+  return (native['conv2d$async'](th(input), th(weight), tu(opts.bias), opts.stride, opts.padding, opts.dilation, opts.groups) as Promise<any>).then((r) => fromHandle(r));
 }
 
 /** 2-D transposed convolution (NCHW). */
 export function convTranspose2d(input: Tensor, weight: Tensor, opts: { bias?: Tensor; stride?: number | number[]; padding?: number | number[]; outputPadding?: number | number[]; groups?: number; dilation?: number | number[] } = {}): Tensor {
   opts = checkOptions('convTranspose2d', opts, ["bias","stride","padding","outputPadding","groups","dilation"]);
-  return fromHandle(native.convTranspose2d(th(input), th(weight), th(opts.bias), opts.stride, opts.padding, opts.outputPadding, opts.groups, opts.dilation));
+  return fromHandle(native.convTranspose2d(th(input), th(weight), tu(opts.bias), opts.stride, opts.padding, opts.outputPadding, opts.groups, opts.dilation));
 }
 
 /** 2-D transposed convolution (NCHW). Runs off the event loop. */
 export function convTranspose2dAsync(input: Tensor, weight: Tensor, opts: { bias?: Tensor; stride?: number | number[]; padding?: number | number[]; outputPadding?: number | number[]; groups?: number; dilation?: number | number[] } = {}): Promise<Tensor> {
   opts = checkOptions('convTranspose2d', opts, ["bias","stride","padding","outputPadding","groups","dilation"]);
-  return (native['convTranspose2d$async'](th(input), th(weight), th(opts.bias), opts.stride, opts.padding, opts.outputPadding, opts.groups, opts.dilation) as Promise<any>).then((r) => fromHandle(r));
+  return (native['convTranspose2d$async'](th(input), th(weight), tu(opts.bias), opts.stride, opts.padding, opts.outputPadding, opts.groups, opts.dilation) as Promise<any>).then((r) => fromHandle(r));
 }
 
 /** Resizes the spatial dims (nearest, bilinear, bicubic, area). */
@@ -1043,25 +1044,25 @@ export function pixelUnshuffle(input: Tensor, factor: number): Tensor {
 /** Group normalisation. */
 export function groupNorm(input: Tensor, groups: number, opts: { weight?: Tensor; bias?: Tensor; eps?: number } = {}): Tensor {
   opts = checkOptions('groupNorm', opts, ["weight","bias","eps"]);
-  return fromHandle(native.groupNorm(th(input), groups, th(opts.weight), th(opts.bias), opts.eps));
+  return fromHandle(native.groupNorm(th(input), groups, tu(opts.weight), tu(opts.bias), opts.eps));
 }
 
 /** Layer normalisation over the last dims. */
 export function layerNorm(input: Tensor, shape: number | number[], opts: { weight?: Tensor; bias?: Tensor; eps?: number } = {}): Tensor {
   opts = checkOptions('layerNorm', opts, ["weight","bias","eps"]);
-  return fromHandle(native.layerNorm(th(input), shape, th(opts.weight), th(opts.bias), opts.eps));
+  return fromHandle(native.layerNorm(th(input), shape, tu(opts.weight), tu(opts.bias), opts.eps));
 }
 
 /** Scaled dot-product attention softmax(q kᵀ/√d + mask) v; a bool mask keeps where true. */
 export function attention(query: Tensor, key: Tensor, value: Tensor, opts: { mask?: Tensor; scale?: number } = {}): Tensor {
   opts = checkOptions('attention', opts, ["mask","scale"]);
-  return fromHandle(native.attention(th(query), th(key), th(value), th(opts.mask), opts.scale));
+  return fromHandle(native.attention(th(query), th(key), th(value), tu(opts.mask), opts.scale));
 }
 
 /** Scaled dot-product attention softmax(q kᵀ/√d + mask) v; a bool mask keeps where true. Runs off the event loop. */
 export function attentionAsync(query: Tensor, key: Tensor, value: Tensor, opts: { mask?: Tensor; scale?: number } = {}): Promise<Tensor> {
   opts = checkOptions('attention', opts, ["mask","scale"]);
-  return (native['attention$async'](th(query), th(key), th(value), th(opts.mask), opts.scale) as Promise<any>).then((r) => fromHandle(r));
+  return (native['attention$async'](th(query), th(key), th(value), tu(opts.mask), opts.scale) as Promise<any>).then((r) => fromHandle(r));
 }
 
 /** Zeroes elements with probability p and rescales the rest (training only). */
