@@ -181,13 +181,14 @@ at::Tensor dataFrom(napi_env env, napi_value v, const Args& a, size_t i) {
   if (!isArray(env, v)) a.fail(i, "a typed array or an array of numbers, got " + describe(env, v));
   uint32_t n = 0;
   napi_get_array_length(env, v, &n);
-  at::Tensor out = at::empty({static_cast<int64_t>(n)}, at::kFloat);
-  float* p = out.data_ptr<float>();
+  // JS numbers are doubles: read them exactly; the factory converts to the dtype asked for.
+  at::Tensor out = at::empty({static_cast<int64_t>(n)}, at::kDouble);
+  double* p = out.data_ptr<double>();
   for (uint32_t k = 0; k < n; ++k) {
     napi_value e;
     napi_get_element(env, v, k, &e);
     if (typeOf(env, e) != napi_number) a.fail(i, "an array of numbers, but element " + std::to_string(k) + " is " + describe(env, e));
-    p[k] = static_cast<float>(numberOf(env, e));
+    p[k] = numberOf(env, e);
   }
   return out;
 }
@@ -327,7 +328,10 @@ void readArgs(napi_env env, const Entry& e, napi_value* argv, size_t argc, Args&
         if (t != napi_string) a.fail(i, "a string, got " + describe(env, v));
         out.string = stringOf(env, v);
         break;
-      case Kind::Data: out.tensor = dataFrom(env, v, a, i); break;
+      case Kind::Data:
+        out.tensor = dataFrom(env, v, a, i);
+        out.fromArray = isArray(env, v);
+        break;
       case Kind::Module: {
         auto* m = t == napi_number ? moduleHandles().find(handleOf(env, v)) : nullptr;
         if (!m) a.fail(i, "a live Module, got " + (t == napi_number ? std::string("a disposed one") : describe(env, v)));

@@ -36,6 +36,7 @@ struct ArgSpec {
 struct Arg {
   bool present = false;
   bool isTensor = false;
+  bool fromArray = false;  // Data given as number[] (read as float64; float32 unless a dtype is asked for)
   at::Tensor tensor;
   double number = 0;
   std::vector<int64_t> ints;
@@ -56,6 +57,7 @@ class Args {
   const at::Tensor& t(size_t i) const { return values[i].tensor; }
   bool has(size_t i) const { return values[i].present; }
   bool isTensor(size_t i) const { return values[i].isTensor; }
+  bool fromArray(size_t i) const { return values[i].fromArray; }
   // An integral JS number becomes an integer scalar so integer tensors keep their dtype.
   at::Scalar scalar(size_t i) const;
   double n(size_t i) const { return values[i].number; }

@@ -192,7 +192,8 @@ const std::vector<OpDef> rows = {
          throw std::invalid_argument("argument 'shape' " + c10::str(c10::IntArrayRef(a.ints(1))) + " holds " + std::to_string(numel) +
                                      " elements but 'data' has " + std::to_string(flat.numel()));
        at::Tensor t = flat.reshape(a.ints(1));
-       if (a.has(2) || a.has(3)) t = t.to(factoryOptions(a, 2, 3).dtype(a.has(2) ? parseDtype(a.s(2), "dtype") : t.scalar_type()));
+       const at::ScalarType dtype = a.has(2) ? parseDtype(a.s(2), "dtype") : a.fromArray(0) ? at::kFloat : t.scalar_type();
+       t = t.to(factoryOptions(a, 2, 3).dtype(dtype));
        return t.set_requires_grad(a.b(4));
      },
      "A tensor from a typed array or number[] and a shape (copies the data)."},
