@@ -1,9 +1,10 @@
 // Tensor lifetime: deterministic disposal through scopes; finalizers only for what outlives every scope.
 import { AsyncLocalStorage } from 'async_hooks';
+import { TensorMethods } from './generated/ops';
 import type { Tensor } from './tensor';
 import { nativeAddon } from './native';
 
-const native = nativeAddon as { dispose(h: number): boolean };
+const native = nativeAddon as { dispose(h: number): boolean; disposeAll(handles: Float64Array): number };
 
 interface Frame {
   tensors: Tensor[];
@@ -13,7 +14,6 @@ const syncFrames: Frame[] = [];
 const asyncFrames = new AsyncLocalStorage<Frame>();
 // Registering costs 200-600 ns, so only tensors that leave every scope are registered.
 const finalizers = new FinalizationRegistry<number>((h) => native.dispose(h));
-const kept = new WeakSet<Tensor>();
 
 function currentFrame(): Frame | undefined {
   return syncFrames.length ? syncFrames[syncFrames.length - 1] : asyncFrames.getStore();
@@ -29,30 +29,39 @@ export function track(t: Tensor): Tensor {
 
 /** Exempts a tensor from the scopes it was created in: it lives until dispose() or garbage collection. */
 export function keep<T extends Tensor>(t: T): T {
-  kept.add(t);
+  t.lifetime = KEPT;
   return t;
 }
 
-function collect(value: unknown, into: Set<unknown>, depth = 0): void {
+// Tensor.lifetime marks, so closing a scope needs no Set lookups (they would hash every tensor).
+const KEPT = -1;
+let nextMark = 1;
+
+// Marks the tensors a scope's result holds (in arrays, plain objects and Maps) as escaping.
+function markEscaping(value: unknown, mark: number, depth = 0): void {
   if (value === null || typeof value !== 'object' || depth > 8) return;
-  if ('h' in value && typeof (value as { dispose?: unknown }).dispose === 'function') {
-    into.add(value);
+  if (value instanceof TensorMethods) {
+    const t = value as Tensor;
+    if (t.lifetime !== KEPT) t.lifetime = mark;
     return;
   }
-  if (Array.isArray(value)) for (const v of value) collect(v, into, depth + 1);
-  else if (value instanceof Map) for (const v of value.values()) collect(v, into, depth + 1);
-  else if (Object.getPrototypeOf(value) === Object.prototype) for (const v of Object.values(value)) collect(v, into, depth + 1);
+  if (Array.isArray(value)) for (const v of value) markEscaping(v, mark, depth + 1);
+  else if (value instanceof Map) for (const v of value.values()) markEscaping(v, mark, depth + 1);
+  else if (Object.getPrototypeOf(value) === Object.prototype) for (const v of Object.values(value)) markEscaping(v, mark, depth + 1);
 }
 
 // Frees what the frame created except what the result holds or keep() marked; those move outward.
 function close(frame: Frame, result: unknown, failed: boolean): void {
-  const escaping = new Set<unknown>();
-  if (!failed) collect(result, escaping);
+  const mark = nextMark++;
+  if (!failed) markEscaping(result, mark);
+  const doomed = new Float64Array(frame.tensors.length);
+  let n = 0;
   for (const t of frame.tensors) {
-    if (kept.has(t)) finalizers.register(t, t.h);
-    else if (escaping.has(t)) track(t);
-    else t.dispose();
+    if (t.lifetime === KEPT) finalizers.register(t, t.h);
+    else if (t.lifetime === mark) track(t);
+    else doomed[n++] = t.h;
   }
+  if (n) native.disposeAll(n === doomed.length ? doomed : doomed.subarray(0, n)); // one native call per scope
 }
 
 /**

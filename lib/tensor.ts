@@ -11,6 +11,9 @@ function toNumbers(d: TypedArray): Float64Array | Float32Array | Int32Array | In
 }
 
 export class Tensor extends TensorMethods {
+  /** Scope bookkeeping (see scope.ts); set in the constructor so every Tensor has one shape for V8. */
+  lifetime = 0;
+
   constructor(readonly h: number) {
     super();
   }

@@ -85,7 +85,7 @@ function methodOrFunction(row, asMethod, isAsync) {
   if (asMethod) call.push('this.h');
   for (const a of own) call.push(toNative(a, a.grouped ? `opts.${a.name}` : a.name));
   const name = isAsync ? `${row.name}Async` : row.name;
-  const fn = isAsync ? `native['${row.name}$async']` : `native.${row.name}`;
+  const fn = isAsync ? `native['${row.name}$async']` : `$${row.name}`;
   const result = publicResult(row.result);
   const body = isAsync
     ? `return (${fn}(${call.join(', ')}) as Promise<any>).then((r) => ${wrapResult(row.result, 'r')});`
@@ -120,6 +120,8 @@ function generate(rows) {
   out.push('}');
   out.push('');
   out.push('const native = nativeAddon as NativeBinding;');
+  out.push('// One constant per op: the addon object has ~200 properties, so V8 keeps it in slow dictionary mode.');
+  for (const row of rows.filter((r) => r.surface !== 'internal')) out.push(`const $${row.name} = native.${row.name};`);
   out.push('');
   out.push('function describe(x: unknown): string {');
   out.push("  if (x === null || x === undefined) return String(x);");

@@ -169,6 +169,7 @@ export interface NativeBinding {
   mseLoss(input: Handle, target: Handle, reduction?: string): number | null;
   l1Loss(input: Handle, target: Handle, reduction?: string): number | null;
   dispose(handle: number): boolean;
+  disposeAll(handles: Float32Array | Float64Array | Int32Array | Int16Array | Int8Array | Uint8Array | BigInt64Array | number[]): number;
   isLive(handle: number): boolean;
   shape(self: Handle): number[];
   dtype(self: Handle): string;
@@ -212,6 +213,156 @@ export interface NativeBinding {
 }
 
 const native = nativeAddon as NativeBinding;
+// One constant per op: the addon object has ~200 properties, so V8 keeps it in slow dictionary mode.
+const $tensor = native.tensor;
+const $zeros = native.zeros;
+const $ones = native.ones;
+const $full = native.full;
+const $arange = native.arange;
+const $linspace = native.linspace;
+const $eye = native.eye;
+const $randn = native.randn;
+const $rand = native.rand;
+const $randperm = native.randperm;
+const $manualSeed = native.manualSeed;
+const $zerosLike = native.zerosLike;
+const $onesLike = native.onesLike;
+const $randnLike = native.randnLike;
+const $to = native.to;
+const $clone = native.clone;
+const $contiguous = native.contiguous;
+const $detach = native.detach;
+const $add = native.add;
+const $sub = native.sub;
+const $mul = native.mul;
+const $div = native.div;
+const $pow = native.pow;
+const $remainder = native.remainder;
+const $maximum = native.maximum;
+const $minimum = native.minimum;
+const $atan2 = native.atan2;
+const $neg = native.neg;
+const $abs = native.abs;
+const $exp = native.exp;
+const $log = native.log;
+const $log2 = native.log2;
+const $log10 = native.log10;
+const $log1p = native.log1p;
+const $expm1 = native.expm1;
+const $sqrt = native.sqrt;
+const $rsqrt = native.rsqrt;
+const $square = native.square;
+const $reciprocal = native.reciprocal;
+const $sin = native.sin;
+const $cos = native.cos;
+const $tan = native.tan;
+const $asin = native.asin;
+const $acos = native.acos;
+const $atan = native.atan;
+const $sinh = native.sinh;
+const $cosh = native.cosh;
+const $tanh = native.tanh;
+const $sigmoid = native.sigmoid;
+const $relu = native.relu;
+const $gelu = native.gelu;
+const $silu = native.silu;
+const $softplus = native.softplus;
+const $leakyRelu = native.leakyRelu;
+const $sign = native.sign;
+const $floor = native.floor;
+const $ceil = native.ceil;
+const $round = native.round;
+const $trunc = native.trunc;
+const $erf = native.erf;
+const $isnan = native.isnan;
+const $isfinite = native.isfinite;
+const $logicalNot = native.logicalNot;
+const $clamp = native.clamp;
+const $eq = native.eq;
+const $ne = native.ne;
+const $lt = native.lt;
+const $le = native.le;
+const $gt = native.gt;
+const $ge = native.ge;
+const $logicalAnd = native.logicalAnd;
+const $logicalOr = native.logicalOr;
+const $where = native.where;
+const $maskedFill = native.maskedFill;
+const $allclose = native.allclose;
+const $equal = native.equal;
+const $sum = native.sum;
+const $mean = native.mean;
+const $amax = native.amax;
+const $amin = native.amin;
+const $max = native.max;
+const $min = native.min;
+const $argmax = native.argmax;
+const $argmin = native.argmin;
+const $prod = native.prod;
+const $std = native.std;
+const $var = native.var;
+const $norm = native.norm;
+const $logsumexp = native.logsumexp;
+const $cumsum = native.cumsum;
+const $all = native.all;
+const $any = native.any;
+const $reshape = native.reshape;
+const $permute = native.permute;
+const $transpose = native.transpose;
+const $flatten = native.flatten;
+const $squeeze = native.squeeze;
+const $unsqueeze = native.unsqueeze;
+const $expand = native.expand;
+const $repeat = native.repeat;
+const $cat = native.cat;
+const $stack = native.stack;
+const $chunk = native.chunk;
+const $split = native.split;
+const $narrow = native.narrow;
+const $slice = native.slice;
+const $select = native.select;
+const $indexSelect = native.indexSelect;
+const $gather = native.gather;
+const $scatter = native.scatter;
+const $flip = native.flip;
+const $roll = native.roll;
+const $pad = native.pad;
+const $matmul = native.matmul;
+const $bmm = native.bmm;
+const $dot = native.dot;
+const $einsum = native.einsum;
+const $pinverse = native.pinverse;
+const $svd = native.svd;
+const $qr = native.qr;
+const $solve = native.solve;
+const $fft2 = native.fft2;
+const $ifft2 = native.ifft2;
+const $fftshift = native.fftshift;
+const $ifftshift = native.ifftshift;
+const $real = native.real;
+const $imag = native.imag;
+const $angle = native.angle;
+const $conj = native.conj;
+const $viewAsReal = native.viewAsReal;
+const $viewAsComplex = native.viewAsComplex;
+const $complex = native.complex;
+const $linear = native.linear;
+const $conv2d = native.conv2d;
+const $convTranspose2d = native.convTranspose2d;
+const $interpolate = native.interpolate;
+const $avgPool2d = native.avgPool2d;
+const $maxPool2d = native.maxPool2d;
+const $adaptiveAvgPool2d = native.adaptiveAvgPool2d;
+const $pixelShuffle = native.pixelShuffle;
+const $pixelUnshuffle = native.pixelUnshuffle;
+const $groupNorm = native.groupNorm;
+const $layerNorm = native.layerNorm;
+const $softmax = native.softmax;
+const $logSoftmax = native.logSoftmax;
+const $attention = native.attention;
+const $dropout = native.dropout;
+const $mseLoss = native.mseLoss;
+const $l1Loss = native.l1Loss;
 
 function describe(x: unknown): string {
   if (x === null || x === undefined) return String(x);
@@ -231,527 +382,527 @@ export abstract class TensorMethods {
   abstract readonly h: number;
   /** Zeros with this tensor's shape, dtype and device. */
   zerosLike(): Tensor {
-    return fromHandle(native.zerosLike(this.h));
+    return fromHandle($zerosLike(this.h));
   }
 
   /** Ones with this tensor's shape, dtype and device. */
   onesLike(): Tensor {
-    return fromHandle(native.onesLike(this.h));
+    return fromHandle($onesLike(this.h));
   }
 
   /** Standard normal samples shaped like this tensor. */
   randnLike(opts: { seed?: number } = {}): Tensor {
     opts = checkOptions('randnLike', opts, ["seed"]);
-    return fromHandle(native.randnLike(this.h, opts.seed));
+    return fromHandle($randnLike(this.h, opts.seed));
   }
 
   /** A copy with another dtype and/or device (the same tensor when nothing changes). */
   to(opts: { dtype?: Dtype; device?: Device } = {}): Tensor {
     opts = checkOptions('to', opts, ["dtype","device"]);
-    return fromHandle(native.to(this.h, opts.dtype, opts.device));
+    return fromHandle($to(this.h, opts.dtype, opts.device));
   }
 
   /** A copy that shares nothing with this tensor. */
   clone(): Tensor {
-    return fromHandle(native.clone(this.h));
+    return fromHandle($clone(this.h));
   }
 
   /** This tensor laid out contiguously. */
   contiguous(): Tensor {
-    return fromHandle(native.contiguous(this.h));
+    return fromHandle($contiguous(this.h));
   }
 
   /** The same data, cut from the autograd graph. */
   detach(): Tensor {
-    return fromHandle(native.detach(this.h));
+    return fromHandle($detach(this.h));
   }
 
   /** Elementwise x + other (broadcasting). */
   add(other: Tensor | number): Tensor {
-    return fromHandle(native.add(this.h, tn(other), typeof other !== 'number'));
+    return fromHandle($add(this.h, tn(other), typeof other !== 'number'));
   }
 
   /** Elementwise x - other. */
   sub(other: Tensor | number): Tensor {
-    return fromHandle(native.sub(this.h, tn(other), typeof other !== 'number'));
+    return fromHandle($sub(this.h, tn(other), typeof other !== 'number'));
   }
 
   /** Elementwise x * other. */
   mul(other: Tensor | number): Tensor {
-    return fromHandle(native.mul(this.h, tn(other), typeof other !== 'number'));
+    return fromHandle($mul(this.h, tn(other), typeof other !== 'number'));
   }
 
   /** Elementwise x / other (true division). */
   div(other: Tensor | number): Tensor {
-    return fromHandle(native.div(this.h, tn(other), typeof other !== 'number'));
+    return fromHandle($div(this.h, tn(other), typeof other !== 'number'));
   }
 
   /** Elementwise x ** other. */
   pow(other: Tensor | number): Tensor {
-    return fromHandle(native.pow(this.h, tn(other), typeof other !== 'number'));
+    return fromHandle($pow(this.h, tn(other), typeof other !== 'number'));
   }
 
   /** Elementwise remainder with the sign of the divisor. */
   remainder(other: Tensor | number): Tensor {
-    return fromHandle(native.remainder(this.h, tn(other), typeof other !== 'number'));
+    return fromHandle($remainder(this.h, tn(other), typeof other !== 'number'));
   }
 
   /** Elementwise maximum. */
   maximum(other: Tensor | number): Tensor {
-    return fromHandle(native.maximum(this.h, tn(other), typeof other !== 'number'));
+    return fromHandle($maximum(this.h, tn(other), typeof other !== 'number'));
   }
 
   /** Elementwise minimum. */
   minimum(other: Tensor | number): Tensor {
-    return fromHandle(native.minimum(this.h, tn(other), typeof other !== 'number'));
+    return fromHandle($minimum(this.h, tn(other), typeof other !== 'number'));
   }
 
   /** Elementwise atan2(x, other). */
   atan2(other: Tensor | number): Tensor {
-    return fromHandle(native.atan2(this.h, tn(other), typeof other !== 'number'));
+    return fromHandle($atan2(this.h, tn(other), typeof other !== 'number'));
   }
 
   /** -x */
   neg(): Tensor {
-    return fromHandle(native.neg(this.h));
+    return fromHandle($neg(this.h));
   }
 
   /** |x| (the modulus for complex tensors). */
   abs(): Tensor {
-    return fromHandle(native.abs(this.h));
+    return fromHandle($abs(this.h));
   }
 
   /** e^x */
   exp(): Tensor {
-    return fromHandle(native.exp(this.h));
+    return fromHandle($exp(this.h));
   }
 
   /** Natural logarithm. */
   log(): Tensor {
-    return fromHandle(native.log(this.h));
+    return fromHandle($log(this.h));
   }
 
   /** Base-2 logarithm. */
   log2(): Tensor {
-    return fromHandle(native.log2(this.h));
+    return fromHandle($log2(this.h));
   }
 
   /** Base-10 logarithm. */
   log10(): Tensor {
-    return fromHandle(native.log10(this.h));
+    return fromHandle($log10(this.h));
   }
 
   /** log(1 + x) */
   log1p(): Tensor {
-    return fromHandle(native.log1p(this.h));
+    return fromHandle($log1p(this.h));
   }
 
   /** e^x - 1 */
   expm1(): Tensor {
-    return fromHandle(native.expm1(this.h));
+    return fromHandle($expm1(this.h));
   }
 
   /** Square root. */
   sqrt(): Tensor {
-    return fromHandle(native.sqrt(this.h));
+    return fromHandle($sqrt(this.h));
   }
 
   /** 1 / sqrt(x) */
   rsqrt(): Tensor {
-    return fromHandle(native.rsqrt(this.h));
+    return fromHandle($rsqrt(this.h));
   }
 
   /** x² */
   square(): Tensor {
-    return fromHandle(native.square(this.h));
+    return fromHandle($square(this.h));
   }
 
   /** 1 / x */
   reciprocal(): Tensor {
-    return fromHandle(native.reciprocal(this.h));
+    return fromHandle($reciprocal(this.h));
   }
 
   /** Sine. */
   sin(): Tensor {
-    return fromHandle(native.sin(this.h));
+    return fromHandle($sin(this.h));
   }
 
   /** Cosine. */
   cos(): Tensor {
-    return fromHandle(native.cos(this.h));
+    return fromHandle($cos(this.h));
   }
 
   /** Tangent. */
   tan(): Tensor {
-    return fromHandle(native.tan(this.h));
+    return fromHandle($tan(this.h));
   }
 
   /** Arcsine. */
   asin(): Tensor {
-    return fromHandle(native.asin(this.h));
+    return fromHandle($asin(this.h));
   }
 
   /** Arccosine. */
   acos(): Tensor {
-    return fromHandle(native.acos(this.h));
+    return fromHandle($acos(this.h));
   }
 
   /** Arctangent. */
   atan(): Tensor {
-    return fromHandle(native.atan(this.h));
+    return fromHandle($atan(this.h));
   }
 
   /** Hyperbolic sine. */
   sinh(): Tensor {
-    return fromHandle(native.sinh(this.h));
+    return fromHandle($sinh(this.h));
   }
 
   /** Hyperbolic cosine. */
   cosh(): Tensor {
-    return fromHandle(native.cosh(this.h));
+    return fromHandle($cosh(this.h));
   }
 
   /** Hyperbolic tangent. */
   tanh(): Tensor {
-    return fromHandle(native.tanh(this.h));
+    return fromHandle($tanh(this.h));
   }
 
   /** 1 / (1 + e^-x) */
   sigmoid(): Tensor {
-    return fromHandle(native.sigmoid(this.h));
+    return fromHandle($sigmoid(this.h));
   }
 
   /** max(x, 0) */
   relu(): Tensor {
-    return fromHandle(native.relu(this.h));
+    return fromHandle($relu(this.h));
   }
 
   /** Gaussian error linear unit. */
   gelu(): Tensor {
-    return fromHandle(native.gelu(this.h));
+    return fromHandle($gelu(this.h));
   }
 
   /** x · sigmoid(x) */
   silu(): Tensor {
-    return fromHandle(native.silu(this.h));
+    return fromHandle($silu(this.h));
   }
 
   /** log(1 + e^x) */
   softplus(): Tensor {
-    return fromHandle(native.softplus(this.h));
+    return fromHandle($softplus(this.h));
   }
 
   /** x for x > 0, slope · x otherwise. */
   leakyRelu(opts: { slope?: number } = {}): Tensor {
     opts = checkOptions('leakyRelu', opts, ["slope"]);
-    return fromHandle(native.leakyRelu(this.h, opts.slope));
+    return fromHandle($leakyRelu(this.h, opts.slope));
   }
 
   /** -1, 0 or 1. */
   sign(): Tensor {
-    return fromHandle(native.sign(this.h));
+    return fromHandle($sign(this.h));
   }
 
   /** Round down. */
   floor(): Tensor {
-    return fromHandle(native.floor(this.h));
+    return fromHandle($floor(this.h));
   }
 
   /** Round up. */
   ceil(): Tensor {
-    return fromHandle(native.ceil(this.h));
+    return fromHandle($ceil(this.h));
   }
 
   /** Round half to even. */
   round(): Tensor {
-    return fromHandle(native.round(this.h));
+    return fromHandle($round(this.h));
   }
 
   /** Round toward zero. */
   trunc(): Tensor {
-    return fromHandle(native.trunc(this.h));
+    return fromHandle($trunc(this.h));
   }
 
   /** The error function. */
   erf(): Tensor {
-    return fromHandle(native.erf(this.h));
+    return fromHandle($erf(this.h));
   }
 
   /** True where x is NaN. */
   isnan(): Tensor {
-    return fromHandle(native.isnan(this.h));
+    return fromHandle($isnan(this.h));
   }
 
   /** True where x is finite. */
   isfinite(): Tensor {
-    return fromHandle(native.isfinite(this.h));
+    return fromHandle($isfinite(this.h));
   }
 
   /** Elementwise not. */
   logicalNot(): Tensor {
-    return fromHandle(native.logicalNot(this.h));
+    return fromHandle($logicalNot(this.h));
   }
 
   /** Limits values to [min, max]. */
   clamp(opts: { min?: number; max?: number } = {}): Tensor {
     opts = checkOptions('clamp', opts, ["min","max"]);
-    return fromHandle(native.clamp(this.h, opts.min, opts.max));
+    return fromHandle($clamp(this.h, opts.min, opts.max));
   }
 
   /** x == other (bool). */
   eq(other: Tensor | number): Tensor {
-    return fromHandle(native.eq(this.h, tn(other), typeof other !== 'number'));
+    return fromHandle($eq(this.h, tn(other), typeof other !== 'number'));
   }
 
   /** x != other (bool). */
   ne(other: Tensor | number): Tensor {
-    return fromHandle(native.ne(this.h, tn(other), typeof other !== 'number'));
+    return fromHandle($ne(this.h, tn(other), typeof other !== 'number'));
   }
 
   /** x < other (bool). */
   lt(other: Tensor | number): Tensor {
-    return fromHandle(native.lt(this.h, tn(other), typeof other !== 'number'));
+    return fromHandle($lt(this.h, tn(other), typeof other !== 'number'));
   }
 
   /** x <= other (bool). */
   le(other: Tensor | number): Tensor {
-    return fromHandle(native.le(this.h, tn(other), typeof other !== 'number'));
+    return fromHandle($le(this.h, tn(other), typeof other !== 'number'));
   }
 
   /** x > other (bool). */
   gt(other: Tensor | number): Tensor {
-    return fromHandle(native.gt(this.h, tn(other), typeof other !== 'number'));
+    return fromHandle($gt(this.h, tn(other), typeof other !== 'number'));
   }
 
   /** x >= other (bool). */
   ge(other: Tensor | number): Tensor {
-    return fromHandle(native.ge(this.h, tn(other), typeof other !== 'number'));
+    return fromHandle($ge(this.h, tn(other), typeof other !== 'number'));
   }
 
   /** Elementwise and. */
   logicalAnd(other: Tensor | number): Tensor {
-    return fromHandle(native.logicalAnd(this.h, tn(other), typeof other !== 'number'));
+    return fromHandle($logicalAnd(this.h, tn(other), typeof other !== 'number'));
   }
 
   /** Elementwise or. */
   logicalOr(other: Tensor | number): Tensor {
-    return fromHandle(native.logicalOr(this.h, tn(other), typeof other !== 'number'));
+    return fromHandle($logicalOr(this.h, tn(other), typeof other !== 'number'));
   }
 
   /** value where mask is true. */
   maskedFill(mask: Tensor, value: number): Tensor {
-    return fromHandle(native.maskedFill(this.h, th(mask), value));
+    return fromHandle($maskedFill(this.h, th(mask), value));
   }
 
   /** |x - other| <= atol + rtol·|other| everywhere. */
   allclose(other: Tensor, opts: { rtol?: number; atol?: number } = {}): boolean {
     opts = checkOptions('allclose', opts, ["rtol","atol"]);
-    return native.allclose(this.h, th(other), opts.rtol, opts.atol);
+    return $allclose(this.h, th(other), opts.rtol, opts.atol);
   }
 
   /** Same shape and the same values. */
   equal(other: Tensor): boolean {
-    return native.equal(this.h, th(other));
+    return $equal(this.h, th(other));
   }
 
   /** Sum over dim (all dims if none). */
   sum(opts: { dim?: number | number[]; keepdim?: boolean; dtype?: Dtype } = {}): Tensor {
     opts = checkOptions('sum', opts, ["dim","keepdim","dtype"]);
-    return fromHandle(native.sum(this.h, opts.dim, opts.keepdim, opts.dtype));
+    return fromHandle($sum(this.h, opts.dim, opts.keepdim, opts.dtype));
   }
 
   /** Mean over dim (all dims if none). */
   mean(opts: { dim?: number | number[]; keepdim?: boolean; dtype?: Dtype } = {}): Tensor {
     opts = checkOptions('mean', opts, ["dim","keepdim","dtype"]);
-    return fromHandle(native.mean(this.h, opts.dim, opts.keepdim, opts.dtype));
+    return fromHandle($mean(this.h, opts.dim, opts.keepdim, opts.dtype));
   }
 
   /** Maximum over dim (all dims if none). */
   amax(opts: { dim?: number | number[]; keepdim?: boolean } = {}): Tensor {
     opts = checkOptions('amax', opts, ["dim","keepdim"]);
-    return fromHandle(native.amax(this.h, opts.dim, opts.keepdim));
+    return fromHandle($amax(this.h, opts.dim, opts.keepdim));
   }
 
   /** Minimum over dim (all dims if none). */
   amin(opts: { dim?: number | number[]; keepdim?: boolean } = {}): Tensor {
     opts = checkOptions('amin', opts, ["dim","keepdim"]);
-    return fromHandle(native.amin(this.h, opts.dim, opts.keepdim));
+    return fromHandle($amin(this.h, opts.dim, opts.keepdim));
   }
 
   /** Largest value (along dim if given). */
   max(opts: { dim?: number; keepdim?: boolean } = {}): Tensor {
     opts = checkOptions('max', opts, ["dim","keepdim"]);
-    return fromHandle(native.max(this.h, opts.dim, opts.keepdim));
+    return fromHandle($max(this.h, opts.dim, opts.keepdim));
   }
 
   /** Smallest value (along dim if given). */
   min(opts: { dim?: number; keepdim?: boolean } = {}): Tensor {
     opts = checkOptions('min', opts, ["dim","keepdim"]);
-    return fromHandle(native.min(this.h, opts.dim, opts.keepdim));
+    return fromHandle($min(this.h, opts.dim, opts.keepdim));
   }
 
   /** Index of the largest value (flattened if no dim). */
   argmax(opts: { dim?: number; keepdim?: boolean } = {}): Tensor {
     opts = checkOptions('argmax', opts, ["dim","keepdim"]);
-    return fromHandle(native.argmax(this.h, opts.dim, opts.keepdim));
+    return fromHandle($argmax(this.h, opts.dim, opts.keepdim));
   }
 
   /** Index of the smallest value (flattened if no dim). */
   argmin(opts: { dim?: number; keepdim?: boolean } = {}): Tensor {
     opts = checkOptions('argmin', opts, ["dim","keepdim"]);
-    return fromHandle(native.argmin(this.h, opts.dim, opts.keepdim));
+    return fromHandle($argmin(this.h, opts.dim, opts.keepdim));
   }
 
   /** Product (along dim if given). */
   prod(opts: { dim?: number; keepdim?: boolean } = {}): Tensor {
     opts = checkOptions('prod', opts, ["dim","keepdim"]);
-    return fromHandle(native.prod(this.h, opts.dim, opts.keepdim));
+    return fromHandle($prod(this.h, opts.dim, opts.keepdim));
   }
 
   /** Standard deviation. */
   std(opts: { dim?: number | number[]; unbiased?: boolean; keepdim?: boolean } = {}): Tensor {
     opts = checkOptions('std', opts, ["dim","unbiased","keepdim"]);
-    return fromHandle(native.std(this.h, opts.dim, opts.unbiased, opts.keepdim));
+    return fromHandle($std(this.h, opts.dim, opts.unbiased, opts.keepdim));
   }
 
   /** Variance. */
   var(opts: { dim?: number | number[]; unbiased?: boolean; keepdim?: boolean } = {}): Tensor {
     opts = checkOptions('var', opts, ["dim","unbiased","keepdim"]);
-    return fromHandle(native.var(this.h, opts.dim, opts.unbiased, opts.keepdim));
+    return fromHandle($var(this.h, opts.dim, opts.unbiased, opts.keepdim));
   }
 
   /** The p-norm over dim (all dims if none). */
   norm(opts: { p?: number; dim?: number | number[]; keepdim?: boolean } = {}): Tensor {
     opts = checkOptions('norm', opts, ["p","dim","keepdim"]);
-    return fromHandle(native.norm(this.h, opts.p, opts.dim, opts.keepdim));
+    return fromHandle($norm(this.h, opts.p, opts.dim, opts.keepdim));
   }
 
   /** log Σ exp(x) over dim, computed stably. */
   logsumexp(dim: number | number[], opts: { keepdim?: boolean } = {}): Tensor {
     opts = checkOptions('logsumexp', opts, ["keepdim"]);
-    return fromHandle(native.logsumexp(this.h, dim, opts.keepdim));
+    return fromHandle($logsumexp(this.h, dim, opts.keepdim));
   }
 
   /** Cumulative sum along dim. */
   cumsum(dim: number): Tensor {
-    return fromHandle(native.cumsum(this.h, dim));
+    return fromHandle($cumsum(this.h, dim));
   }
 
   /** True if every element is non-zero. */
   all(): boolean {
-    return native.all(this.h);
+    return $all(this.h);
   }
 
   /** True if some element is non-zero. */
   any(): boolean {
-    return native.any(this.h);
+    return $any(this.h);
   }
 
   /** The same elements in a new shape (-1 infers one size). */
   reshape(shape: number | number[]): Tensor {
-    return fromHandle(native.reshape(this.h, shape));
+    return fromHandle($reshape(this.h, shape));
   }
 
   /** Reorders the dims. */
   permute(dims: number | number[]): Tensor {
-    return fromHandle(native.permute(this.h, dims));
+    return fromHandle($permute(this.h, dims));
   }
 
   /** Swaps two dims. */
   transpose(dim0: number, dim1: number): Tensor {
-    return fromHandle(native.transpose(this.h, dim0, dim1));
+    return fromHandle($transpose(this.h, dim0, dim1));
   }
 
   /** Merges dims startDim..endDim. */
   flatten(opts: { startDim?: number; endDim?: number } = {}): Tensor {
     opts = checkOptions('flatten', opts, ["startDim","endDim"]);
-    return fromHandle(native.flatten(this.h, opts.startDim, opts.endDim));
+    return fromHandle($flatten(this.h, opts.startDim, opts.endDim));
   }
 
   /** Drops size-1 dims (only dim if given). */
   squeeze(opts: { dim?: number } = {}): Tensor {
     opts = checkOptions('squeeze', opts, ["dim"]);
-    return fromHandle(native.squeeze(this.h, opts.dim));
+    return fromHandle($squeeze(this.h, opts.dim));
   }
 
   /** Inserts a size-1 dim. */
   unsqueeze(dim: number): Tensor {
-    return fromHandle(native.unsqueeze(this.h, dim));
+    return fromHandle($unsqueeze(this.h, dim));
   }
 
   /** Broadcasts size-1 dims to shape without copying (-1 keeps a size). */
   expand(shape: number | number[]): Tensor {
-    return fromHandle(native.expand(this.h, shape));
+    return fromHandle($expand(this.h, shape));
   }
 
   /** Tiles the tensor. */
   repeat(repeats: number | number[]): Tensor {
-    return fromHandle(native.repeat(this.h, repeats));
+    return fromHandle($repeat(this.h, repeats));
   }
 
   /** Splits into that many nearly equal pieces. */
   chunk(chunks: number, opts: { dim?: number } = {}): Tensor[] {
     opts = checkOptions('chunk', opts, ["dim"]);
-    return (native.chunk(this.h, chunks, opts.dim)).map(fromHandle);
+    return ($chunk(this.h, chunks, opts.dim)).map(fromHandle);
   }
 
   /** Splits into pieces of a given size. */
   split(size: number, opts: { dim?: number } = {}): Tensor[] {
     opts = checkOptions('split', opts, ["dim"]);
-    return (native.split(this.h, size, opts.dim)).map(fromHandle);
+    return ($split(this.h, size, opts.dim)).map(fromHandle);
   }
 
   /** length elements of dim from start (a view). */
   narrow(dim: number, start: number, length: number): Tensor {
-    return fromHandle(native.narrow(this.h, dim, start, length));
+    return fromHandle($narrow(this.h, dim, start, length));
   }
 
   /** start:end:step along dim (a view). */
   slice(dim: number, opts: { start?: number; end?: number; step?: number } = {}): Tensor {
     opts = checkOptions('slice', opts, ["start","end","step"]);
-    return fromHandle(native.slice(this.h, dim, opts.start, opts.end, opts.step));
+    return fromHandle($slice(this.h, dim, opts.start, opts.end, opts.step));
   }
 
   /** One index of dim, dropping that dim. */
   select(dim: number, index: number): Tensor {
-    return fromHandle(native.select(this.h, dim, index));
+    return fromHandle($select(this.h, dim, index));
   }
 
   /** Entries of dim at the given int64 indices. */
   indexSelect(dim: number, index: Tensor): Tensor {
-    return fromHandle(native.indexSelect(this.h, dim, th(index)));
+    return fromHandle($indexSelect(this.h, dim, th(index)));
   }
 
   /** out[i][j] = x[index[i][j]][j] (for dim 0), and so on. */
   gather(dim: number, index: Tensor): Tensor {
-    return fromHandle(native.gather(this.h, dim, th(index)));
+    return fromHandle($gather(this.h, dim, th(index)));
   }
 
   /** The inverse of gather, out of place. */
   scatter(dim: number, index: Tensor, src: Tensor): Tensor {
-    return fromHandle(native.scatter(this.h, dim, th(index), th(src)));
+    return fromHandle($scatter(this.h, dim, th(index), th(src)));
   }
 
   /** Reverses the order along dims. */
   flip(dims: number | number[]): Tensor {
-    return fromHandle(native.flip(this.h, dims));
+    return fromHandle($flip(this.h, dims));
   }
 
   /** Circular shift along dims (flattened if none). */
   roll(shifts: number | number[], opts: { dims?: number | number[] } = {}): Tensor {
     opts = checkOptions('roll', opts, ["dims"]);
-    return fromHandle(native.roll(this.h, shifts, opts.dims));
+    return fromHandle($roll(this.h, shifts, opts.dims));
   }
 
   /** Pads the last dims: [left, right, top, bottom, ...]. */
   pad(pad: number | number[], opts: { mode?: string; value?: number } = {}): Tensor {
     opts = checkOptions('pad', opts, ["mode","value"]);
-    return fromHandle(native.pad(this.h, pad, opts.mode, opts.value));
+    return fromHandle($pad(this.h, pad, opts.mode, opts.value));
   }
 
   /** Matrix product with broadcasting of batch dims. */
   matmul(other: Tensor): Tensor {
-    return fromHandle(native.matmul(this.h, th(other)));
+    return fromHandle($matmul(this.h, th(other)));
   }
 
   /** Matrix product with broadcasting of batch dims. Runs off the event loop. */
@@ -761,7 +912,7 @@ export abstract class TensorMethods {
 
   /** Batched matrix product (B×n×m)·(B×m×p). */
   bmm(other: Tensor): Tensor {
-    return fromHandle(native.bmm(this.h, th(other)));
+    return fromHandle($bmm(this.h, th(other)));
   }
 
   /** Batched matrix product (B×n×m)·(B×m×p). Runs off the event loop. */
@@ -771,13 +922,13 @@ export abstract class TensorMethods {
 
   /** Inner product of two vectors. */
   dot(other: Tensor): Tensor {
-    return fromHandle(native.dot(this.h, th(other)));
+    return fromHandle($dot(this.h, th(other)));
   }
 
   /** Moore-Penrose pseudo-inverse (batched). */
   pinverse(opts: { rcond?: number } = {}): Tensor {
     opts = checkOptions('pinverse', opts, ["rcond"]);
-    return fromHandle(native.pinverse(this.h, opts.rcond));
+    return fromHandle($pinverse(this.h, opts.rcond));
   }
 
   /** Moore-Penrose pseudo-inverse (batched). Runs off the event loop. */
@@ -789,7 +940,7 @@ export abstract class TensorMethods {
   /** [U, S, Vh] with x = U diag(S) Vh. */
   svd(opts: { fullMatrices?: boolean } = {}): Tensor[] {
     opts = checkOptions('svd', opts, ["fullMatrices"]);
-    return (native.svd(this.h, opts.fullMatrices)).map(fromHandle);
+    return ($svd(this.h, opts.fullMatrices)).map(fromHandle);
   }
 
   /** [U, S, Vh] with x = U diag(S) Vh. Runs off the event loop. */
@@ -801,7 +952,7 @@ export abstract class TensorMethods {
   /** [Q, R] with x = Q R. */
   qr(opts: { mode?: string } = {}): Tensor[] {
     opts = checkOptions('qr', opts, ["mode"]);
-    return (native.qr(this.h, opts.mode)).map(fromHandle);
+    return ($qr(this.h, opts.mode)).map(fromHandle);
   }
 
   /** [Q, R] with x = Q R. Runs off the event loop. */
@@ -812,7 +963,7 @@ export abstract class TensorMethods {
 
   /** X with self · X = b. */
   solve(b: Tensor): Tensor {
-    return fromHandle(native.solve(this.h, th(b)));
+    return fromHandle($solve(this.h, th(b)));
   }
 
   /** X with self · X = b. Runs off the event loop. */
@@ -823,65 +974,65 @@ export abstract class TensorMethods {
   /** 2-D FFT over the last two dims. */
   fft2(opts: { norm?: string } = {}): Tensor {
     opts = checkOptions('fft2', opts, ["norm"]);
-    return fromHandle(native.fft2(this.h, opts.norm));
+    return fromHandle($fft2(this.h, opts.norm));
   }
 
   /** Inverse 2-D FFT over the last two dims. */
   ifft2(opts: { norm?: string } = {}): Tensor {
     opts = checkOptions('ifft2', opts, ["norm"]);
-    return fromHandle(native.ifft2(this.h, opts.norm));
+    return fromHandle($ifft2(this.h, opts.norm));
   }
 
   /** Moves the zero frequency to the centre. */
   fftshift(opts: { dims?: number | number[] } = {}): Tensor {
     opts = checkOptions('fftshift', opts, ["dims"]);
-    return fromHandle(native.fftshift(this.h, opts.dims));
+    return fromHandle($fftshift(this.h, opts.dims));
   }
 
   /** Undoes fftshift. */
   ifftshift(opts: { dims?: number | number[] } = {}): Tensor {
     opts = checkOptions('ifftshift', opts, ["dims"]);
-    return fromHandle(native.ifftshift(this.h, opts.dims));
+    return fromHandle($ifftshift(this.h, opts.dims));
   }
 
   /** Real part. */
   real(): Tensor {
-    return fromHandle(native.real(this.h));
+    return fromHandle($real(this.h));
   }
 
   /** Imaginary part. */
   imag(): Tensor {
-    return fromHandle(native.imag(this.h));
+    return fromHandle($imag(this.h));
   }
 
   /** Phase. */
   angle(): Tensor {
-    return fromHandle(native.angle(this.h));
+    return fromHandle($angle(this.h));
   }
 
   /** Complex conjugate. */
   conj(): Tensor {
-    return fromHandle(native.conj(this.h));
+    return fromHandle($conj(this.h));
   }
 
   /** A complex tensor as a real one with a trailing dim of 2. */
   viewAsReal(): Tensor {
-    return fromHandle(native.viewAsReal(this.h));
+    return fromHandle($viewAsReal(this.h));
   }
 
   /** A real tensor with a trailing dim of 2 as a complex one. */
   viewAsComplex(): Tensor {
-    return fromHandle(native.viewAsComplex(this.h));
+    return fromHandle($viewAsComplex(this.h));
   }
 
   /** Softmax along dim. */
   softmax(dim: number): Tensor {
-    return fromHandle(native.softmax(this.h, dim));
+    return fromHandle($softmax(this.h, dim));
   }
 
   /** log(softmax) along dim, computed stably. */
   logSoftmax(dim: number): Tensor {
-    return fromHandle(native.logSoftmax(this.h, dim));
+    return fromHandle($logSoftmax(this.h, dim));
   }
 
 }
@@ -889,105 +1040,105 @@ export abstract class TensorMethods {
 /** A tensor from a typed array or number[] and a shape (copies the data). */
 export function tensor(data: Float32Array | Float64Array | Int32Array | Int16Array | Int8Array | Uint8Array | BigInt64Array | number[], shape: number | number[], opts: { dtype?: Dtype; device?: Device; requiresGrad?: boolean } = {}): Tensor {
   opts = checkOptions('tensor', opts, ["dtype","device","requiresGrad"]);
-  return fromHandle(native.tensor(data, shape, opts.dtype, opts.device, opts.requiresGrad));
+  return fromHandle($tensor(data, shape, opts.dtype, opts.device, opts.requiresGrad));
 }
 
 /** A tensor of zeros. */
 export function zeros(shape: number | number[], opts: { dtype?: Dtype; device?: Device; requiresGrad?: boolean } = {}): Tensor {
   opts = checkOptions('zeros', opts, ["dtype","device","requiresGrad"]);
-  return fromHandle(native.zeros(shape, opts.dtype, opts.device, opts.requiresGrad));
+  return fromHandle($zeros(shape, opts.dtype, opts.device, opts.requiresGrad));
 }
 
 /** A tensor of ones. */
 export function ones(shape: number | number[], opts: { dtype?: Dtype; device?: Device; requiresGrad?: boolean } = {}): Tensor {
   opts = checkOptions('ones', opts, ["dtype","device","requiresGrad"]);
-  return fromHandle(native.ones(shape, opts.dtype, opts.device, opts.requiresGrad));
+  return fromHandle($ones(shape, opts.dtype, opts.device, opts.requiresGrad));
 }
 
 /** A tensor filled with one value. */
 export function full(shape: number | number[], value: number, opts: { dtype?: Dtype; device?: Device; requiresGrad?: boolean } = {}): Tensor {
   opts = checkOptions('full', opts, ["dtype","device","requiresGrad"]);
-  return fromHandle(native.full(shape, value, opts.dtype, opts.device, opts.requiresGrad));
+  return fromHandle($full(shape, value, opts.dtype, opts.device, opts.requiresGrad));
 }
 
 /** Values start, start + step, ... below end (arange(n) counts 0..n-1). */
 export function arange(start: number, end?: number, step?: number, opts: { dtype?: Dtype; device?: Device } = {}): Tensor {
   opts = checkOptions('arange', opts, ["dtype","device"]);
-  return fromHandle(native.arange(start, end, step, opts.dtype, opts.device));
+  return fromHandle($arange(start, end, step, opts.dtype, opts.device));
 }
 
 /** steps evenly spaced values from start to end inclusive. */
 export function linspace(start: number, end: number, steps: number, opts: { dtype?: Dtype; device?: Device } = {}): Tensor {
   opts = checkOptions('linspace', opts, ["dtype","device"]);
-  return fromHandle(native.linspace(start, end, steps, opts.dtype, opts.device));
+  return fromHandle($linspace(start, end, steps, opts.dtype, opts.device));
 }
 
 /** An identity matrix. */
 export function eye(n: number, m?: number, opts: { dtype?: Dtype; device?: Device } = {}): Tensor {
   opts = checkOptions('eye', opts, ["dtype","device"]);
-  return fromHandle(native.eye(n, m, opts.dtype, opts.device));
+  return fromHandle($eye(n, m, opts.dtype, opts.device));
 }
 
 /** Standard normal samples; a seed makes them reproducible on every device. */
 export function randn(shape: number | number[], opts: { seed?: number; dtype?: Dtype; device?: Device; requiresGrad?: boolean } = {}): Tensor {
   opts = checkOptions('randn', opts, ["seed","dtype","device","requiresGrad"]);
-  return fromHandle(native.randn(shape, opts.seed, opts.dtype, opts.device, opts.requiresGrad));
+  return fromHandle($randn(shape, opts.seed, opts.dtype, opts.device, opts.requiresGrad));
 }
 
 /** Uniform samples in [0, 1). */
 export function rand(shape: number | number[], opts: { seed?: number; dtype?: Dtype; device?: Device; requiresGrad?: boolean } = {}): Tensor {
   opts = checkOptions('rand', opts, ["seed","dtype","device","requiresGrad"]);
-  return fromHandle(native.rand(shape, opts.seed, opts.dtype, opts.device, opts.requiresGrad));
+  return fromHandle($rand(shape, opts.seed, opts.dtype, opts.device, opts.requiresGrad));
 }
 
 /** A random permutation of 0..n-1 (int64). */
 export function randperm(n: number, opts: { seed?: number; device?: Device } = {}): Tensor {
   opts = checkOptions('randperm', opts, ["seed","device"]);
-  return fromHandle(native.randperm(n, opts.seed, opts.device));
+  return fromHandle($randperm(n, opts.seed, opts.device));
 }
 
 /** Seeds LibTorch's global generator (used where no seed is given). */
 export function manualSeed(seed: number): void {
-  return native.manualSeed(seed);
+  return $manualSeed(seed);
 }
 
 /** a where condition holds, b elsewhere. */
 export function where(condition: Tensor, a: Tensor | number, b: Tensor | number): Tensor {
-  return fromHandle(native.where(th(condition), tn(a), typeof a !== 'number', tn(b), typeof b !== 'number'));
+  return fromHandle($where(th(condition), tn(a), typeof a !== 'number', tn(b), typeof b !== 'number'));
 }
 
 /** Joins tensors along an existing dim. */
 export function cat(tensors: Tensor[], opts: { dim?: number } = {}): Tensor {
   opts = checkOptions('cat', opts, ["dim"]);
-  return fromHandle(native.cat(tl(tensors), opts.dim));
+  return fromHandle($cat(tl(tensors), opts.dim));
 }
 
 /** Joins tensors along a new dim. */
 export function stack(tensors: Tensor[], opts: { dim?: number } = {}): Tensor {
   opts = checkOptions('stack', opts, ["dim"]);
-  return fromHandle(native.stack(tl(tensors), opts.dim));
+  return fromHandle($stack(tl(tensors), opts.dim));
 }
 
 /** Einstein summation. */
 export function einsum(equation: string, tensors: Tensor[]): Tensor {
-  return fromHandle(native.einsum(equation, tl(tensors)));
+  return fromHandle($einsum(equation, tl(tensors)));
 }
 
 /** A complex tensor from real and imaginary parts. */
 export function complex(real: Tensor, imag: Tensor): Tensor {
-  return fromHandle(native.complex(th(real), th(imag)));
+  return fromHandle($complex(th(real), th(imag)));
 }
 
 /** input · weightᵀ + bias. */
 export function linear(input: Tensor, weight: Tensor, opts: { bias?: Tensor } = {}): Tensor {
   opts = checkOptions('linear', opts, ["bias"]);
-  return fromHandle(native.linear(th(input), th(weight), tu(opts.bias)));
+  return fromHandle($linear(th(input), th(weight), tu(opts.bias)));
 }
 
 /** 2-D convolution (NCHW). */
 export function conv2d(input: Tensor, weight: Tensor, opts: { bias?: Tensor; stride?: number | number[]; padding?: number | number[]; dilation?: number | number[]; groups?: number } = {}): Tensor {
   opts = checkOptions('conv2d', opts, ["bias","stride","padding","dilation","groups"]);
-  return fromHandle(native.conv2d(th(input), th(weight), tu(opts.bias), opts.stride, opts.padding, opts.dilation, opts.groups));
+  return fromHandle($conv2d(th(input), th(weight), tu(opts.bias), opts.stride, opts.padding, opts.dilation, opts.groups));
 }
 
 /** 2-D convolution (NCHW). Runs off the event loop. */
@@ -999,7 +1150,7 @@ export function conv2dAsync(input: Tensor, weight: Tensor, opts: { bias?: Tensor
 /** 2-D transposed convolution (NCHW). */
 export function convTranspose2d(input: Tensor, weight: Tensor, opts: { bias?: Tensor; stride?: number | number[]; padding?: number | number[]; outputPadding?: number | number[]; groups?: number; dilation?: number | number[] } = {}): Tensor {
   opts = checkOptions('convTranspose2d', opts, ["bias","stride","padding","outputPadding","groups","dilation"]);
-  return fromHandle(native.convTranspose2d(th(input), th(weight), tu(opts.bias), opts.stride, opts.padding, opts.outputPadding, opts.groups, opts.dilation));
+  return fromHandle($convTranspose2d(th(input), th(weight), tu(opts.bias), opts.stride, opts.padding, opts.outputPadding, opts.groups, opts.dilation));
 }
 
 /** 2-D transposed convolution (NCHW). Runs off the event loop. */
@@ -1011,52 +1162,52 @@ export function convTranspose2dAsync(input: Tensor, weight: Tensor, opts: { bias
 /** Resizes the spatial dims (nearest, bilinear, bicubic, area). */
 export function interpolate(input: Tensor, opts: { size?: number | number[]; scaleFactor?: number; mode?: string; alignCorners?: boolean } = {}): Tensor {
   opts = checkOptions('interpolate', opts, ["size","scaleFactor","mode","alignCorners"]);
-  return fromHandle(native.interpolate(th(input), opts.size, opts.scaleFactor, opts.mode, opts.alignCorners));
+  return fromHandle($interpolate(th(input), opts.size, opts.scaleFactor, opts.mode, opts.alignCorners));
 }
 
 /** Average pooling (stride defaults to the kernel). */
 export function avgPool2d(input: Tensor, kernel: number | number[], opts: { stride?: number | number[]; padding?: number | number[] } = {}): Tensor {
   opts = checkOptions('avgPool2d', opts, ["stride","padding"]);
-  return fromHandle(native.avgPool2d(th(input), kernel, opts.stride, opts.padding));
+  return fromHandle($avgPool2d(th(input), kernel, opts.stride, opts.padding));
 }
 
 /** Max pooling (stride defaults to the kernel). */
 export function maxPool2d(input: Tensor, kernel: number | number[], opts: { stride?: number | number[]; padding?: number | number[] } = {}): Tensor {
   opts = checkOptions('maxPool2d', opts, ["stride","padding"]);
-  return fromHandle(native.maxPool2d(th(input), kernel, opts.stride, opts.padding));
+  return fromHandle($maxPool2d(th(input), kernel, opts.stride, opts.padding));
 }
 
 /** Average pooling to a given output size. */
 export function adaptiveAvgPool2d(input: Tensor, size: number | number[]): Tensor {
-  return fromHandle(native.adaptiveAvgPool2d(th(input), size));
+  return fromHandle($adaptiveAvgPool2d(th(input), size));
 }
 
 /** (C·r², H, W) → (C, H·r, W·r). */
 export function pixelShuffle(input: Tensor, factor: number): Tensor {
-  return fromHandle(native.pixelShuffle(th(input), factor));
+  return fromHandle($pixelShuffle(th(input), factor));
 }
 
 /** (C, H·r, W·r) → (C·r², H, W). */
 export function pixelUnshuffle(input: Tensor, factor: number): Tensor {
-  return fromHandle(native.pixelUnshuffle(th(input), factor));
+  return fromHandle($pixelUnshuffle(th(input), factor));
 }
 
 /** Group normalisation. */
 export function groupNorm(input: Tensor, groups: number, opts: { weight?: Tensor; bias?: Tensor; eps?: number } = {}): Tensor {
   opts = checkOptions('groupNorm', opts, ["weight","bias","eps"]);
-  return fromHandle(native.groupNorm(th(input), groups, tu(opts.weight), tu(opts.bias), opts.eps));
+  return fromHandle($groupNorm(th(input), groups, tu(opts.weight), tu(opts.bias), opts.eps));
 }
 
 /** Layer normalisation over the last dims. */
 export function layerNorm(input: Tensor, shape: number | number[], opts: { weight?: Tensor; bias?: Tensor; eps?: number } = {}): Tensor {
   opts = checkOptions('layerNorm', opts, ["weight","bias","eps"]);
-  return fromHandle(native.layerNorm(th(input), shape, tu(opts.weight), tu(opts.bias), opts.eps));
+  return fromHandle($layerNorm(th(input), shape, tu(opts.weight), tu(opts.bias), opts.eps));
 }
 
 /** Scaled dot-product attention softmax(q kᵀ/√d + mask) v; a bool mask keeps where true. */
 export function attention(query: Tensor, key: Tensor, value: Tensor, opts: { mask?: Tensor; scale?: number } = {}): Tensor {
   opts = checkOptions('attention', opts, ["mask","scale"]);
-  return fromHandle(native.attention(th(query), th(key), th(value), tu(opts.mask), opts.scale));
+  return fromHandle($attention(th(query), th(key), th(value), tu(opts.mask), opts.scale));
 }
 
 /** Scaled dot-product attention softmax(q kᵀ/√d + mask) v; a bool mask keeps where true. Runs off the event loop. */
@@ -1068,19 +1219,19 @@ export function attentionAsync(query: Tensor, key: Tensor, value: Tensor, opts: 
 /** Zeroes elements with probability p and rescales the rest (training only). */
 export function dropout(input: Tensor, p: number, opts: { train?: boolean } = {}): Tensor {
   opts = checkOptions('dropout', opts, ["train"]);
-  return fromHandle(native.dropout(th(input), p, opts.train));
+  return fromHandle($dropout(th(input), p, opts.train));
 }
 
 /** Mean squared error. */
 export function mseLoss(input: Tensor, target: Tensor, opts: { reduction?: string } = {}): Tensor {
   opts = checkOptions('mseLoss', opts, ["reduction"]);
-  return fromHandle(native.mseLoss(th(input), th(target), opts.reduction));
+  return fromHandle($mseLoss(th(input), th(target), opts.reduction));
 }
 
 /** Mean absolute error. */
 export function l1Loss(input: Tensor, target: Tensor, opts: { reduction?: string } = {}): Tensor {
   opts = checkOptions('l1Loss', opts, ["reduction"]);
-  return fromHandle(native.l1Loss(th(input), th(target), opts.reduction));
+  return fromHandle($l1Loss(th(input), th(target), opts.reduction));
 }
 
 /** The names of the package-level tensor functions, for the index. */

@@ -140,13 +140,18 @@ int64_t handleOf(napi_env env, napi_value v) {
   return static_cast<int64_t>(d);
 }
 
-at::Tensor tensorFrom(napi_env env, napi_value v, const Args& a, size_t i) {
-  const napi_valuetype t = typeOf(env, v);
+const at::Tensor& tensorFrom(napi_env env, napi_value v, const Args& a, size_t i, napi_valuetype t) {
   if (t == napi_string) a.fail(i, "a Tensor, got " + stringOf(env, v));  // TS passes a description
   if (t != napi_number) a.fail(i, "a Tensor, got " + describe(env, v));
-  at::Tensor* found = tensorHandles().find(handleOf(env, v));
+  const at::Tensor* found = tensorHandles().find(handleOf(env, v));
   if (!found) a.fail(i, "a live Tensor, got a disposed one");
   return *found;
+}
+
+void setTensor(Arg& out, const at::Tensor& t, bool own) {
+  if (own) out.tensor = t;
+  else out.borrowed = &t;
+  out.isTensor = true;
 }
 
 int64_t integerFrom(napi_env env, napi_value v, const Args& a, size_t i, const char* what) {
@@ -241,7 +246,7 @@ std::vector<int64_t> intsFromDefault(const std::string& text) {
 }
 
 // Fills a.values from the JS arguments; a TensorOrScalar takes two JS slots (value, isTensor).
-void readArgs(napi_env env, const Entry& e, napi_value* argv, size_t argc, Args& a) {
+void readArgs(napi_env env, const Entry& e, napi_value* argv, size_t argc, Args& a, bool own) {
   a.specs = &e.specs;
   a.values.resize(e.specs.size());
   size_t js = 0;
@@ -270,15 +275,14 @@ void readArgs(napi_env env, const Entry& e, napi_value* argv, size_t argc, Args&
     }
     out.present = true;
     switch (s.kind) {
-      case Kind::Tensor: out.tensor = tensorFrom(env, v, a, i); out.isTensor = true; break;
+      case Kind::Tensor: setTensor(out, tensorFrom(env, v, a, i, t), own); break;
       case Kind::TensorOrScalar: {
         bool isTensor = false;
         if (js < argc) napi_get_value_bool(env, argv[js], &isTensor);
         ++js;
         if (isTensor) {
           if (t == napi_string) a.fail(i, "a Tensor or a number, got " + stringOf(env, v));
-          out.tensor = tensorFrom(env, v, a, i);
-          out.isTensor = true;
+          setTensor(out, tensorFrom(env, v, a, i, t), own);
         } else {
           if (t != napi_number) a.fail(i, "a Tensor or a number, got " + (t == napi_string ? stringOf(env, v) : describe(env, v)));
           out.number = numberOf(env, v);
@@ -320,7 +324,7 @@ void readArgs(napi_env env, const Entry& e, napi_value* argv, size_t argc, Args&
         for (uint32_t k = 0; k < n; ++k) {
           napi_value el;
           napi_get_element(env, v, k, &el);
-          out.tensors.push_back(tensorFrom(env, el, a, i));
+          out.tensors.push_back(tensorFrom(env, el, a, i, typeOf(env, el)));
         }
         break;
       }
@@ -335,16 +339,16 @@ void readArgs(napi_env env, const Entry& e, napi_value* argv, size_t argc, Args&
       case Kind::Module: {
         auto* m = t == napi_number ? moduleHandles().find(handleOf(env, v)) : nullptr;
         if (!m) a.fail(i, "a live Module, got " + (t == napi_number ? std::string("a disposed one") : describe(env, v)));
-        out.module = *m;
+        out.more().module = *m;
         break;
       }
       case Kind::Optimizer: {
         auto* o = t == napi_number ? optimizerHandles().find(handleOf(env, v)) : nullptr;
         if (!o) a.fail(i, "a live Optimizer, got " + (t == napi_number ? std::string("a disposed one") : describe(env, v)));
-        out.optimizer = *o;
+        out.more().optimizer = *o;
         break;
       }
-      case Kind::Options: out.options = optionsFrom(env, v, a, i); break;
+      case Kind::Options: out.more().options = optionsFrom(env, v, a, i); break;
       case Kind::Named: {
         if (!isArray(env, v)) a.fail(i, "an array of [name, Tensor] pairs");
         uint32_t n = 0;
@@ -356,14 +360,14 @@ void readArgs(napi_env env, const Entry& e, napi_value* argv, size_t argc, Args&
           napi_get_element(env, pair, 0, &name);
           napi_get_element(env, pair, 1, &tensor);
           if (typeOf(env, name) != napi_string) a.fail(i, "[name, Tensor] pairs whose names are strings");
-          out.named.emplace_back(stringOf(env, name), tensorFrom(env, tensor, a, i));
+          out.more().named.emplace_back(stringOf(env, name), tensorFrom(env, tensor, a, i, typeOf(env, tensor)));
         }
         break;
       }
       case Kind::Meta: {
         Options o = optionsFrom(env, v, a, i);
         if (!o.numbers.empty() || !o.flags.empty() || !o.lists.empty()) a.fail(i, "an object of string values");
-        out.meta.insert(o.strings.begin(), o.strings.end());
+        out.more().meta.insert(o.strings.begin(), o.strings.end());
         break;
       }
     }
@@ -384,13 +388,13 @@ napi_value string(napi_env env, const std::string& s) {
   return v;
 }
 
-napi_value tensorValue(napi_env env, const at::Tensor& t) {
+napi_value tensorValue(napi_env env, at::Tensor t) {
   if (!t.defined()) {
     napi_value v;
     napi_get_null(env, &v);
     return v;
   }
-  return number(env, static_cast<double>(tensorHandles().add(t)));
+  return number(env, static_cast<double>(tensorHandles().add(std::move(t))));
 }
 
 napi_value tensorList(napi_env env, const std::vector<at::Tensor>& ts) {
@@ -441,7 +445,7 @@ napi_value toJs(napi_env env, Result& r) {
   napi_value v;
   switch (r.kind) {
     case ResultKind::None: napi_get_undefined(env, &v); return v;
-    case ResultKind::Tensor: return tensorValue(env, r.tensor);
+    case ResultKind::Tensor: return tensorValue(env, std::move(r.tensor));
     case ResultKind::Tensors: return tensorList(env, r.tensors);
     case ResultKind::Number: return number(env, r.number);
     case ResultKind::Bool: napi_get_boolean(env, r.number != 0, &v); return v;
@@ -452,15 +456,15 @@ napi_value toJs(napi_env env, Result& r) {
     }
     case ResultKind::String: return string(env, r.string);
     case ResultKind::Data: return typedArray(env, r.tensor);
-    case ResultKind::Module: return number(env, static_cast<double>(moduleHandles().add(r.module)));
-    case ResultKind::Optimizer: return number(env, static_cast<double>(optimizerHandles().add(r.optimizer)));
-    case ResultKind::Named: return namedList(env, r.named);
+    case ResultKind::Module: return number(env, static_cast<double>(moduleHandles().add(r.extra->module)));
+    case ResultKind::Optimizer: return number(env, static_cast<double>(optimizerHandles().add(r.extra->optimizer)));
+    case ResultKind::Named: return namedList(env, r.extra->named);
     case ResultKind::Load: {
       napi_value meta;
       napi_create_object(env, &v);
       napi_create_object(env, &meta);
-      for (const auto& [key, value] : r.meta) napi_set_named_property(env, meta, key.c_str(), string(env, value));
-      napi_set_named_property(env, v, "tensors", namedList(env, r.named));
+      for (const auto& [key, value] : r.extra->meta) napi_set_named_property(env, meta, key.c_str(), string(env, value));
+      napi_set_named_property(env, v, "tensors", namedList(env, r.extra->named));
       napi_set_named_property(env, v, "metadata", meta);
       return v;
     }
@@ -488,7 +492,7 @@ std::string callSignature(const Entry& e, const Args& a) {
     if (i) o << ", ";
     o << e.specs[i].name << ": ";
     if (!v.present) o << "-";
-    else if (v.isTensor) o << dtypeName(v.tensor.scalar_type()) << v.tensor.sizes() << (v.tensor.is_cuda() ? " cuda" : "");
+    else if (v.isTensor) o << dtypeName(v.get().scalar_type()) << v.get().sizes() << (v.get().is_cuda() ? " cuda" : "");
     else if (e.specs[i].kind == Kind::Ints) o << c10::IntArrayRef(v.ints);
     else if (e.specs[i].kind == Kind::Tensors) o << v.tensors.size() << " tensors";
     else if (e.specs[i].kind == Kind::String) o << "'" << v.string << "'";
@@ -532,13 +536,13 @@ napi_value dispatch(napi_env env, napi_callback_info info) {
   const Entry& e = *static_cast<const Entry*>(data);
   Args a;
   try {
-    readArgs(env, e, argv, argc, a);
+    readArgs(env, e, argv, argc, a, /*own=*/false);
   } catch (const ArgError& err) {
     napi_throw_type_error(env, "ERR_INVDIFF_ARGUMENT", (std::string(e.def->name) + ": " + err.what()).c_str());
     return nullptr;
   }
   Result r;
-  const std::string error = runCatching([&] { r = e.def->fn(a); }, e, a);
+  const std::string error = runCatching([&] { r = e.def->fn(a); }, e, a);  // Result moves cheaply: rare parts sit behind one pointer
   if (!error.empty()) {
     napi_throw_error(env, "ERR_INVDIFF_NATIVE", error.c_str());
     return nullptr;
@@ -594,7 +598,7 @@ napi_value dispatchAsync(napi_env env, napi_callback_info info) {
   const Entry& e = *static_cast<const Entry*>(data);
   Args a;
   try {
-    readArgs(env, e, argv, argc, a);
+    readArgs(env, e, argv, argc, a, /*own=*/true);
   } catch (const ArgError& err) {
     napi_throw_type_error(env, "ERR_INVDIFF_ARGUMENT", (std::string(e.def->name) + ": " + err.what()).c_str());
     return nullptr;
@@ -649,6 +653,11 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
 
 [[noreturn]] void Args::fail(size_t i, const std::string& expected) const {
   throw ArgError("argument '" + (*specs)[i].name + "' expected " + expected);
+}
+
+const safetensors::Metadata& Args::meta(size_t i) const {
+  static const safetensors::Metadata none;
+  return values[i].extra ? values[i].extra->meta : none;
 }
 
 at::Scalar Args::scalar(size_t i) const {

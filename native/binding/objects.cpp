@@ -47,6 +47,15 @@ const std::vector<OpDef> rows = {
     // ---- handles ----
     {"dispose", "handle:N", "B", In, false, [](const Args& a) -> Result { return tensorHandles().release(static_cast<int64_t>(a.n(0))); },
      "Releases a tensor handle; false if it was already released."},
+    {"disposeAll", "handles:D", "N", In, false,
+     [](const Args& a) -> Result {
+       const at::Tensor h = a.t(0).to(at::kDouble);
+       const double* p = h.data_ptr<double>();
+       int64_t released = 0;
+       for (int64_t i = 0; i < h.numel(); ++i) released += tensorHandles().release(static_cast<int64_t>(p[i]));
+       return released;
+     },
+     "Releases many tensor handles in one call (a Float64Array of handles); returns how many were live."},
     {"isLive", "handle:N", "B", In, false, [](const Args& a) -> Result { return tensorHandles().find(static_cast<int64_t>(a.n(0))) != nullptr; },
      "Whether a tensor handle still refers to a tensor."},
 

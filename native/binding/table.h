@@ -14,6 +14,7 @@
 #include <vector>
 
 #include <ATen/ATen.h>
+#include <c10/util/SmallVector.h>
 #include <torch/optim/optimizer.h>
 
 #include "binding/handles.h"
@@ -32,16 +33,8 @@ struct ArgSpec {
   std::string fallback;   // the default, as written in the spec
 };
 
-// One parsed argument. Parsing happens on the main thread, so an op body may run on a worker.
-struct Arg {
-  bool present = false;
-  bool isTensor = false;
-  bool fromArray = false;  // Data given as number[] (read as float64; float32 unless a dtype is asked for)
-  at::Tensor tensor;
-  double number = 0;
-  std::vector<int64_t> ints;
-  std::vector<at::Tensor> tensors;
-  std::string string;
+// Payloads few ops take, kept out of Arg so parsing the common arguments touches little memory.
+struct ArgExtra {
   std::shared_ptr<Module> module;
   std::shared_ptr<torch::optim::Optimizer> optimizer;
   Options options;
@@ -49,12 +42,34 @@ struct Arg {
   safetensors::Metadata meta;
 };
 
+// One parsed argument. Parsing happens on the main thread, so an op body may run on a worker.
+struct Arg {
+  bool present = false;
+  bool isTensor = false;
+  bool fromArray = false;  // Data given as number[] (read as float64; float32 unless a dtype is asked for)
+  double number = 0;
+  // Sync calls borrow the tensor from the handle table (saving two atomic refcount updates per
+  // argument); async calls own a copy, since JS may dispose the handle while the worker runs.
+  const at::Tensor* borrowed = nullptr;
+  at::Tensor tensor;
+  std::vector<int64_t> ints;
+  std::vector<at::Tensor> tensors;
+  std::string string;
+  std::unique_ptr<ArgExtra> extra;
+
+  const at::Tensor& get() const { return borrowed ? *borrowed : tensor; }
+  ArgExtra& more() {
+    if (!extra) extra = std::make_unique<ArgExtra>();
+    return *extra;
+  }
+};
+
 class Args {
  public:
-  std::vector<Arg> values;
+  c10::SmallVector<Arg, 8> values;
   const std::vector<ArgSpec>* specs = nullptr;
 
-  const at::Tensor& t(size_t i) const { return values[i].tensor; }
+  const at::Tensor& t(size_t i) const { return values[i].get(); }
   bool has(size_t i) const { return values[i].present; }
   bool isTensor(size_t i) const { return values[i].isTensor; }
   bool fromArray(size_t i) const { return values[i].fromArray; }
@@ -68,12 +83,11 @@ class Args {
   const std::vector<at::Tensor>& ts(size_t i) const { return values[i].tensors; }
   const std::string& s(size_t i) const { return values[i].string; }
   const std::string& name(size_t i) const { return (*specs)[i].name; }
-  Module& module(size_t i) const { return *values[i].module; }
-  const std::shared_ptr<Module>& modulePtr(size_t i) const { return values[i].module; }
-  torch::optim::Optimizer& optimizer(size_t i) const { return *values[i].optimizer; }
-  const Options& options(size_t i) const { return values[i].options; }
-  const safetensors::NamedTensors& named(size_t i) const { return values[i].named; }
-  const safetensors::Metadata& meta(size_t i) const { return values[i].meta; }
+  Module& module(size_t i) const { return *values[i].extra->module; }
+  torch::optim::Optimizer& optimizer(size_t i) const { return *values[i].extra->optimizer; }
+  const Options& options(size_t i) const { return values[i].extra->options; }
+  const safetensors::NamedTensors& named(size_t i) const { return values[i].extra->named; }
+  const safetensors::Metadata& meta(size_t i) const;
   // Thrown as a TypeError naming the argument.
   [[noreturn]] void fail(size_t i, const std::string& expected) const;
 };
@@ -82,15 +96,12 @@ enum class ResultKind { None, Tensor, Tensors, Number, Bool, Ints, String, Data,
 
 struct Result {
   ResultKind kind = ResultKind::None;
+  double number = 0;
   at::Tensor tensor;
   std::vector<at::Tensor> tensors;
-  double number = 0;
   std::vector<int64_t> ints;
   std::string string;
-  std::shared_ptr<Module> module;
-  std::shared_ptr<torch::optim::Optimizer> optimizer;
-  safetensors::NamedTensors named;
-  safetensors::Metadata meta;
+  std::unique_ptr<ArgExtra> extra;  // module, optimizer, named tensors, metadata
 
   Result() = default;
   Result(at::Tensor t) : kind(ResultKind::Tensor), tensor(std::move(t)) {}
@@ -100,9 +111,12 @@ struct Result {
   Result(bool v) : kind(ResultKind::Bool), number(v) {}
   Result(std::vector<int64_t> v) : kind(ResultKind::Ints), ints(std::move(v)) {}
   Result(std::string v) : kind(ResultKind::String), string(std::move(v)) {}
-  Result(std::shared_ptr<Module> m) : kind(ResultKind::Module), module(std::move(m)) {}
-  Result(std::shared_ptr<torch::optim::Optimizer> o) : kind(ResultKind::Optimizer), optimizer(std::move(o)) {}
-  Result(safetensors::NamedTensors n) : kind(ResultKind::Named), named(std::move(n)) {}
+  Result(const char* v) : Result(std::string(v)) {}
+  Result(std::shared_ptr<Module> m) : kind(ResultKind::Module), extra(std::make_unique<ArgExtra>()) { extra->module = std::move(m); }
+  Result(std::shared_ptr<torch::optim::Optimizer> o) : kind(ResultKind::Optimizer), extra(std::make_unique<ArgExtra>()) {
+    extra->optimizer = std::move(o);
+  }
+  Result(safetensors::NamedTensors n) : kind(ResultKind::Named), extra(std::make_unique<ArgExtra>()) { extra->named = std::move(n); }
   static Result data(at::Tensor t) {
     Result r(std::move(t));
     r.kind = ResultKind::Data;
@@ -111,7 +125,7 @@ struct Result {
   static Result load(safetensors::Contents c) {
     Result r(std::move(c.tensors));
     r.kind = ResultKind::Load;
-    r.meta = std::move(c.metadata);
+    r.extra->meta = std::move(c.metadata);
     return r;
   }
 };

@@ -66,8 +66,8 @@ void checkAllocation(const std::vector<int64_t>& shape, at::ScalarType dtype) {
   }
   const long double physical = static_cast<long double>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGE_SIZE);
   if (bytes > physical)
-    throw std::invalid_argument("argument 'shape' asks for " + std::to_string(static_cast<double>(bytes / (1 << 30))) +
-                                " GiB, more than this machine's memory");
+    throw std::invalid_argument("argument 'shape' asks for " + c10::str(static_cast<long long>(bytes / (1 << 30))) +
+                                " GiB, more than this machine's memory (" + c10::str(static_cast<long long>(physical / (1 << 30))) + " GiB)");
 }
 
 namespace {

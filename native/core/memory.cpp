@@ -15,14 +15,12 @@ namespace {
 
 std::atomic<int64_t> liveBytes{0};
 std::atomic<int64_t> peakBytes{0};
-std::atomic<int64_t> allocationCount{0};
 
 void noteAllocated(int64_t n) {
   const int64_t now = liveBytes.fetch_add(n, std::memory_order_relaxed) + n;
   int64_t peak = peakBytes.load(std::memory_order_relaxed);
   while (now > peak && !peakBytes.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
   }
-  allocationCount.fetch_add(1, std::memory_order_relaxed);
 }
 
 // Owns the inner allocator's DataPtr so freeing goes through the inner deleter after we count it.
@@ -76,8 +74,7 @@ void install() {
 }
 
 Stats cpu() {
-  return {liveBytes.load(std::memory_order_relaxed), peakBytes.load(std::memory_order_relaxed),
-          allocationCount.load(std::memory_order_relaxed)};
+  return {liveBytes.load(std::memory_order_relaxed), peakBytes.load(std::memory_order_relaxed)};
 }
 
 Stats cuda(int device) {
@@ -85,10 +82,10 @@ Stats cuda(int device) {
   using namespace c10::cuda::CUDACachingAllocator;
   const auto stats = getDeviceStats(device);
   const auto& bytes = stats.allocated_bytes[static_cast<size_t>(StatType::AGGREGATE)];
-  return {bytes.current, bytes.peak, stats.allocation[static_cast<size_t>(StatType::AGGREGATE)].allocated};
+  return {bytes.current, bytes.peak};
 #else
   (void)device;
-  return {0, 0, 0};
+  return {0, 0};
 #endif
 }
 

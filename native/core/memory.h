@@ -7,7 +7,6 @@ namespace invdiff::memory {
 struct Stats {
   int64_t bytes;      // live bytes now
   int64_t peakBytes;  // highest live bytes since the last resetPeak()
-  int64_t allocations;
 };
 
 // Wraps LibTorch's CPU allocator once; later calls do nothing.

@@ -1,0 +1,56 @@
+'use strict';
+// The build paths: node-gyp builds the same sources into a loadable addon; the bootstrap does nothing on a
+// second run; the generated TypeScript matches the native op table.
+const test = require('tape');
+const { spawnSync } = require('child_process');
+const fs = require('fs');
+const path = require('path');
+
+const root = path.resolve(__dirname, '..');
+
+test('a second bootstrap with nothing changed rebuilds nothing', (t) => {
+  const r = spawnSync(process.execPath, [path.join(root, 'scripts', 'bootstrap')], { cwd: root, encoding: 'utf8' });
+  t.equal(r.status, 0, 'bootstrap succeeds');
+  t.match(r.stdout, /npm packages up to date/);
+  t.match(r.stdout, /native addon up to date/);
+  t.match(r.stdout, /TypeScript build up to date/);
+  t.doesNotMatch(r.stdout, /cmake-js|npm ci|tsc/, 'no build step ran');
+  t.end();
+});
+
+test('lib/generated/ops.ts is what the native table generates', (t) => {
+  const { generate } = require('../scripts/gen-ops.js');
+  const rows = require('../build/Release/invdiff.node').__ops;
+  t.equal(fs.readFileSync(path.join(root, 'lib', 'generated', 'ops.ts'), 'utf8'), generate(rows), 'in sync');
+  t.ok(rows.length > 150, `${rows.length} native rows`);
+  t.end();
+});
+
+// Node's own headers where the distribution installs them (Debian: /usr/include/node), so node-gyp needs no download.
+function nodedir() {
+  const prefix = path.resolve(path.dirname(process.execPath), '..');
+  return fs.existsSync(path.join(prefix, 'include', 'node', 'node_api.h')) ? prefix : process.env.npm_config_nodedir;
+}
+
+test('node-gyp builds the same sources into an addon that loads and computes', (t) => {
+  const dir = path.join(root, 'build', 'gyp-check');
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(path.join(dir, 'scripts'), { recursive: true });
+  for (const f of ['binding.gyp', 'package.json']) fs.copyFileSync(path.join(root, f), path.join(dir, f));
+  fs.copyFileSync(path.join(root, 'scripts', 'torch-config.js'), path.join(dir, 'scripts', 'torch-config.js'));
+  fs.cpSync(path.join(root, 'native'), path.join(dir, 'native'), { recursive: true });
+  fs.symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'));
+  const env = { ...process.env, CCACHE_BASEDIR: dir, CCACHE_NOHASHDIR: '1' };
+  if (spawnSync('sh', ['-c', 'command -v ccache']).status === 0) env.CXX = 'ccache g++';
+  const args = [require.resolve('node-gyp/bin/node-gyp.js'), 'rebuild', '--jobs', '2'];
+  if (nodedir()) args.push(`--nodedir=${nodedir()}`);
+  const build = spawnSync(process.execPath, args, { cwd: dir, env, encoding: 'utf8' });
+  if (build.status !== 0) console.log(build.stdout.slice(-4000), build.stderr.slice(-4000));
+  t.equal(build.status, 0, 'node-gyp rebuild succeeds');
+  const probe = spawnSync(process.execPath, ['-e', `
+    const n = require(${JSON.stringify(path.join(dir, 'build', 'Release', 'invdiff.node'))});
+    const a = n.tensor([1, 2, 3, 4], [2, 2]);
+    console.log(JSON.stringify(Array.from(n.data(n.matmul(a, a)))));`], { encoding: 'utf8' });
+  t.equal(probe.stdout.trim(), '[7,10,15,22]', 'the node-gyp addon multiplies matrices');
+  t.end();
+});
