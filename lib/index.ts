@@ -11,3 +11,7 @@ export type { ModuleOptions } from './module';
 export * as optim from './optim';
 export { saveSafetensors, saveSafetensorsAsync, loadSafetensors, loadSafetensorsAsync } from './safetensors';
 export type { SafetensorsContents, NamedTensors } from './safetensors';
+export * as metrics from './metrics';
+export { deadLeaves, mulberry32 } from './data/dead-leaves';
+export type { DeadLeavesOptions } from './data/dead-leaves';
+export { encodePng } from './io/png';

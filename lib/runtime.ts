@@ -11,6 +11,8 @@ export function setTensorClass(cls: new (h: number) => Tensor): void {
 }
 
 export function fromHandle(h: number | null): Tensor {
+  // tensor.ts registers the class when loaded; load it here for code that never imports it directly.
+  if (!TensorClass) require('./tensor');
   return (h === null ? null : track(new TensorClass(h))) as Tensor;
 }
 

@@ -175,6 +175,10 @@ test('network functionals agree with direct computations', (t) => {
     const conv = inv.conv2d(img, box, { stride: 2 });
     t.deepEqual(conv.toArray(), [[[[0 + 1 + 4 + 5, 2 + 3 + 6 + 7], [8 + 9 + 12 + 13, 10 + 11 + 14 + 15]]]], 'conv2d with a 2x2 box, stride 2');
     t.deepEqual(inv.avgPool2d(img, 2).mul(4).toArray(), conv.toArray(), 'avg pooling = box conv / 4');
+    // A batch of single-channel images with a 5x5 kernel takes a LibTorch path that allocates through
+    // raw_allocate; the counting allocator once failed an internal assert there.
+    const blurred = inv.conv2d(inv.ones([8, 1, 32, 32]), inv.full([1, 1, 5, 5], 1 / 25), { padding: 2 });
+    close(t, [blurred.select(2, 16).select(2, 16).mean().item()], [1], 1e-5, 'conv2d on an 8x1x32x32 batch (raw allocation path)');
     t.deepEqual(inv.maxPool2d(img, 2).toArray(), [[[[5, 7], [13, 15]]]]);
     const up = inv.convTranspose2d(inv.ones([1, 1, 2, 2]), box, { stride: 2 });
     t.deepEqual(up.sum().item(), 16, 'transposed conv spreads each input over a 2x2 block');

@@ -99,6 +99,8 @@ export interface NativeBinding {
   var(self: Handle, dim?: number | number[], unbiased?: boolean, keepdim?: boolean): number | null;
   norm(self: Handle, p?: number, dim?: number | number[], keepdim?: boolean): number | null;
   logsumexp(self: Handle, dim: number | number[], keepdim?: boolean): number | null;
+  argsort(self: Handle, dim?: number, descending?: boolean): number | null;
+  sort(self: Handle, dim?: number, descending?: boolean): number[];
   cumsum(self: Handle, dim: number): number | null;
   all(self: Handle): boolean;
   any(self: Handle): boolean;
@@ -303,6 +305,8 @@ const $std = native.std;
 const $var = native.var;
 const $norm = native.norm;
 const $logsumexp = native.logsumexp;
+const $argsort = native.argsort;
+const $sort = native.sort;
 const $cumsum = native.cumsum;
 const $all = native.all;
 const $any = native.any;
@@ -781,6 +785,18 @@ export abstract class TensorMethods {
   logsumexp(dim: number | number[], opts: { keepdim?: boolean } = {}): Tensor {
     opts = checkOptions('logsumexp', opts, ["keepdim"]);
     return fromHandle($logsumexp(this.h, dim, opts.keepdim));
+  }
+
+  /** Indices that sort along dim. */
+  argsort(opts: { dim?: number; descending?: boolean } = {}): Tensor {
+    opts = checkOptions('argsort', opts, ["dim","descending"]);
+    return fromHandle($argsort(this.h, opts.dim, opts.descending));
+  }
+
+  /** [values, indices] sorted along dim. */
+  sort(opts: { dim?: number; descending?: boolean } = {}): Tensor[] {
+    opts = checkOptions('sort', opts, ["dim","descending"]);
+    return ($sort(this.h, opts.dim, opts.descending)).map(fromHandle);
   }
 
   /** Cumulative sum along dim. */

@@ -370,6 +370,14 @@ const std::vector<OpDef> rows = {
      [](const Args& a) -> Result { return at::norm(a.t(0), a.n(1), dimsOrAll(a, 2), a.b(3)); }, "The p-norm over dim (all dims if none)."},
     {"logsumexp", "self:T dim:Is | keepdim:B=false", "T", M, false,
      [](const Args& a) -> Result { return at::logsumexp(a.t(0), a.ints(1), a.b(2)); }, "log Σ exp(x) over dim, computed stably."},
+    {"argsort", "self:T | dim:I=-1 descending:B=false", "T", M, false,
+     [](const Args& a) -> Result { return at::argsort(a.t(0), a.i64(1), a.b(2)); }, "Indices that sort along dim."},
+    {"sort", "self:T | dim:I=-1 descending:B=false", "Ts", M, false,
+     [](const Args& a) -> Result {
+       auto [values, indices] = at::sort(a.t(0), a.i64(1), a.b(2));
+       return std::vector<at::Tensor>{values, indices};
+     },
+     "[values, indices] sorted along dim."},
     {"cumsum", "self:T dim:I", "T", M, false, [](const Args& a) -> Result { return at::cumsum(a.t(0), a.i64(1)); }, "Cumulative sum along dim."},
     {"all", "self:T", "B", M, false, [](const Args& a) -> Result { return at::all(a.t(0)).item<bool>(); }, "True if every element is non-zero."},
     {"any", "self:T", "B", M, false, [](const Args& a) -> Result { return at::any(a.t(0)).item<bool>(); }, "True if some element is non-zero."},

@@ -1,10 +1,12 @@
 #include "core/memory.h"
 
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 
 #include <c10/core/Allocator.h>
 #include <c10/core/CPUAllocator.h>
+#include <c10/util/Exception.h>
 #include <torch/version.h>
 #ifdef INVDIFF_CUDA
 #include <c10/cuda/CUDACachingAllocator.h>
@@ -23,49 +25,50 @@ void noteAllocated(int64_t n) {
   }
 }
 
-// Owns the inner allocator's DataPtr so freeing goes through the inner deleter after we count it.
-struct CountedBlock {
-  c10::DataPtr inner;
-  int64_t size;
-};
+// Blocks carry their size in a header just before the data, so the data pointer is also the DataPtr's
+// context: LibTorch's raw_allocate/raw_deallocate paths (some convolutions use them) require that.
+constexpr size_t kAlignment = 64;  // what LibTorch's own CPU allocator guarantees (AVX-512 loads)
 
-void releaseCounted(void* ctx) {
-  auto* block = static_cast<CountedBlock*>(ctx);
-  liveBytes.fetch_sub(block->size, std::memory_order_relaxed);
-  delete block;
+void release(void* data) {
+  if (!data) return;
+  char* base = static_cast<char*>(data) - kAlignment;
+  int64_t size;
+  std::memcpy(&size, base, sizeof size);
+  liveBytes.fetch_sub(size, std::memory_order_relaxed);
+  std::free(base);
 }
 
 class CountingAllocator final : public c10::Allocator {
  public:
-  explicit CountingAllocator(c10::Allocator* inner) : inner_(inner) {}
-
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 3)
-  c10::DataPtr allocate(size_t n) override { return wrap(n); }  // non-const since LibTorch 2.3
+  c10::DataPtr allocate(size_t n) override { return make(n); }  // non-const since LibTorch 2.3
 #else
-  c10::DataPtr allocate(size_t n) const override { return wrap(n); }
+  c10::DataPtr allocate(size_t n) const override { return make(n); }
 #endif
+  c10::DeleterFnPtr raw_deleter() const override { return &release; }
 
   // Pure virtual from LibTorch 2.3 on; an ordinary member before, hence no `override`.
   void copy_data(void* dest, const void* src, std::size_t count) const { std::memcpy(dest, src, count); }
 
  private:
-  c10::DataPtr wrap(size_t n) const {
-    c10::DataPtr inner = inner_->allocate(n);
-    void* data = inner.get();
-    const c10::Device device = inner.device();
-    auto* block = new CountedBlock{std::move(inner), static_cast<int64_t>(n)};
-    noteAllocated(block->size);
-    return c10::DataPtr(data, block, &releaseCounted, device);
+  static c10::DataPtr make(size_t n) {
+    if (n == 0) return c10::DataPtr(nullptr, nullptr, &release, c10::Device(c10::DeviceType::CPU));
+    void* base = nullptr;
+    const int rc = posix_memalign(&base, kAlignment, n + kAlignment);
+    TORCH_CHECK(rc == 0 && base, "CPU allocator: cannot allocate ", n, " bytes (out of memory)");
+    const int64_t size = static_cast<int64_t>(n);
+    std::memcpy(base, &size, sizeof size);
+    noteAllocated(size);
+    void* data = static_cast<char*>(base) + kAlignment;
+    return c10::DataPtr(data, data, &release, c10::Device(c10::DeviceType::CPU));
   }
-
-  c10::Allocator* inner_;
 };
 
 }  // namespace
 
 void install() {
   static CountingAllocator* counting = [] {
-    auto* a = new CountingAllocator(c10::GetCPUAllocator());
+    auto* a = new CountingAllocator();
     // Highest priority so a later default registration cannot replace it.
     c10::SetCPUAllocator(a, /*priority=*/UINT8_MAX);
     return a;

@@ -1,0 +1,2 @@
+export { psnr, psnrPerImage } from './psnr';
+export type { PsnrOptions } from './psnr';

@@ -1,0 +1,79 @@
+// C++ tests of the core library, without Node: the counting allocator, safetensors and the module table.
+// Built with -DINVDIFF_NATIVE_TESTS=ON; test/native.test.js builds and runs it.
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include <ATen/ATen.h>
+#include <c10/core/CPUAllocator.h>
+#include <torch/version.h>
+
+#include "core/memory.h"
+#include "core/modules.h"
+#include "core/safetensors.h"
+
+static int failures = 0, passes = 0;
+#define CHECK(cond, what)                                  \
+  do {                                                     \
+    if (cond) {                                            \
+      ++passes;                                            \
+    } else {                                               \
+      ++failures;                                          \
+      std::printf("FAIL %s (%s:%d)\n", what, __FILE__, __LINE__); \
+    }                                                      \
+  } while (0)
+
+int main() {
+  invdiff::memory::install();
+
+  {  // the allocator sees LibTorch's CPU allocations and their release
+    const auto before = invdiff::memory::cpu();
+    {
+      at::Tensor t = at::zeros({256, 1024});  // 1 MiB
+      CHECK(invdiff::memory::cpu().bytes - before.bytes >= (1 << 20), "live bytes grow by the allocation");
+    }
+    CHECK(invdiff::memory::cpu().bytes == before.bytes, "live bytes return after release");
+    CHECK(invdiff::memory::cpu().peakBytes >= before.bytes + (1 << 20), "peak remembers it");
+  }
+
+  {  // raw_allocate paths (used by some LibTorch kernels) need the data pointer to be the context
+    c10::Allocator* a = c10::GetCPUAllocator();
+    const auto before = invdiff::memory::cpu().bytes;
+    void* p = a->raw_allocate(4096);
+    CHECK(p != nullptr && reinterpret_cast<uintptr_t>(p) % 64 == 0, "raw_allocate gives 64-byte aligned memory");
+    CHECK(invdiff::memory::cpu().bytes - before == 4096, "raw allocations are counted");
+    a->raw_deallocate(p);
+    CHECK(invdiff::memory::cpu().bytes == before, "raw deallocation is counted");
+  }
+
+  {  // safetensors round trip through the core alone
+    const std::string path = std::string(std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp") + "/invdiff-core-test.safetensors";
+    at::Tensor a = at::randn({3, 4}, at::kDouble);
+    at::Tensor b = at::arange(6, at::kLong).reshape({2, 3});
+    invdiff::safetensors::save(path, {{"a", a}, {"b", b}}, {{"k", "v"}});
+    auto back = invdiff::safetensors::load(path);
+    CHECK(back.tensors.size() == 2, "two tensors come back");
+    CHECK(back.tensors[0].first == "a" && at::equal(back.tensors[0].second, a), "a round-trips");
+    CHECK(back.tensors[1].first == "b" && at::equal(back.tensors[1].second, b), "b round-trips");
+    CHECK(back.metadata.at("k") == "v", "metadata round-trips");
+    std::remove(path.c_str());
+  }
+
+  {  // the module table builds working modules and rejects bad options
+    invdiff::Options o;
+    o.lists["sizes"] = {4, 8, 2};
+    auto mlp = invdiff::createModule("mlp", o);
+    CHECK(mlp->forward({at::ones({5, 4})})[0].sizes() == at::IntArrayRef({5, 2}), "mlp output shape");
+    CHECK(mlp->named_parameters().size() == 4, "mlp has 4 parameters");
+    bool threw = false;
+    try {
+      invdiff::createModule("nope", o);
+    } catch (const std::invalid_argument&) {
+      threw = true;
+    }
+    CHECK(threw, "unknown kind throws");
+  }
+
+  std::printf("core_test (LibTorch %s): %d passed, %d failed\n", TORCH_VERSION, passes, failures);
+  return failures ? 1 : 0;
+}
