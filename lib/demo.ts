@@ -16,7 +16,7 @@ import { backend } from './backend';
 import type { Tensor } from './tensor';
 
 const { values: args } = parseArgs({
-  options: { out: { type: 'string', default: 'demo-output' }, steps: { type: 'string', default: '1500' }, seed: { type: 'string', default: '0' } },
+  options: { out: { type: 'string', default: 'demo-output' }, steps: { type: 'string', default: '400' }, seed: { type: 'string', default: '0' } },
 });
 const outDir = path.resolve(args.out!);
 const steps = Number(args.steps);
@@ -42,7 +42,7 @@ const layers = [
 const restore = (y: Tensor) => y.add(layers[2].call(layers[1].call(layers[0].call(y).relu()).relu()));
 
 function toPng(images: Tensor[], file: string): void {
-  // One row per image: side by side, 8-bit, upscaled 3× so small images are visible.
+  // One column per tensor, one row per image; 8-bit, upscaled 3× so small images are visible.
   const rows = images.map((img) => img.squeeze({ dim: 1 }));
   const grid = scope(() => stack(rows, { dim: 0 }).permute([1, 2, 0, 3]).flatten({ startDim: 2 }).flatten({ startDim: 0, endDim: 1 }));
   const [h, w] = grid.shape;
@@ -102,7 +102,7 @@ function main(): void {
 <h1>invdiff demo</h1>
 <p>Dead-leaves images (32×32), blurred (Gaussian σ 1.2) with noise σ 0.05, restored by a 3-layer native conv net trained for ${steps} steps from TypeScript on LibTorch ${b.torch} (${seconds.toFixed(0)} s in all).</p>
 <table><tr><th>method</th><th>PSNR (dB)</th></tr>${table.map((r) => `<tr><td>${r.method}</td><td>${r.psnr.toFixed(2)}</td></tr>`).join('')}</table>
-<h2>Images</h2><p>Rows: ground truth, measurement, restoration.</p><img src="grid.png" alt="ground truth, measurement and restoration">
+<h2>Images</h2><p>Columns: ground truth, measurement, restoration; one row per held-out image.</p><img src="grid.png" alt="ground truth, measurement and restoration">
 <h2>Training loss</h2><table><tr><th>step</th><th>L1 loss</th></tr>${losses.map((l) => `<tr><td>${l.step}</td><td>${l.loss.toFixed(4)}</td></tr>`).join('')}</table>
 `,
   );
