@@ -528,19 +528,27 @@ void reportExternalMemory(napi_env env) {
   reported = now;
 }
 
-napi_value dispatch(napi_env env, napi_callback_info info) {
+// Reads a call's arguments into a; on bad input throws a JS TypeError and returns null.
+const Entry* readCall(napi_env env, napi_callback_info info, Args& a, bool own) {
   size_t argc = 16;
   napi_value argv[16];
   void* data;
   napi_get_cb_info(env, info, &argc, argv, nullptr, &data);
   const Entry& e = *static_cast<const Entry*>(data);
-  Args a;
   try {
-    readArgs(env, e, argv, argc, a, /*own=*/false);
+    readArgs(env, e, argv, argc, a, own);
   } catch (const ArgError& err) {
     napi_throw_type_error(env, "ERR_INVDIFF_ARGUMENT", (std::string(e.def->name) + ": " + err.what()).c_str());
     return nullptr;
   }
+  return &e;
+}
+
+napi_value dispatch(napi_env env, napi_callback_info info) {
+  Args a;
+  const Entry* entry = readCall(env, info, a, /*own=*/false);
+  if (!entry) return nullptr;
+  const Entry& e = *entry;
   Result r;
   const std::string error = runCatching([&] { r = e.def->fn(a); }, e, a);  // Result moves cheaply: rare parts sit behind one pointer
   if (!error.empty()) {
@@ -591,19 +599,10 @@ class OpWorker final : public Napi::AsyncWorker {
 };
 
 napi_value dispatchAsync(napi_env env, napi_callback_info info) {
-  size_t argc = 16;
-  napi_value argv[16];
-  void* data;
-  napi_get_cb_info(env, info, &argc, argv, nullptr, &data);
-  const Entry& e = *static_cast<const Entry*>(data);
   Args a;
-  try {
-    readArgs(env, e, argv, argc, a, /*own=*/true);
-  } catch (const ArgError& err) {
-    napi_throw_type_error(env, "ERR_INVDIFF_ARGUMENT", (std::string(e.def->name) + ": " + err.what()).c_str());
-    return nullptr;
-  }
-  auto* worker = new OpWorker(Napi::Env(env), e, std::move(a));
+  const Entry* entry = readCall(env, info, a, /*own=*/true);
+  if (!entry) return nullptr;
+  auto* worker = new OpWorker(Napi::Env(env), *entry, std::move(a));
   Napi::Promise p = worker->promise();
   worker->Queue();
   return p;

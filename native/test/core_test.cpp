@@ -13,7 +13,7 @@
 #include "core/safetensors.h"
 
 static int failures = 0, passes = 0;
-#define CHECK(cond, what)                                  \
+#define EXPECT(cond, what)                                  \
   do {                                                     \
     if (cond) {                                            \
       ++passes;                                            \
@@ -30,20 +30,20 @@ int main() {
     const auto before = invdiff::memory::cpu();
     {
       at::Tensor t = at::zeros({256, 1024});  // 1 MiB
-      CHECK(invdiff::memory::cpu().bytes - before.bytes >= (1 << 20), "live bytes grow by the allocation");
+      EXPECT(invdiff::memory::cpu().bytes - before.bytes >= (1 << 20), "live bytes grow by the allocation");
     }
-    CHECK(invdiff::memory::cpu().bytes == before.bytes, "live bytes return after release");
-    CHECK(invdiff::memory::cpu().peakBytes >= before.bytes + (1 << 20), "peak remembers it");
+    EXPECT(invdiff::memory::cpu().bytes == before.bytes, "live bytes return after release");
+    EXPECT(invdiff::memory::cpu().peakBytes >= before.bytes + (1 << 20), "peak remembers it");
   }
 
   {  // raw_allocate paths (used by some LibTorch kernels) need the data pointer to be the context
     c10::Allocator* a = c10::GetCPUAllocator();
     const auto before = invdiff::memory::cpu().bytes;
     void* p = a->raw_allocate(4096);
-    CHECK(p != nullptr && reinterpret_cast<uintptr_t>(p) % 64 == 0, "raw_allocate gives 64-byte aligned memory");
-    CHECK(invdiff::memory::cpu().bytes - before == 4096, "raw allocations are counted");
+    EXPECT(p != nullptr && reinterpret_cast<uintptr_t>(p) % 64 == 0, "raw_allocate gives 64-byte aligned memory");
+    EXPECT(invdiff::memory::cpu().bytes - before == 4096, "raw allocations are counted");
     a->raw_deallocate(p);
-    CHECK(invdiff::memory::cpu().bytes == before, "raw deallocation is counted");
+    EXPECT(invdiff::memory::cpu().bytes == before, "raw deallocation is counted");
   }
 
   {  // safetensors round trip through the core alone
@@ -52,10 +52,10 @@ int main() {
     at::Tensor b = at::arange(6, at::kLong).reshape({2, 3});
     invdiff::safetensors::save(path, {{"a", a}, {"b", b}}, {{"k", "v"}});
     auto back = invdiff::safetensors::load(path);
-    CHECK(back.tensors.size() == 2, "two tensors come back");
-    CHECK(back.tensors[0].first == "a" && at::equal(back.tensors[0].second, a), "a round-trips");
-    CHECK(back.tensors[1].first == "b" && at::equal(back.tensors[1].second, b), "b round-trips");
-    CHECK(back.metadata.at("k") == "v", "metadata round-trips");
+    EXPECT(back.tensors.size() == 2, "two tensors come back");
+    EXPECT(back.tensors[0].first == "a" && at::equal(back.tensors[0].second, a), "a round-trips");
+    EXPECT(back.tensors[1].first == "b" && at::equal(back.tensors[1].second, b), "b round-trips");
+    EXPECT(back.metadata.at("k") == "v", "metadata round-trips");
     std::remove(path.c_str());
   }
 
@@ -63,15 +63,15 @@ int main() {
     invdiff::Options o;
     o.lists["sizes"] = {4, 8, 2};
     auto mlp = invdiff::createModule("mlp", o);
-    CHECK(mlp->forward({at::ones({5, 4})})[0].sizes() == at::IntArrayRef({5, 2}), "mlp output shape");
-    CHECK(mlp->named_parameters().size() == 4, "mlp has 4 parameters");
+    EXPECT(mlp->forward({at::ones({5, 4})})[0].sizes() == at::IntArrayRef({5, 2}), "mlp output shape");
+    EXPECT(mlp->named_parameters().size() == 4, "mlp has 4 parameters");
     bool threw = false;
     try {
       invdiff::createModule("nope", o);
     } catch (const std::invalid_argument&) {
       threw = true;
     }
-    CHECK(threw, "unknown kind throws");
+    EXPECT(threw, "unknown kind throws");
   }
 
   std::printf("core_test (LibTorch %s): %d passed, %d failed\n", TORCH_VERSION, passes, failures);

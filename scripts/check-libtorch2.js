@@ -1,0 +1,63 @@
+#!/usr/bin/env node
+'use strict';
+// Compiles every native source (syntax and types, no linking) against LibTorch 2.x headers, to keep the
+// code on the API that 1.13 and 2.x share. The headers come from Debian trixie's libtorch-dev (2.6),
+// unpacked into build/libtorch2-headers; nothing is installed. Debian/Ubuntu with apt-get only.
+//   node scripts/check-libtorch2.js
+const { spawnSync, spawn } = require('child_process');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const { sources } = require('./torch-config');
+
+const root = path.resolve(__dirname, '..');
+const work = path.join(root, 'build', 'libtorch2-headers');
+const headers = path.join(work, 'root', 'usr', 'include');
+
+function run(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', ...opts });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed:\n${r.stderr || r.stdout}`);
+  return r.stdout;
+}
+
+function fetchHeaders() {
+  if (fs.existsSync(path.join(headers, 'torch', 'csrc', 'api', 'include', 'torch', 'version.h'))) return;
+  fs.mkdirSync(path.join(work, 'lists', 'partial'), { recursive: true });
+  fs.mkdirSync(path.join(work, 'cache', 'archives', 'partial'), { recursive: true });
+  fs.writeFileSync(path.join(work, 'sources.list'), 'deb http://deb.debian.org/debian trixie main\n');
+  const o = [`-oDir::Etc::SourceList=${work}/sources.list`, '-oDir::Etc::SourceParts=/dev/null', `-oDir::State::Lists=${work}/lists`, `-oDir::Cache=${work}/cache`];
+  run('apt-get', [...o, 'update', '-q']);
+  run('apt-get', [...o, 'download', 'libtorch-dev'], { cwd: work });
+  const deb = fs.readdirSync(work).find((f) => f.startsWith('libtorch-dev_') && f.endsWith('.deb'));
+  run('dpkg', ['-x', path.join(work, deb), path.join(work, 'root')]);
+}
+
+function check(file) {
+  const napi = require('node-addon-api').include_dir;
+  const args = ['-std=c++17', '-fsyntax-only', '-D_GLIBCXX_USE_CXX11_ABI=1', '-DNAPI_VERSION=8', '-DNODE_ADDON_API_CPP_EXCEPTIONS',
+    '-DNODE_ADDON_API_CPP_EXCEPTIONS_ALL', `-I${headers}`, `-I${headers}/torch/csrc/api/include`, '-Inative', `-I${napi}`,
+    `-I${path.resolve(path.dirname(process.execPath), '..', 'include', 'node')}`, file];
+  return new Promise((resolve) => {
+    const child = spawn('g++', args, { cwd: root });
+    let err = '';
+    child.stderr.on('data', (d) => { err += d; });
+    child.on('close', (code) => resolve({ file, ok: code === 0, err }));
+  });
+}
+
+(async () => {
+  fetchHeaders();
+  const version = fs.readFileSync(path.join(headers, 'torch', 'csrc', 'api', 'include', 'torch', 'version.h'), 'utf8').match(/TORCH_VERSION_MAJOR (\d+)[\s\S]*TORCH_VERSION_MINOR (\d+)/);
+  console.log(`check-libtorch2: LibTorch ${version[1]}.${version[2]} headers`);
+  const files = [...sources(), 'native/test/core_test.cpp'];
+  const jobs = Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
+  const results = [];
+  for (let i = 0; i < files.length; i += jobs) results.push(...(await Promise.all(files.slice(i, i + jobs).map(check))));
+  for (const r of results) console.log(`${r.ok ? 'ok' : 'FAILED'}  ${r.file}${r.ok ? '' : '\n' + r.err.split('\n').filter((l) => /error/.test(l)).slice(0, 10).join('\n')}`);
+  const failed = results.filter((r) => !r.ok).length;
+  console.log(`${results.length - failed} passed, ${failed} failed`);
+  process.exitCode = failed ? 1 : 0;
+})().catch((err) => {
+  console.error(`check-libtorch2: ${err.message}`);
+  process.exitCode = 1;
+});
