@@ -82,6 +82,17 @@ test('bytes and peak bytes follow allocations', (t) => {
   t.end();
 });
 
+test('V8 is told about native bytes, so its GC weighs them', (t) => {
+  const before = inv.memory().reportedToV8;
+  const big = inv.zeros([16, 1024, 1024]); // 64 MiB
+  const during = inv.memory().reportedToV8;
+  t.ok(during - before >= 60 * 2 ** 20, `reported ${((during - before) / 2 ** 20).toFixed(0)} MiB more while a 64 MiB tensor lives`);
+  big.dispose();
+  inv.scope(() => inv.zeros([1]).add(1)); // the report is refreshed after the next native call
+  t.ok(inv.memory().reportedToV8 <= before + 4 * 2 ** 20, 'and takes it back after dispose');
+  t.end();
+});
+
 test('garbage collection frees tensors that escaped every scope', async (t) => {
   const base = inv.memory().tensors;
   (() => { for (let i = 0; i < 100; i++) inv.ones([8]); })();

@@ -518,15 +518,18 @@ std::string runCatching(F&& f, const Entry& e, const Args& a) {
   }
 }
 
+}  // namespace
+
 // V8 learns of native bytes in 4 MiB steps, so the GC weighs tensors without a call per allocation.
+int64_t reportedToV8 = 0;
 void reportExternalMemory(napi_env env) {
-  static int64_t reported = 0;
   const int64_t now = memory::cpu().bytes;
-  if (std::llabs(now - reported) < (int64_t(4) << 20)) return;
+  if (std::llabs(now - reportedToV8) < (int64_t(4) << 20)) return;
   int64_t total;
-  napi_adjust_external_memory(env, now - reported, &total);
-  reported = now;
+  if (napi_adjust_external_memory(env, now - reportedToV8, &total) == napi_ok) reportedToV8 = now;
 }
+
+namespace {
 
 // Reads a call's arguments into a; on bad input throws a JS TypeError and returns null.
 const Entry* readCall(napi_env env, napi_callback_info info, Args& a, bool own) {

@@ -102,9 +102,9 @@ const std::vector<OpDef> rows = {
      [](const Args&) -> Result {
        const auto cpu = memory::cpu();
        const auto cuda = memory::cuda(0);
-       return std::vector<int64_t>{static_cast<int64_t>(tensorHandles().live()), cpu.bytes, cpu.peakBytes, cuda.bytes, cuda.peakBytes};
+       return std::vector<int64_t>{static_cast<int64_t>(tensorHandles().live()), cpu.bytes, cpu.peakBytes, cuda.bytes, cuda.peakBytes, reportedToV8};
      },
-     "[live tensor handles, CPU bytes, CPU peak bytes, CUDA bytes, CUDA peak bytes]."},
+     "[live tensor handles, CPU bytes, CPU peak bytes, CUDA bytes, CUDA peak bytes, bytes reported to V8]."},
     {"resetPeakMemory", "", "none", In, false, [](const Args&) -> Result { memory::resetPeak(); return {}; },
      "Starts peak tracking afresh from the current live bytes."},
     {"setNumThreads", "n:I", "none", In, false,

@@ -149,6 +149,9 @@ HandleTable<at::Tensor>& tensorHandles();
 HandleTable<std::shared_ptr<Module>>& moduleHandles();
 HandleTable<std::shared_ptr<torch::optim::Optimizer>>& optimizerHandles();
 
+// CPU bytes V8 has last been told about (napi_adjust_external_memory), so its GC weighs native memory.
+extern int64_t reportedToV8;
+
 // Each translation unit contributes its rows.
 const std::vector<OpDef>& tensorOps();
 const std::vector<OpDef>& objectOps();
