@@ -15,3 +15,4 @@ export * as metrics from './metrics';
 export { deadLeaves, mulberry32 } from './data/dead-leaves';
 export type { DeadLeavesOptions } from './data/dead-leaves';
 export { encodePng } from './io/png';
+export * as operators from './operators';

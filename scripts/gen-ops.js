@@ -40,13 +40,13 @@ function publicType(arg) {
 function nativeType(arg) {
   return {
     T: 'Handle', TS: `Handle | number, ${arg.name}IsTensor: boolean`, N: 'number', I: 'number', B: 'boolean', Is: 'number | number[]',
-    Ts: 'Handle[]', S: 'string', D: DATA, M: 'number', O: 'number', Opt: 'object', NT: '[string, Handle][]', Meta: 'Record<string, string>',
+    Ts: 'Handle[]', S: 'string', D: DATA, M: 'number', O: 'number', Op: 'number', Opt: 'object', NT: '[string, Handle][]', Meta: 'Record<string, string>',
   }[arg.kind];
 }
 
 function nativeResult(kind) {
   return {
-    T: 'number | null', Ts: 'number[]', N: 'number', B: 'boolean', Is: 'number[]', S: 'string', D: TYPED, M: 'number', O: 'number',
+    T: 'number | null', Ts: 'number[]', N: 'number', B: 'boolean', Is: 'number[]', S: 'string', D: TYPED, M: 'number', O: 'number', Op: 'number',
     NT: '[string, number][]', Load: '{ tensors: [string, number][]; metadata: Record<string, string> }', none: 'void',
   }[kind];
 }
@@ -130,7 +130,8 @@ function generate(rows) {
   out.push("  if (typeof x === 'object') return `an object (${(x as object).constructor?.name ?? 'no class'})`;");
   out.push('  return `${typeof x} ${String(x)}`;');
   out.push('}');
-  out.push('function th(x: unknown): Handle { return x instanceof TensorMethods ? x.h : describe(x); }');
+  out.push('/** A tensor argument for the binding: its handle, or a description of what was passed instead. */');
+  out.push('export function th(x: unknown): Handle { return x instanceof TensorMethods ? x.h : describe(x); }');
   out.push('function tu(x: unknown): Handle | undefined { return x === undefined ? undefined : th(x); }');
   out.push('function tn(x: unknown): Handle | number { return typeof x === \'number\' ? x : th(x); }');
   out.push('function tl(x: unknown): Handle[] { return Array.isArray(x) ? x.map(th) : (describe(x) as unknown as Handle[]); }');

@@ -211,6 +211,20 @@ export interface NativeBinding {
   'saveSafetensors$async'(path: string, tensors: [string, Handle][], metadata?: Record<string, string>): Promise<void>;
   loadSafetensors(path: string): { tensors: [string, number][]; metadata: Record<string, string> };
   'loadSafetensors$async'(path: string): Promise<{ tensors: [string, number][]; metadata: Record<string, string> }>;
+  operatorFamilies(): string;
+  operatorCreate(family: string, options: object): number;
+  operatorForward(op: number, x: Handle): number | null;
+  'operatorForward$async'(op: number, x: Handle): Promise<number | null>;
+  operatorAdjoint(op: number, y: Handle): number | null;
+  'operatorAdjoint$async'(op: number, y: Handle): Promise<number | null>;
+  operatorPinv(op: number, y: Handle): number | null;
+  'operatorPinv$async'(op: number, y: Handle): Promise<number | null>;
+  operatorProject(op: number, x: Handle, y: Handle): number | null;
+  'operatorProject$async'(op: number, x: Handle, y: Handle): Promise<number | null>;
+  operatorMeasure(op: number, x: Handle, seed?: number): number | null;
+  'operatorMeasure$async'(op: number, x: Handle, seed?: number): Promise<number | null>;
+  operatorInfo(op: number): string;
+  operatorDispose(handle: number): boolean;
   __ops: { name: string; args: string; result: string; surface: string; async: boolean; doc: string }[];
 }
 
@@ -375,7 +389,8 @@ function describe(x: unknown): string {
   if (typeof x === 'object') return `an object (${(x as object).constructor?.name ?? 'no class'})`;
   return `${typeof x} ${String(x)}`;
 }
-function th(x: unknown): Handle { return x instanceof TensorMethods ? x.h : describe(x); }
+/** A tensor argument for the binding: its handle, or a description of what was passed instead. */
+export function th(x: unknown): Handle { return x instanceof TensorMethods ? x.h : describe(x); }
 function tu(x: unknown): Handle | undefined { return x === undefined ? undefined : th(x); }
 function tn(x: unknown): Handle | number { return typeof x === 'number' ? x : th(x); }
 function tl(x: unknown): Handle[] { return Array.isArray(x) ? x.map(th) : (describe(x) as unknown as Handle[]); }

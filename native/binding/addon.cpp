@@ -29,6 +29,10 @@ HandleTable<std::shared_ptr<torch::optim::Optimizer>>& optimizerHandles() {
   static HandleTable<std::shared_ptr<torch::optim::Optimizer>> table;
   return table;
 }
+HandleTable<std::shared_ptr<operators::Operator>>& operatorHandles() {
+  static HandleTable<std::shared_ptr<operators::Operator>> table;
+  return table;
+}
 
 namespace {
 
@@ -46,7 +50,7 @@ Kind kindFromSpec(const std::string& k, const std::string& op) {
   static const std::pair<const char*, Kind> kinds[] = {
       {"T", Kind::Tensor}, {"TS", Kind::TensorOrScalar}, {"N", Kind::Number}, {"I", Kind::Integer},
       {"B", Kind::Bool},   {"Is", Kind::Ints},           {"Ts", Kind::Tensors}, {"S", Kind::String},
-      {"D", Kind::Data},   {"M", Kind::Module},          {"O", Kind::Optimizer}, {"Opt", Kind::Options},
+      {"D", Kind::Data},   {"M", Kind::Module},          {"O", Kind::Optimizer}, {"Op", Kind::Operator}, {"Opt", Kind::Options},
       {"NT", Kind::Named}, {"Meta", Kind::Meta}};
   for (const auto& [name, kind] : kinds)
     if (k == name) return kind;
@@ -348,6 +352,12 @@ void readArgs(napi_env env, const Entry& e, napi_value* argv, size_t argc, Args&
         out.more().optimizer = *o;
         break;
       }
+      case Kind::Operator: {
+        auto* o = t == napi_number ? operatorHandles().find(handleOf(env, v)) : nullptr;
+        if (!o) a.fail(i, "a live Operator, got " + (t == napi_number ? std::string("a disposed one") : describe(env, v)));
+        out.more().op = *o;
+        break;
+      }
       case Kind::Options: out.more().options = optionsFrom(env, v, a, i); break;
       case Kind::Named: {
         if (!isArray(env, v)) a.fail(i, "an array of [name, Tensor] pairs");
@@ -458,6 +468,7 @@ napi_value toJs(napi_env env, Result& r) {
     case ResultKind::Data: return typedArray(env, r.tensor);
     case ResultKind::Module: return number(env, static_cast<double>(moduleHandles().add(r.extra->module)));
     case ResultKind::Optimizer: return number(env, static_cast<double>(optimizerHandles().add(r.extra->optimizer)));
+    case ResultKind::Operator: return number(env, static_cast<double>(operatorHandles().add(r.extra->op)));
     case ResultKind::Named: return namedList(env, r.extra->named);
     case ResultKind::Load: {
       napi_value meta;
@@ -624,7 +635,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   static std::deque<Entry> entries;  // stable addresses: each JS function holds a pointer to its row
   std::unordered_set<std::string> seen;
   Napi::Array meta = Napi::Array::New(env);
-  for (const auto* table : {&tensorOps(), &objectOps()}) {
+  for (const auto* table : {&tensorOps(), &objectOps(), &operatorOps()}) {
     for (const OpDef& def : *table) {
       if (!seen.insert(def.name).second) throw std::logic_error(std::string("op table: duplicate op ") + def.name);
       entries.push_back({&def, parseSpec(def)});

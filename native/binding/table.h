@@ -5,9 +5,9 @@
 // Spec: space-separated `name:Kind`, optional `?` (may be undefined) or `=default`; a lone `|` starts
 // the group that TypeScript takes as one options object.
 //   T tensor · TS tensor or number · N number · I integer · B boolean · Is integer list (a number is [n])
-//   Ts tensor list · S string · D data (typed array or number[]) · M module · O optimizer
+//   Ts tensor list · S string · D data (typed array or number[]) · M module · O optimizer · Op operator
 //   Opt options object · NT [name, tensor][] · Meta {string: string}
-// Result kinds: T Ts N B Is S D M O NT Load none
+// Result kinds: T Ts N B Is S D M O Op NT Load none
 #pragma once
 #include <memory>
 #include <string>
@@ -19,11 +19,12 @@
 
 #include "binding/handles.h"
 #include "core/modules.h"
+#include "core/operators/operator.h"
 #include "core/safetensors.h"
 
 namespace invdiff::binding {
 
-enum class Kind { Tensor, TensorOrScalar, Number, Integer, Bool, Ints, Tensors, String, Data, Module, Optimizer, Options, Named, Meta };
+enum class Kind { Tensor, TensorOrScalar, Number, Integer, Bool, Ints, Tensors, String, Data, Module, Optimizer, Operator, Options, Named, Meta };
 
 struct ArgSpec {
   std::string name;
@@ -36,6 +37,7 @@ struct ArgSpec {
 // Payloads few ops take, kept out of Arg so parsing the common arguments touches little memory.
 struct ArgExtra {
   std::shared_ptr<Module> module;
+  std::shared_ptr<operators::Operator> op;
   std::shared_ptr<torch::optim::Optimizer> optimizer;
   Options options;
   safetensors::NamedTensors named;
@@ -85,6 +87,7 @@ class Args {
   const std::string& name(size_t i) const { return (*specs)[i].name; }
   Module& module(size_t i) const { return *values[i].extra->module; }
   torch::optim::Optimizer& optimizer(size_t i) const { return *values[i].extra->optimizer; }
+  const operators::Operator& op(size_t i) const { return *values[i].extra->op; }
   const Options& options(size_t i) const { return values[i].extra->options; }
   const safetensors::NamedTensors& named(size_t i) const { return values[i].extra->named; }
   const safetensors::Metadata& meta(size_t i) const;
@@ -92,7 +95,7 @@ class Args {
   [[noreturn]] void fail(size_t i, const std::string& expected) const;
 };
 
-enum class ResultKind { None, Tensor, Tensors, Number, Bool, Ints, String, Data, Module, Optimizer, Named, Load };
+enum class ResultKind { None, Tensor, Tensors, Number, Bool, Ints, String, Data, Module, Optimizer, Operator, Named, Load };
 
 struct Result {
   ResultKind kind = ResultKind::None;
@@ -116,6 +119,7 @@ struct Result {
   Result(std::shared_ptr<torch::optim::Optimizer> o) : kind(ResultKind::Optimizer), extra(std::make_unique<ArgExtra>()) {
     extra->optimizer = std::move(o);
   }
+  Result(std::shared_ptr<operators::Operator> o) : kind(ResultKind::Operator), extra(std::make_unique<ArgExtra>()) { extra->op = std::move(o); }
   Result(safetensors::NamedTensors n) : kind(ResultKind::Named), extra(std::make_unique<ArgExtra>()) { extra->named = std::move(n); }
   static Result data(at::Tensor t) {
     Result r(std::move(t));
@@ -148,6 +152,7 @@ struct OpDef {
 HandleTable<at::Tensor>& tensorHandles();
 HandleTable<std::shared_ptr<Module>>& moduleHandles();
 HandleTable<std::shared_ptr<torch::optim::Optimizer>>& optimizerHandles();
+HandleTable<std::shared_ptr<operators::Operator>>& operatorHandles();
 
 // CPU bytes V8 has last been told about (napi_adjust_external_memory), so its GC weighs native memory.
 extern int64_t reportedToV8;
@@ -155,6 +160,7 @@ extern int64_t reportedToV8;
 // Each translation unit contributes its rows.
 const std::vector<OpDef>& tensorOps();
 const std::vector<OpDef>& objectOps();
+const std::vector<OpDef>& operatorOps();
 
 // Helpers the tables share.
 at::ScalarType parseDtype(const std::string& name, const char* argument);

@@ -1,0 +1,2 @@
+export { Operator, names, create } from './operator';
+export type { OperatorOptions } from './operator';

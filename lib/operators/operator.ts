@@ -1,0 +1,107 @@
+// Degradation operators y = A x (+ noise): native objects with A, Aᵀ and A⁺, on N×C×H×W images or
+// B×K×C×H×W stacks. See native/core/operators/operator.h for the conventions.
+import { NativeBinding, th } from '../generated/ops';
+import { fromHandle, nativeAddon } from '../runtime';
+import type { Tensor } from '../tensor';
+
+const native = nativeAddon as NativeBinding;
+const handles = new FinalizationRegistry<number>((h) => native.operatorDispose(h));
+
+export interface OperatorOptions {
+  /** [C, H, W] of the images the operator acts on. */
+  imageShape: [number, number, number] | number[];
+  /** Batch elements with their own parameters (element b equals the operator built with seed + b). Default 1: one operator for any batch. */
+  batch?: number;
+  seed?: number;
+  /** Standard deviation of the Gaussian noise measure() adds (images live in [-1, 1]). */
+  noiseStd?: number;
+  /** Family options, e.g. keep, patchSize, boxSize, visibleSize, kernel, sigma, kernelSize, intensity, factor, ratio, blockSize, scrambled, maxRows. */
+  [option: string]: number | boolean | string | number[] | undefined;
+}
+
+interface Info {
+  family: string;
+  imageShape: number[];
+  measurementShape: number[];
+  batch: number;
+  seed: number;
+  noiseStd: number;
+  pinv: string;
+}
+
+export class Operator {
+  readonly handle: number;
+  readonly family: string;
+  readonly imageShape: number[];
+  /** Per-image measurement shape; measurements are N×(this) or B×K×(this). */
+  readonly measurementShape: number[];
+  readonly batch: number;
+  readonly seed: number;
+  readonly noiseStd: number;
+  /** 'exact', or how the pseudo-inverse is approximated. */
+  readonly pinvMethod: string;
+
+  constructor(family: string, options: OperatorOptions) {
+    if (typeof options !== 'object' || options === null) throw new TypeError(`operators.create: argument 'options' expected an object with imageShape [C, H, W]`);
+    this.handle = native.operatorCreate(family, options);
+    handles.register(this, this.handle, this);
+    const info: Info = JSON.parse(native.operatorInfo(this.handle));
+    this.family = info.family;
+    this.imageShape = info.imageShape;
+    this.measurementShape = info.measurementShape;
+    this.batch = info.batch;
+    this.seed = info.seed;
+    this.noiseStd = info.noiseStd;
+    this.pinvMethod = info.pinv;
+  }
+
+  /** A x */
+  forward(x: Tensor): Tensor {
+    return fromHandle(native.operatorForward(this.handle, th(x)));
+  }
+  /** Aᵀ y */
+  adjoint(y: Tensor): Tensor {
+    return fromHandle(native.operatorAdjoint(this.handle, th(y)));
+  }
+  /** A⁺ y */
+  pinv(y: Tensor): Tensor {
+    return fromHandle(native.operatorPinv(this.handle, th(y)));
+  }
+  /** x + A⁺(y − A x) */
+  project(x: Tensor, y: Tensor): Tensor {
+    return fromHandle(native.operatorProject(this.handle, th(x), th(y)));
+  }
+  /** A x + noiseStd · n with n ~ N(0, I) drawn from seed. */
+  measure(x: Tensor, opts: { seed?: number } = {}): Tensor {
+    return fromHandle(native.operatorMeasure(this.handle, th(x), opts.seed));
+  }
+  forwardAsync(x: Tensor): Promise<Tensor> {
+    return native['operatorForward$async'](this.handle, th(x)).then(fromHandle);
+  }
+  adjointAsync(y: Tensor): Promise<Tensor> {
+    return native['operatorAdjoint$async'](this.handle, th(y)).then(fromHandle);
+  }
+  pinvAsync(y: Tensor): Promise<Tensor> {
+    return native['operatorPinv$async'](this.handle, th(y)).then(fromHandle);
+  }
+  projectAsync(x: Tensor, y: Tensor): Promise<Tensor> {
+    return native['operatorProject$async'](this.handle, th(x), th(y)).then(fromHandle);
+  }
+  measureAsync(x: Tensor, opts: { seed?: number } = {}): Promise<Tensor> {
+    return native['operatorMeasure$async'](this.handle, th(x), opts.seed).then(fromHandle);
+  }
+
+  dispose(): void {
+    handles.unregister(this);
+    native.operatorDispose(this.handle);
+  }
+}
+
+/** Every family the factory can build. */
+export function names(): string[] {
+  return native.operatorFamilies().split(',');
+}
+
+export function create(name: string, options: OperatorOptions): Operator {
+  return new Operator(name, options);
+}

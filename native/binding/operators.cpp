@@ -1,0 +1,59 @@
+// Operator rows of the op table: build a degradation operator of a family and apply A, Aᵀ, A⁺ to tensors.
+#include <sstream>
+
+#include "binding/table.h"
+
+namespace invdiff::binding {
+namespace {
+
+constexpr auto In = Surface::Internal;
+
+std::string shapeJson(const std::vector<int64_t>& s) {
+  std::ostringstream o;
+  o << '[';
+  for (size_t i = 0; i < s.size(); ++i) o << (i ? "," : "") << s[i];
+  return o.str() + "]";
+}
+
+const std::vector<OpDef> rows = {
+    {"operatorFamilies", "", "S", In, false,
+     [](const Args&) -> Result {
+       std::string out;
+       for (const auto& f : operators::families()) out += (out.empty() ? "" : ",") + f;
+       return out;
+     },
+     "The operator families, comma-separated."},
+    {"operatorCreate", "family:S options:Opt", "Op", In, false,
+     [](const Args& a) -> Result {
+       const Options& o = a.options(1);
+       const std::string& family = a.s(0);
+       return operators::create(family, o.list(family, "imageShape"), o.integer(family, "batch", 1), o.integer(family, "seed", 0),
+                                o.number(family, "noiseStd", 0), o);
+     },
+     "Builds an operator: options imageShape [C, H, W], batch, seed, noiseStd and the family's own."},
+    {"operatorForward", "op:Op x:T", "T", In, true, [](const Args& a) -> Result { return a.op(0).forward(a.t(1)); }, "A x"},
+    {"operatorAdjoint", "op:Op y:T", "T", In, true, [](const Args& a) -> Result { return a.op(0).adjoint(a.t(1)); }, "Aᵀ y"},
+    {"operatorPinv", "op:Op y:T", "T", In, true, [](const Args& a) -> Result { return a.op(0).pinv(a.t(1)); }, "A⁺ y"},
+    {"operatorProject", "op:Op x:T y:T", "T", In, true, [](const Args& a) -> Result { return a.op(0).project(a.t(1), a.t(2)); },
+     "x + A⁺(y − A x)"},
+    {"operatorMeasure", "op:Op x:T | seed:I=0", "T", In, true, [](const Args& a) -> Result { return a.op(0).measure(a.t(1), a.i64(2)); },
+     "A x plus Gaussian noise of the operator's noiseStd, seeded."},
+    {"operatorInfo", "op:Op", "S", In, false,
+     [](const Args& a) -> Result {
+       const auto& op = a.op(0);
+       const auto& s = op.setup();
+       std::ostringstream o;
+       o << "{\"family\":\"" << s.family << "\",\"imageShape\":" << shapeJson(s.imageShape) << ",\"measurementShape\":" << shapeJson(op.measurementShape())
+         << ",\"batch\":" << s.batch << ",\"seed\":" << s.seed << ",\"noiseStd\":" << s.noiseStd << ",\"pinv\":\"" << op.pinvMethod() << "\"}";
+       return o.str();
+     },
+     "Facts of the operator as JSON."},
+    {"operatorDispose", "handle:N", "B", In, false,
+     [](const Args& a) -> Result { return operatorHandles().release(static_cast<int64_t>(a.n(0))); }, "Releases an operator handle."},
+};
+
+}  // namespace
+
+const std::vector<OpDef>& operatorOps() { return rows; }
+
+}  // namespace invdiff::binding

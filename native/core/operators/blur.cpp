@@ -1,0 +1,128 @@
+// Blur as circular convolution computed in Fourier: A x = F⁻¹(K̂ · F x), Aᵀ y = F⁻¹(conj K̂ · F y) and
+// A⁺ y = F⁻¹(conj K̂ / |K̂|² · F y) on frequencies where |K̂| > pinvThreshold · max|K̂| (zero elsewhere),
+// which is exact for the circulant operator up to that threshold. Kernels: Gaussian (shared) or motion
+// (a seeded random trajectory per sample).
+#include <cmath>
+#include <stdexcept>
+
+#include "core/operators/operator.h"
+
+namespace invdiff::operators {
+namespace {
+
+at::Tensor gaussianKernel(int64_t size, double sigma) {
+  at::Tensor r = at::arange(size, at::kDouble) - (size - 1) / 2.0;
+  at::Tensor g = at::exp(-(r * r) / (2 * sigma * sigma));
+  at::Tensor k = at::outer(g, g);
+  return k / k.sum();
+}
+
+// A camera-shake trajectory: a random walk whose velocity drifts, with occasional jerks; `intensity` in
+// [0, 1] scales how erratic it is. Splatted bilinearly onto size×size and normalised to sum 1.
+at::Tensor motionKernel(int64_t size, double intensity, at::Generator& g) {
+  const int64_t points = 4 * size;
+  auto uniform = [&]() { return at::rand({1}, g, at::kDouble).item<double>(); };
+  auto normal = [&]() { return at::randn({1}, g, at::kDouble).item<double>(); };
+  const double pi = 3.14159265358979323846;
+  double angle = 2 * pi * uniform();
+  double vx = std::cos(angle), vy = std::sin(angle);
+  std::vector<double> xs{0}, ys{0};
+  for (int64_t i = 1; i < points; ++i) {
+    vx += intensity * 0.7 * normal();
+    vy += intensity * 0.7 * normal();
+    if (uniform() < 0.05 * intensity) {  // a jerk: reverse direction
+      vx = -vx;
+      vy = -vy;
+    }
+    const double speed = std::sqrt(vx * vx + vy * vy) + 1e-12;
+    xs.push_back(xs.back() + vx / speed);
+    ys.push_back(ys.back() + vy / speed);
+  }
+  // Fit the path into the kernel window.
+  const auto [minX, maxX] = std::minmax_element(xs.begin(), xs.end());
+  const auto [minY, maxY] = std::minmax_element(ys.begin(), ys.end());
+  const double span = std::max(*maxX - *minX, *maxY - *minY) + 1e-12;
+  const double scale = (size - 1) / span;
+  const double cx = (*maxX + *minX) / 2, cy = (*maxY + *minY) / 2;
+  at::Tensor k = at::zeros({size, size}, at::kDouble);
+  auto acc = k.accessor<double, 2>();
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const double x = (xs[i] - cx) * scale + (size - 1) / 2.0, y = (ys[i] - cy) * scale + (size - 1) / 2.0;
+    const int64_t x0 = static_cast<int64_t>(std::floor(x)), y0 = static_cast<int64_t>(std::floor(y));
+    const double fx = x - x0, fy = y - y0;
+    for (int dy = 0; dy < 2; ++dy)
+      for (int dx = 0; dx < 2; ++dx) {
+        const int64_t xi = x0 + dx, yi = y0 + dy;
+        if (xi >= 0 && xi < size && yi >= 0 && yi < size) acc[yi][xi] += (dx ? fx : 1 - fx) * (dy ? fy : 1 - fy);
+      }
+  }
+  return k / k.sum();
+}
+
+class BlurOperator final : public Operator {
+ public:
+  // kernels: B×k×k (B may be 1), each summing to 1.
+  BlurOperator(Setup s, const at::Tensor& kernels, double threshold) : Operator(std::move(s)), kernels_(kernels), threshold_(threshold) {
+    const int64_t h = setup_.imageShape[1], w = setup_.imageShape[2], k = kernels.size(-1);
+    // Embed each kernel in an H×W grid with its centre at the origin, so the blur does not shift the image.
+    at::Tensor grid = at::zeros({kernels.size(0), h, w}, at::kDouble);
+    grid.narrow(1, 0, k).narrow(2, 0, k).copy_(kernels);
+    grid = grid.roll({-(k / 2), -(k / 2)}, {1, 2});
+    spectrum_ = at::fft_fft2(grid);
+    const at::Tensor magnitude = spectrum_.abs();
+    const at::Tensor keep = magnitude > threshold * magnitude.amax({1, 2}, true);
+    inverse_ = at::where(keep, spectrum_.conj() / (magnitude * magnitude).clamp_min(1e-300), at::zeros_like(spectrum_));
+  }
+
+  std::vector<int64_t> measurementShape() const override { return setup_.imageShape; }
+  std::string pinvMethod() const override { return "Fourier, frequencies with |K̂| > " + c10::str(threshold_) + "·max|K̂| (pinvThreshold)"; }
+
+ protected:
+  at::Tensor applyA(const at::Tensor& x) const override { return filter(x, spectrum_); }
+  at::Tensor applyAt(const at::Tensor& y) const override { return filter(y, spectrum_.conj()); }
+  at::Tensor applyPinv(const at::Tensor& y) const override { return filter(y, inverse_); }
+
+ private:
+  // Multiplies by a per-sample frequency response (B×H×W complex, float64), in the input's precision.
+  static at::Tensor filter(const at::Tensor& x, const at::Tensor& response) {
+    const auto complexType = x.scalar_type() == at::kDouble ? at::kComplexDouble : at::kComplexFloat;
+    const at::Tensor r = perSample(response.unsqueeze(1), 5).to(x.device(), complexType);
+    return at::real(at::fft_ifft2(at::fft_fft2(x.to(x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat)) * r)).to(x.scalar_type());
+  }
+
+  at::Tensor kernels_, spectrum_, inverse_;
+  double threshold_;
+};
+
+}  // namespace
+
+std::shared_ptr<Operator> makeBlur(Setup s) {
+  const std::string kind = s.options.string("kernel", "gaussian");
+  const int64_t h = s.imageShape[1], w = s.imageShape[2];
+  const double threshold = s.options.number(s.family, "pinvThreshold", 1e-6);
+  if (!(threshold >= 0 && threshold < 1)) throw std::invalid_argument("blur: option 'pinvThreshold' must lie in [0, 1)");
+  at::Tensor kernels;
+  if (kind == "gaussian") {
+    const double sigma = s.options.number(s.family, "sigma", 2.0);
+    if (!(sigma > 0)) throw std::invalid_argument("blur: option 'sigma' must be positive");
+    const int64_t size = s.options.integer(s.family, "kernelSize", std::min<int64_t>(2 * static_cast<int64_t>(std::ceil(3 * sigma)) + 1, std::min(h, w)));
+    if (size < 1 || size > std::min(h, w)) throw std::invalid_argument("blur: option 'kernelSize' must lie in [1, min(H, W)]");
+    kernels = gaussianKernel(size, sigma).unsqueeze(0);
+  } else if (kind == "motion") {
+    const int64_t size = s.options.integer(s.family, "kernelSize", std::min<int64_t>(15, std::min(h, w)));
+    if (size < 3 || size > std::min(h, w)) throw std::invalid_argument("blur: option 'kernelSize' must lie in [3, min(H, W)] for motion blur");
+    const double intensity = s.options.number(s.family, "intensity", 0.5);
+    if (!(intensity >= 0 && intensity <= 1)) throw std::invalid_argument("blur: option 'intensity' must lie in [0, 1]");
+    std::vector<at::Tensor> list;
+    for (int64_t b = 0; b < s.batch; ++b) {
+      at::Generator g = s.generatorFor(b);
+      list.push_back(motionKernel(size, intensity, g));
+    }
+    kernels = at::stack(list);
+  } else {
+    throw std::invalid_argument("blur: option 'kernel' must be 'gaussian' or 'motion', got '" + kind + "'");
+  }
+  return std::make_shared<BlurOperator>(std::move(s), kernels, threshold);
+}
+
+}  // namespace invdiff::operators

@@ -1,0 +1,104 @@
+// Operators that keep a subset of pixels: y = m ⊙ x with a 0/1 mask shared across channels, so
+// Aᵀ = A⁺ = A (a projection). none (m = 0) and denoising (m = 1) are the two extremes.
+#include <stdexcept>
+
+#include "core/operators/operator.h"
+
+namespace invdiff::operators {
+namespace {
+
+class MaskOperator final : public Operator {
+ public:
+  // mask: B×H×W in float64, one per batch element (B may be 1).
+  MaskOperator(Setup s, at::Tensor mask) : Operator(std::move(s)), mask_(std::move(mask)) {}
+
+  std::vector<int64_t> measurementShape() const override { return setup_.imageShape; }
+
+ protected:
+  at::Tensor applyA(const at::Tensor& x) const override { return x * like(perSample(mask_.unsqueeze(1), 5), x); }
+  at::Tensor applyAt(const at::Tensor& y) const override { return applyA(y); }
+  at::Tensor applyPinv(const at::Tensor& y) const override { return applyA(y); }
+
+ private:
+  at::Tensor mask_;
+};
+
+int64_t height(const Setup& s) { return s.imageShape[1]; }
+int64_t width(const Setup& s) { return s.imageShape[2]; }
+
+// A random integer in [0, n) from a per-sample generator.
+int64_t randomBelow(int64_t n, at::Generator& g) { return n <= 1 ? 0 : at::randint(n, {1}, g, at::kLong).item<int64_t>(); }
+
+std::vector<int64_t> rectangle(const Setup& s, const char* key) {
+  const std::vector<int64_t> size = s.options.list(s.family, key, {height(s) / 2, width(s) / 2});
+  if (size.size() != 2 || size[0] < 1 || size[1] < 1 || size[0] > height(s) || size[1] > width(s))
+    throw std::invalid_argument(s.family + ": option '" + key + "' must be [h, w] with 1 <= h <= " + std::to_string(height(s)) + " and 1 <= w <= " +
+                                std::to_string(width(s)));
+  return size;
+}
+
+// One mask per batch element; `draw` makes element b's H×W mask from its generator.
+template <class Draw>
+at::Tensor masks(const Setup& s, Draw draw) {
+  std::vector<at::Tensor> out;
+  for (int64_t b = 0; b < s.batch; ++b) {
+    at::Generator g = s.generatorFor(b);
+    out.push_back(draw(g));
+  }
+  return at::stack(out);
+}
+
+}  // namespace
+
+std::shared_ptr<Operator> makeNone(Setup s) {
+  at::Tensor m = at::zeros({1, height(s), width(s)}, at::kDouble);
+  return std::make_shared<MaskOperator>(std::move(s), m);
+}
+
+std::shared_ptr<Operator> makeDenoising(Setup s) {
+  at::Tensor m = at::ones({1, height(s), width(s)}, at::kDouble);
+  return std::make_shared<MaskOperator>(std::move(s), m);
+}
+
+// Random pixels (patchSize 1) or random patches, each kept with probability `keep`.
+std::shared_ptr<Operator> makeInpainting(Setup s) {
+  const double keep = s.options.number(s.family, "keep", 0.5);
+  if (!(keep > 0 && keep <= 1)) throw std::invalid_argument("inpainting: option 'keep' (the fraction of pixels kept) must lie in (0, 1]");
+  const int64_t patch = s.options.integer(s.family, "patchSize", 1);
+  if (patch < 1) throw std::invalid_argument("inpainting: option 'patchSize' must be a positive integer");
+  const int64_t h = height(s), w = width(s);
+  at::Tensor m = masks(s, [&](at::Generator& g) {
+    const int64_t ph = (h + patch - 1) / patch, pw = (w + patch - 1) / patch;
+    at::Tensor coarse = (at::rand({ph, pw}, g, at::kDouble) < keep).to(at::kDouble);
+    return coarse.repeat_interleave(patch, 0).repeat_interleave(patch, 1).narrow(0, 0, h).narrow(1, 0, w);
+  });
+  return std::make_shared<MaskOperator>(std::move(s), m);
+}
+
+// A hidden rectangle of boxSize at a random position per sample.
+std::shared_ptr<Operator> makeBoxInpainting(Setup s) {
+  const auto box = rectangle(s, "boxSize");
+  const int64_t h = height(s), w = width(s);
+  at::Tensor m = masks(s, [&](at::Generator& g) {
+    at::Tensor mask = at::ones({h, w}, at::kDouble);
+    const int64_t top = randomBelow(h - box[0] + 1, g), left = randomBelow(w - box[1] + 1, g);
+    mask.narrow(0, top, box[0]).narrow(1, left, box[1]).zero_();
+    return mask;
+  });
+  return std::make_shared<MaskOperator>(std::move(s), m);
+}
+
+// One visible rectangle of visibleSize at a random position per sample; everything else is hidden.
+std::shared_ptr<Operator> makeOutpainting(Setup s) {
+  const auto visible = rectangle(s, "visibleSize");
+  const int64_t h = height(s), w = width(s);
+  at::Tensor m = masks(s, [&](at::Generator& g) {
+    at::Tensor mask = at::zeros({h, w}, at::kDouble);
+    const int64_t top = randomBelow(h - visible[0] + 1, g), left = randomBelow(w - visible[1] + 1, g);
+    mask.narrow(0, top, visible[0]).narrow(1, left, visible[1]).fill_(1);
+    return mask;
+  });
+  return std::make_shared<MaskOperator>(std::move(s), m);
+}
+
+}  // namespace invdiff::operators

@@ -1,0 +1,128 @@
+#include "core/operators/operator.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <c10/util/irange.h>
+
+#include <stdexcept>
+
+namespace invdiff::operators {
+
+at::Generator Setup::generatorFor(int64_t b) const {
+  return at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(seed + b));
+}
+
+Operator::Operator(Setup setup) : setup_(std::move(setup)) {}
+
+namespace {
+
+std::string shapeText(at::IntArrayRef s) { return c10::str(s); }
+
+}  // namespace
+
+at::Tensor Operator::checkedImage(const at::Tensor& x, const char* what, bool& stacked) const {
+  const auto& img = setup_.imageShape;
+  stacked = x.dim() == 5;
+  if (x.dim() != 4 && x.dim() != 5)
+    throw std::invalid_argument(std::string(what) + ": expected images N×C×H×W or stacks B×K×C×H×W, got shape " + shapeText(x.sizes()));
+  const auto tail = x.sizes().slice(x.dim() - 3);
+  if (tail != at::IntArrayRef(img))
+    throw std::invalid_argument(std::string(what) + ": the " + setup_.family + " operator was built for images " + shapeText(img) + ", got " + shapeText(tail) +
+                                " (option 'imageShape')");
+  if (setup_.batch != 1 && x.size(0) != setup_.batch)
+    throw std::invalid_argument(std::string(what) + ": the operator holds parameters for a batch of " + std::to_string(setup_.batch) + ", got " +
+                                std::to_string(x.size(0)) + " images (option 'batch')");
+  if (!at::isFloatingType(x.scalar_type())) throw std::invalid_argument(std::string(what) + ": expected a floating-point image");
+  return stacked ? x : x.unsqueeze(1);
+}
+
+at::Tensor Operator::checkedMeasurement(const at::Tensor& y, const char* what, bool& stacked) const {
+  const auto m = measurementShape();
+  const int64_t rank = static_cast<int64_t>(m.size());
+  stacked = y.dim() == rank + 2;
+  if (y.dim() != rank + 1 && y.dim() != rank + 2)
+    throw std::invalid_argument(std::string(what) + ": expected measurements N×" + shapeText(m) + " (or B×K×...), got shape " + shapeText(y.sizes()));
+  const auto tail = y.sizes().slice(y.dim() - rank);
+  if (tail != at::IntArrayRef(m))
+    throw std::invalid_argument(std::string(what) + ": the " + setup_.family + " operator measures " + shapeText(m) + " per image, got " + shapeText(tail));
+  if (setup_.batch != 1 && y.size(0) != setup_.batch)
+    throw std::invalid_argument(std::string(what) + ": the operator holds parameters for a batch of " + std::to_string(setup_.batch) + ", got " +
+                                std::to_string(y.size(0)) + " measurements (option 'batch')");
+  return stacked ? y : y.unsqueeze(1);
+}
+
+at::Tensor Operator::forward(const at::Tensor& x) const {
+  bool stacked;
+  at::Tensor y = applyA(checkedImage(x, "forward", stacked));
+  return stacked ? y : y.squeeze(1);
+}
+
+at::Tensor Operator::adjoint(const at::Tensor& y) const {
+  bool stacked;
+  at::Tensor x = applyAt(checkedMeasurement(y, "adjoint", stacked));
+  return stacked ? x : x.squeeze(1);
+}
+
+at::Tensor Operator::pinv(const at::Tensor& y) const {
+  bool stacked;
+  at::Tensor x = applyPinv(checkedMeasurement(y, "pinv", stacked));
+  return stacked ? x : x.squeeze(1);
+}
+
+at::Tensor Operator::project(const at::Tensor& x, const at::Tensor& y) const { return x + pinv(y - forward(x)); }
+
+at::Tensor Operator::measure(const at::Tensor& x, int64_t seed) const {
+  at::Tensor y = forward(x);
+  if (setup_.noiseStd == 0) return y;
+  auto g = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(seed));
+  return y + at::randn(y.sizes(), g, y.options().device(at::kCPU)).to(y.device()) * setup_.noiseStd;
+}
+
+at::Tensor Operator::like(const at::Tensor& param, const at::Tensor& x) { return param.to(x.device(), x.scalar_type()); }
+
+at::Tensor Operator::perSample(const at::Tensor& param, int64_t rank) {
+  std::vector<int64_t> shape(param.sizes().begin(), param.sizes().end());
+  shape.insert(shape.begin() + 1, 1);  // the K axis
+  while (static_cast<int64_t>(shape.size()) < rank) shape.insert(shape.begin() + 2, 1);
+  return param.reshape(shape);
+}
+
+namespace {
+
+struct Family {
+  const char* name;
+  std::shared_ptr<Operator> (*make)(Setup);
+};
+constexpr Family kFamilies[] = {
+    {"none", makeNone},
+    {"denoising", makeDenoising},
+    {"inpainting", makeInpainting},
+    {"boxInpainting", makeBoxInpainting},
+    {"outpainting", makeOutpainting},
+    {"blur", makeBlur},
+    {"superResolution", makeSuperResolution},
+    {"blockCS", makeBlockCS},
+    {"matrix", makeMatrix},
+};
+
+}  // namespace
+
+std::shared_ptr<Operator> create(const std::string& family, const std::vector<int64_t>& imageShape, int64_t batch, int64_t seed,
+                                  double noiseStd, const Options& options) {
+  if (imageShape.size() != 3 || imageShape[0] < 1 || imageShape[1] < 1 || imageShape[2] < 1)
+    throw std::invalid_argument(family + ": option 'imageShape' must be [C, H, W] with positive sizes, got " + c10::str(at::IntArrayRef(imageShape)));
+  if (batch < 1) throw std::invalid_argument(family + ": option 'batch' must be a positive integer");
+  if (!(noiseStd >= 0) || !std::isfinite(noiseStd)) throw std::invalid_argument(family + ": option 'noiseStd' must be a finite number >= 0");
+  for (const auto& f : kFamilies)
+    if (family == f.name) return f.make(Setup{family, imageShape, batch, seed, noiseStd, options});
+  std::string known;
+  for (const auto& f : kFamilies) known += std::string(known.empty() ? "" : ", ") + f.name;
+  throw std::invalid_argument("operator family '" + family + "' is unknown; known families: " + known);
+}
+
+std::vector<std::string> families() {
+  std::vector<std::string> out;
+  for (const auto& f : kFamilies) out.emplace_back(f.name);
+  return out;
+}
+
+}  // namespace invdiff::operators

@@ -1,0 +1,82 @@
+// Linear degradation operators y = A x (+ noise) with A, Aᵀ and A⁺, usable from TS (samplers, metrics) and
+// from native networks (the Feature Degradation Layer applies A and A⁺ to activations).
+//
+// Images are N×C×H×W or stacks B×K×C×H×W; a stack shares each batch element's parameters across its K
+// images. Parameters are per batch element: element b of an operator built with {seed: s, batch: B}
+// equals the single operator built with {seed: s + b, batch: 1}. An operator of batch 1 serves any batch.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <ATen/ATen.h>
+
+#include "core/options.h"
+
+namespace invdiff::operators {
+
+struct Setup {
+  std::string family;
+  std::vector<int64_t> imageShape;  // [C, H, W]
+  int64_t batch;
+  int64_t seed;
+  double noiseStd;
+  Options options;
+  // A generator for batch element b's parameters (seeded seed + b), drawn on the CPU in float64.
+  at::Generator generatorFor(int64_t b) const;
+};
+
+class Operator {
+ public:
+  explicit Operator(Setup setup);
+  virtual ~Operator() = default;
+
+  // These accept N×C×H×W (or B×K×C×H×W) images and measurements shaped [N, (K,) ...measurementShape()].
+  at::Tensor forward(const at::Tensor& x) const;
+  at::Tensor adjoint(const at::Tensor& y) const;
+  at::Tensor pinv(const at::Tensor& y) const;
+  // x + A⁺(y − A x): the closest measurement-consistent image (exactly so where A⁺ is exact).
+  at::Tensor project(const at::Tensor& x, const at::Tensor& y) const;
+  // A x + noiseStd · n, n ~ N(0, I) from seed.
+  at::Tensor measure(const at::Tensor& x, int64_t seed) const;
+
+  const Setup& setup() const { return setup_; }
+  virtual std::vector<int64_t> measurementShape() const = 0;
+  // "exact", or how the pseudo-inverse is approximated.
+  virtual std::string pinvMethod() const { return "exact"; }
+
+ protected:
+  // Implementations see stacks B×K×C×H×W with B equal to the operator's batch or any B when it is 1,
+  // and measurements B×K×...measurementShape().
+  virtual at::Tensor applyA(const at::Tensor& x) const = 0;
+  virtual at::Tensor applyAt(const at::Tensor& y) const = 0;
+  virtual at::Tensor applyPinv(const at::Tensor& y) const = 0;
+
+  // Per-sample parameters stacked along dim 0 (B, ...) in float64; cast to the input's dtype and device.
+  static at::Tensor like(const at::Tensor& param, const at::Tensor& x);
+  // Reshapes a per-sample parameter (B, ...) to broadcast against a stack B×K×... of rank `rank`.
+  static at::Tensor perSample(const at::Tensor& param, int64_t rank);
+
+  Setup setup_;
+
+ private:
+  at::Tensor checkedImage(const at::Tensor& x, const char* what, bool& stacked) const;
+  at::Tensor checkedMeasurement(const at::Tensor& y, const char* what, bool& stacked) const;
+};
+
+std::shared_ptr<Operator> create(const std::string& family, const std::vector<int64_t>& imageShape, int64_t batch, int64_t seed,
+                                  double noiseStd, const Options& options);
+std::vector<std::string> families();
+
+// The families, one factory each (defined in their own files).
+std::shared_ptr<Operator> makeNone(Setup);
+std::shared_ptr<Operator> makeDenoising(Setup);
+std::shared_ptr<Operator> makeInpainting(Setup);
+std::shared_ptr<Operator> makeBoxInpainting(Setup);
+std::shared_ptr<Operator> makeOutpainting(Setup);
+std::shared_ptr<Operator> makeBlur(Setup);
+std::shared_ptr<Operator> makeSuperResolution(Setup);
+std::shared_ptr<Operator> makeBlockCS(Setup);
+std::shared_ptr<Operator> makeMatrix(Setup);
+
+}  // namespace invdiff::operators
