@@ -10,9 +10,9 @@ const variants = {
   boxInpainting: [{ boxSize: [6, 5] }],
   outpainting: [{ visibleSize: [8, 6] }],
   blur: [{ sigma: 1.5 }, { kernel: 'motion', kernelSize: 7, intensity: 0.8 }],
-  superResolution: [{ factor: 2 }, { factor: 4 }],
+  superResolution: [{ factor: 2 }, { factor: 4 }, { factor: 2, downsample: 'bicubic' }],
   blockCS: [{ ratio: 0.3, blockSize: 8, imageShape: [1, 12, 12] }, { ratio: 0.5, blockSize: 8, scrambled: false }, { ratio: 0.1 }],
-  matrix: [{ minRows: 5, maxRows: 20 }],
+  matrix: [{ minRows: 5, maxRows: 20 }, { minRows: 5, maxRows: 20, pinv: 'cg' }],
 };
 const RANDOMISED = new Set(['inpainting', 'boxInpainting', 'outpainting', 'blockCS', 'matrix']);
 
@@ -117,6 +117,11 @@ test('family facts: masks keep what they say, blockCS measures ceil(γN) per blo
     }
     const sr = inv.operators.create('superResolution', { imageShape: [1, 4, 4], factor: 2 });
     t.deepEqual(sr.forward(inv.arange(16).reshape([1, 1, 4, 4])).toArray(), [[[[2.5, 4.5], [10.5, 12.5]]]], 'average pooling');
+    const x = inv.randn([2, 1, 8, 8], { seed: 1, dtype: 'float64' });
+    const closed = inv.operators.create('matrix', { imageShape: [1, 8, 8], batch: 2, maxRows: 12 });
+    const cg = inv.operators.create('matrix', { imageShape: [1, 8, 8], batch: 2, maxRows: 12, pinv: 'cg' });
+    const y = closed.forward(x);
+    t.ok(relative(cg.pinv(y), closed.pinv(y)) < 1e-8, `CG pinv equals the closed-form pinv (${relative(cg.pinv(y), closed.pinv(y)).toExponential(1)})`);
     const blur = inv.operators.create('blur', { imageShape: [1, 9, 9], sigma: 1 });
     const impulse = inv.zeros([1, 1, 9, 9]);
     const centre = inv.where(inv.arange(81).reshape([1, 1, 9, 9]).eq(40), 1, impulse);

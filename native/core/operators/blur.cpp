@@ -75,7 +75,7 @@ class BlurOperator final : public Operator {
   }
 
   std::vector<int64_t> measurementShape() const override { return setup_.imageShape; }
-  std::string pinvMethod() const override { return "Fourier, frequencies with |K̂| > " + c10::str(threshold_) + "·max|K̂| (pinvThreshold)"; }
+  std::string closedFormPinv() const override { return "Fourier, frequencies with |K̂| > " + c10::str(threshold_) + "·max|K̂| (pinvThreshold)"; }
 
  protected:
   at::Tensor applyA(const at::Tensor& x) const override { return filter(x, spectrum_); }

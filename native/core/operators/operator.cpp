@@ -11,7 +11,54 @@ at::Generator Setup::generatorFor(int64_t b) const {
   return at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(seed + b));
 }
 
-Operator::Operator(Setup setup) : setup_(std::move(setup)) {}
+Operator::Operator(Setup setup) : setup_(std::move(setup)) {
+  const std::string pinv = setup_.options.string("pinv", "closed");
+  if (pinv != "closed" && pinv != "cg") throw std::invalid_argument(setup_.family + ": option 'pinv' must be 'closed' or 'cg', got '" + pinv + "'");
+  useCG_ = pinv == "cg";
+  cgIterations_ = setup_.options.integer(setup_.family, "cgIterations", 500);
+  cgTolerance_ = setup_.options.number(setup_.family, "cgTolerance", 1e-10);
+  if (cgIterations_ < 1 || !(cgTolerance_ > 0)) throw std::invalid_argument(setup_.family + ": options 'cgIterations' and 'cgTolerance' must be positive");
+}
+
+std::string Operator::pinvMethod() const {
+  return useCG_ ? "conjugate gradients (cgTolerance " + c10::str(cgTolerance_) + ", cgIterations " + c10::str(cgIterations_) + ")" : closedFormPinv();
+}
+
+namespace {
+
+// Sum over the trailing dims of B×K×... tensors: one value per stack element, shaped B×K.
+at::Tensor dotPerElement(const at::Tensor& a, const at::Tensor& b) { return (a * b).flatten(2).sum(2); }
+
+// A B×K value broadcast against a B×K×... tensor.
+at::Tensor expandTo(const at::Tensor& v, const at::Tensor& t) {
+  std::vector<int64_t> shape{v.size(0), v.size(1)};
+  shape.resize(t.dim(), 1);
+  return v.reshape(shape);
+}
+
+}  // namespace
+
+at::Tensor Operator::pinvByCG(const at::Tensor& y) const {
+  at::Tensor r = y.to(at::kDouble);
+  at::Tensor s = applyAt(r);
+  at::Tensor x = at::zeros_like(s);
+  at::Tensor p = s.clone();
+  at::Tensor gamma = dotPerElement(s, s);
+  const at::Tensor stop = gamma * (cgTolerance_ * cgTolerance_);
+  for (int64_t k = 0; k < cgIterations_ && !(gamma <= stop).all().item<bool>(); ++k) {
+    const at::Tensor q = applyA(p);
+    const at::Tensor qq = dotPerElement(q, q);
+    const at::Tensor alpha = at::where(qq > 0, gamma / qq.clamp_min(1e-300), at::zeros_like(qq));
+    x = x + expandTo(alpha, x) * p;
+    r = r - expandTo(alpha, q) * q;
+    s = applyAt(r);
+    const at::Tensor next = dotPerElement(s, s);
+    const at::Tensor beta = at::where(gamma > 0, next / gamma.clamp_min(1e-300), at::zeros_like(gamma));
+    p = s + expandTo(beta, p) * p;
+    gamma = next;
+  }
+  return x.to(y.scalar_type());
+}
 
 namespace {
 
@@ -64,7 +111,8 @@ at::Tensor Operator::adjoint(const at::Tensor& y) const {
 
 at::Tensor Operator::pinv(const at::Tensor& y) const {
   bool stacked;
-  at::Tensor x = applyPinv(checkedMeasurement(y, "pinv", stacked));
+  const at::Tensor ys = checkedMeasurement(y, "pinv", stacked);
+  at::Tensor x = useCG_ ? pinvByCG(ys) : applyPinv(ys);
   return stacked ? x : x.squeeze(1);
 }
 

@@ -42,15 +42,21 @@ class Operator {
 
   const Setup& setup() const { return setup_; }
   virtual std::vector<int64_t> measurementShape() const = 0;
-  // "exact", or how the pseudo-inverse is approximated.
-  virtual std::string pinvMethod() const { return "exact"; }
+  // "exact", or how the pseudo-inverse is approximated ("cg" when the pinv option asks for conjugate gradients).
+  std::string pinvMethod() const;
 
  protected:
   // Implementations see stacks B×K×C×H×W with B equal to the operator's batch or any B when it is 1,
   // and measurements B×K×...measurementShape().
   virtual at::Tensor applyA(const at::Tensor& x) const = 0;
   virtual at::Tensor applyAt(const at::Tensor& y) const = 0;
-  virtual at::Tensor applyPinv(const at::Tensor& y) const = 0;
+  // The family's own A⁺; the default is conjugate gradients, for families without a closed form.
+  virtual at::Tensor applyPinv(const at::Tensor& y) const { return pinvByCG(y); }
+  virtual std::string closedFormPinv() const { return "exact"; }
+
+  // A⁺ y as the minimum-norm least-squares solution, by conjugate gradients on the normal equations
+  // (CGLS from x = 0, in float64), to options cgTolerance (relative residual of Aᵀ(y − A x)) and cgIterations.
+  at::Tensor pinvByCG(const at::Tensor& y) const;
 
   // Per-sample parameters stacked along dim 0 (B, ...) in float64; cast to the input's dtype and device.
   static at::Tensor like(const at::Tensor& param, const at::Tensor& x);
@@ -58,6 +64,9 @@ class Operator {
   static at::Tensor perSample(const at::Tensor& param, int64_t rank);
 
   Setup setup_;
+  bool useCG_ = false;  // option pinv: 'cg'
+  int64_t cgIterations_;
+  double cgTolerance_;
 
  private:
   at::Tensor checkedImage(const at::Tensor& x, const char* what, bool& stacked) const;

@@ -33,6 +33,29 @@ class AveragePoolOperator final : public Operator {
   int64_t f_;
 };
 
+// ---- superResolution, bicubic: A = bicubic resampling to H/f × W/f (LibTorch's kernel, no antialiasing),
+// Aᵀ its exact backward, A⁺ by conjugate gradients (no closed form).
+class BicubicOperator final : public Operator {
+ public:
+  BicubicOperator(Setup s, int64_t factor) : Operator(std::move(s)), f_(factor) { useCG_ = true; }
+  std::vector<int64_t> measurementShape() const override { return {setup_.imageShape[0], setup_.imageShape[1] / f_, setup_.imageShape[2] / f_}; }
+
+ protected:
+  at::Tensor applyA(const at::Tensor& x) const override {
+    const at::Tensor small = at::upsample_bicubic2d(x.flatten(0, 1), outputSize(), false, c10::nullopt, c10::nullopt);
+    return small.unflatten(0, {x.size(0), x.size(1)});
+  }
+  at::Tensor applyAt(const at::Tensor& y) const override {
+    const std::vector<int64_t> input{y.size(0) * y.size(1), setup_.imageShape[0], setup_.imageShape[1], setup_.imageShape[2]};
+    const at::Tensor big = at::upsample_bicubic2d_backward(y.flatten(0, 1).contiguous(), outputSize(), input, false, c10::nullopt, c10::nullopt);
+    return big.unflatten(0, {y.size(0), y.size(1)});
+  }
+
+ private:
+  std::vector<int64_t> outputSize() const { return {setup_.imageShape[1] / f_, setup_.imageShape[2] / f_}; }
+  int64_t f_;
+};
+
 // ---- blockCS ----
 // Φ (N×q) with orthonormal columns: the first q columns of U·Vᵀ for G = U S Vᵀ, G ~ N(0, 1)^{N×N}.
 // Cached: the SVD of a 1024² matrix costs about a second and every operator of a ratio shares Φ.
@@ -77,7 +100,7 @@ class BlockCSOperator final : public Operator {
     const int64_t c = setup_.imageShape[0], h = setup_.imageShape[1], w = setup_.imageShape[2];
     return {c * (h / block_) * (w / block_), q_};
   }
-  std::string pinvMethod() const override { return "exact (A⁺ = Aᵀ on full rows)"; }
+  std::string closedFormPinv() const override { return "exact (A⁺ = Aᵀ on full rows)"; }
 
  protected:
   at::Tensor applyA(const at::Tensor& x) const override { return at::matmul(toRows(x), like(phi_, x)); }
@@ -169,7 +192,8 @@ std::shared_ptr<Operator> makeSuperResolution(Setup s) {
   if (s.imageShape[1] % f || s.imageShape[2] % f)
     throw std::invalid_argument("superResolution: option 'imageShape' must have H and W divisible by the factor " + std::to_string(f));
   const std::string mode = s.options.string("downsample", "average");
-  if (mode != "average") throw std::invalid_argument("superResolution: option 'downsample' must be 'average' (bicubic is not built yet)");
+  if (mode == "bicubic") return std::make_shared<BicubicOperator>(std::move(s), f);
+  if (mode != "average") throw std::invalid_argument("superResolution: option 'downsample' must be 'average' or 'bicubic', got '" + mode + "'");
   return std::make_shared<AveragePoolOperator>(std::move(s), f);
 }
 
