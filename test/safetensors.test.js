@@ -66,6 +66,11 @@ test('overwriting is atomic and bad files give clear errors', (t) => {
     inv.saveSafetensors(file, { x: inv.zeros([3]) });
     t.deepEqual(inv.loadSafetensors(file).tensors.x.shape, [3], 'the second save replaced the first');
   });
+  inv.saveSafetensors(file, {}, { only: 'metadata' });
+  const empty = inv.loadSafetensors(file);
+  t.deepEqual([Object.keys(empty.tensors), empty.metadata], [[], { only: 'metadata' }], 'a file with no tensors round-trips');
+  inv.saveSafetensors(file, {});
+  t.deepEqual(Object.keys(inv.loadSafetensors(file).tensors), [], 'and one with nothing at all');
   fs.writeFileSync(path.join(dir, 'short'), Buffer.from([1, 2, 3]));
   t.throws(() => inv.loadSafetensors(path.join(dir, 'short')), /too short to be a safetensors file/);
   const big = Buffer.alloc(16);

@@ -212,7 +212,7 @@ export interface NativeBinding {
   loadSafetensors(path: string): { tensors: [string, number][]; metadata: Record<string, string> };
   'loadSafetensors$async'(path: string): Promise<{ tensors: [string, number][]; metadata: Record<string, string> }>;
   operatorFamilies(): string;
-  operatorCreate(family: string, options: object): number;
+  operatorCreate(family: string, options: object, tensors: [string, Handle][]): number;
   operatorForward(op: number, x: Handle): number | null;
   'operatorForward$async'(op: number, x: Handle): Promise<number | null>;
   operatorAdjoint(op: number, y: Handle): number | null;

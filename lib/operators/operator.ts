@@ -1,6 +1,6 @@
 // Degradation operators y = A x (+ noise): native objects with A, Aᵀ and A⁺, on N×C×H×W images or
 // B×K×C×H×W stacks. See native/core/operators/operator.h for the conventions.
-import { NativeBinding, th } from '../generated/ops';
+import { Handle, NativeBinding, TensorMethods, th } from '../generated/ops';
 import { fromHandle, nativeAddon } from '../runtime';
 import type { Tensor } from '../tensor';
 
@@ -16,7 +16,7 @@ export interface OperatorOptions {
   /** Standard deviation of the Gaussian noise measure() adds (images live in [-1, 1]). */
   noiseStd?: number;
   /** Family options, e.g. keep, patchSize, boxSize, visibleSize, kernel, sigma, kernelSize, intensity, factor, ratio, blockSize, scrambled, maxRows. */
-  [option: string]: number | boolean | string | number[] | undefined;
+  [option: string]: number | boolean | string | number[] | Tensor | undefined;
 }
 
 interface Info {
@@ -43,7 +43,14 @@ export class Operator {
 
   constructor(family: string, options: OperatorOptions) {
     if (typeof options !== 'object' || options === null) throw new TypeError(`operators.create: argument 'options' expected an object with imageShape [C, H, W]`);
-    this.handle = native.operatorCreate(family, options);
+    // Tensor-valued options (a mask) travel apart from the plain ones.
+    const plain: Record<string, unknown> = {};
+    const tensors: [string, Handle][] = [];
+    for (const [key, value] of Object.entries(options)) {
+      if (value instanceof TensorMethods) tensors.push([key, value.h]);
+      else plain[key] = value;
+    }
+    this.handle = native.operatorCreate(family, plain, tensors);
     handles.register(this, this.handle, this);
     const info: Info = JSON.parse(native.operatorInfo(this.handle));
     this.family = info.family;

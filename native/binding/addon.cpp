@@ -361,6 +361,7 @@ void readArgs(napi_env env, const Entry& e, napi_value* argv, size_t argc, Args&
       case Kind::Options: out.more().options = optionsFrom(env, v, a, i); break;
       case Kind::Named: {
         if (!isArray(env, v)) a.fail(i, "an array of [name, Tensor] pairs");
+        out.more();  // an empty list still has its (empty) payload
         uint32_t n = 0;
         napi_get_array_length(env, v, &n);
         for (uint32_t k = 0; k < n; ++k) {
@@ -666,6 +667,11 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
 
 [[noreturn]] void Args::fail(size_t i, const std::string& expected) const {
   throw ArgError("argument '" + (*specs)[i].name + "' expected " + expected);
+}
+
+const safetensors::NamedTensors& Args::named(size_t i) const {
+  static const safetensors::NamedTensors none;
+  return values[i].extra ? values[i].extra->named : none;
 }
 
 const safetensors::Metadata& Args::meta(size_t i) const {

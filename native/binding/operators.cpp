@@ -23,14 +23,15 @@ const std::vector<OpDef> rows = {
        return out;
      },
      "The operator families, comma-separated."},
-    {"operatorCreate", "family:S options:Opt", "Op", In, false,
+    {"operatorCreate", "family:S options:Opt tensors:NT", "Op", In, false,
      [](const Args& a) -> Result {
        const Options& o = a.options(1);
        const std::string& family = a.s(0);
+       std::map<std::string, at::Tensor> tensors(a.named(2).begin(), a.named(2).end());
        return operators::create(family, o.list(family, "imageShape"), o.integer(family, "batch", 1), o.integer(family, "seed", 0),
-                                o.number(family, "noiseStd", 0), o);
+                                o.number(family, "noiseStd", 0), o, tensors);
      },
-     "Builds an operator: options imageShape [C, H, W], batch, seed, noiseStd and the family's own."},
+     "Builds an operator: options imageShape [C, H, W], batch, seed, noiseStd and the family's own; tensor options apart."},
     {"operatorForward", "op:Op x:T", "T", In, true, [](const Args& a) -> Result { return a.op(0).forward(a.t(1)); }, "A x"},
     {"operatorAdjoint", "op:Op y:T", "T", In, true, [](const Args& a) -> Result { return a.op(0).adjoint(a.t(1)); }, "Aᵀ y"},
     {"operatorPinv", "op:Op y:T", "T", In, true, [](const Args& a) -> Result { return a.op(0).pinv(a.t(1)); }, "A⁺ y"},

@@ -89,7 +89,7 @@ class Args {
   torch::optim::Optimizer& optimizer(size_t i) const { return *values[i].extra->optimizer; }
   const operators::Operator& op(size_t i) const { return *values[i].extra->op; }
   const Options& options(size_t i) const { return values[i].extra->options; }
-  const safetensors::NamedTensors& named(size_t i) const { return values[i].extra->named; }
+  const safetensors::NamedTensors& named(size_t i) const;  // empty when the list was empty
   const safetensors::Metadata& meta(size_t i) const;
   // Thrown as a TypeError naming the argument.
   [[noreturn]] void fail(size_t i, const std::string& expected) const;

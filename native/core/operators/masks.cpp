@@ -60,8 +60,10 @@ std::shared_ptr<Operator> makeDenoising(Setup s) {
   return std::make_shared<MaskOperator>(std::move(s), m);
 }
 
-// Random pixels (patchSize 1) or random patches, each kept with probability `keep`.
+// Random pixels (patchSize 1) or random patches, each kept with probability `keep`; or the caller's mask.
 std::shared_ptr<Operator> makeInpainting(Setup s) {
+  at::Tensor given = s.maskOption("mask");
+  if (given.defined()) return std::make_shared<MaskOperator>(std::move(s), given);
   const double keep = s.options.number(s.family, "keep", 0.5);
   if (!(keep > 0 && keep <= 1)) throw std::invalid_argument("inpainting: option 'keep' (the fraction of pixels kept) must lie in (0, 1]");
   const int64_t patch = s.options.integer(s.family, "patchSize", 1);

@@ -11,6 +11,20 @@ at::Generator Setup::generatorFor(int64_t b) const {
   return at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(seed + b));
 }
 
+at::Tensor Setup::maskOption(const std::string& key) const {
+  auto it = tensors.find(key);
+  if (it == tensors.end()) return {};
+  at::Tensor m = it->second.detach().to(at::kCPU, at::kDouble);
+  if (m.dim() == 2) m = m.unsqueeze(0);
+  const int64_t h = imageShape[1], w = imageShape[2];
+  if (m.dim() != 3 || m.size(1) != h || m.size(2) != w || (m.size(0) != 1 && m.size(0) != batch))
+    throw std::invalid_argument(family + ": option '" + key + "' must be H×W or B×H×W with H×W = " + std::to_string(h) + "×" + std::to_string(w) +
+                                " and B = 1 or the batch, got " + c10::str(it->second.sizes()));
+  if (!((m == 0) | (m == 1)).all().item<bool>()) throw std::invalid_argument(family + ": option '" + key + "' must hold only 0 and 1");
+  if ((m.flatten(1).sum(1) == 0).any().item<bool>()) throw std::invalid_argument(family + ": option '" + key + "' is empty (all zeros) for some batch element");
+  return m;
+}
+
 Operator::Operator(Setup setup) : setup_(std::move(setup)) {
   const std::string pinv = setup_.options.string("pinv", "closed");
   if (pinv != "closed" && pinv != "cg") throw std::invalid_argument(setup_.family + ": option 'pinv' must be 'closed' or 'cg', got '" + pinv + "'");
@@ -150,18 +164,19 @@ constexpr Family kFamilies[] = {
     {"superResolution", makeSuperResolution},
     {"blockCS", makeBlockCS},
     {"matrix", makeMatrix},
+    {"mri", makeMri},
 };
 
 }  // namespace
 
 std::shared_ptr<Operator> create(const std::string& family, const std::vector<int64_t>& imageShape, int64_t batch, int64_t seed,
-                                  double noiseStd, const Options& options) {
+                                  double noiseStd, const Options& options, const std::map<std::string, at::Tensor>& tensors) {
   if (imageShape.size() != 3 || imageShape[0] < 1 || imageShape[1] < 1 || imageShape[2] < 1)
     throw std::invalid_argument(family + ": option 'imageShape' must be [C, H, W] with positive sizes, got " + c10::str(at::IntArrayRef(imageShape)));
   if (batch < 1) throw std::invalid_argument(family + ": option 'batch' must be a positive integer");
   if (!(noiseStd >= 0) || !std::isfinite(noiseStd)) throw std::invalid_argument(family + ": option 'noiseStd' must be a finite number >= 0");
   for (const auto& f : kFamilies)
-    if (family == f.name) return f.make(Setup{family, imageShape, batch, seed, noiseStd, options});
+    if (family == f.name) return f.make(Setup{family, imageShape, batch, seed, noiseStd, options, tensors});
   std::string known;
   for (const auto& f : kFamilies) known += std::string(known.empty() ? "" : ", ") + f.name;
   throw std::invalid_argument("operator family '" + family + "' is unknown; known families: " + known);

@@ -5,6 +5,7 @@
 // images. Parameters are per batch element: element b of an operator built with {seed: s, batch: B}
 // equals the single operator built with {seed: s + b, batch: 1}. An operator of batch 1 serves any batch.
 #pragma once
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,6 +23,9 @@ struct Setup {
   int64_t seed;
   double noiseStd;
   Options options;
+  std::map<std::string, at::Tensor> tensors;  // tensor-valued options (a mask given by the caller)
+  // A tensor option as float64 B×H×W (B = 1 or batch), checked against the image; undefined if absent.
+  at::Tensor maskOption(const std::string& key) const;
   // A generator for batch element b's parameters (seeded seed + b), drawn on the CPU in float64.
   at::Generator generatorFor(int64_t b) const;
 };
@@ -74,7 +78,7 @@ class Operator {
 };
 
 std::shared_ptr<Operator> create(const std::string& family, const std::vector<int64_t>& imageShape, int64_t batch, int64_t seed,
-                                  double noiseStd, const Options& options);
+                                  double noiseStd, const Options& options, const std::map<std::string, at::Tensor>& tensors = {});
 std::vector<std::string> families();
 
 // The families, one factory each (defined in their own files).
@@ -87,5 +91,6 @@ std::shared_ptr<Operator> makeBlur(Setup);
 std::shared_ptr<Operator> makeSuperResolution(Setup);
 std::shared_ptr<Operator> makeBlockCS(Setup);
 std::shared_ptr<Operator> makeMatrix(Setup);
+std::shared_ptr<Operator> makeMri(Setup);
 
 }  // namespace invdiff::operators
