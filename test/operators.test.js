@@ -14,6 +14,9 @@ const variants = {
   blockCS: [{ ratio: 0.3, blockSize: 8, imageShape: [1, 12, 12] }, { ratio: 0.5, blockSize: 8, scrambled: false }, { ratio: 0.1 }],
   matrix: [{ minRows: 5, maxRows: 20 }, { minRows: 5, maxRows: 20, pinv: 'cg' }],
   mri: [{ acceleration: 4 }, { acceleration: 8, lines: 'equispaced' }, { sampling: 'radial', spokes: 6 }],
+  // 24 views keep the 16×16 problem well posed (condition ~3e2), so A⁺ can be checked exactly; sparse
+  // views are ill-posed (12 views leave 21 singular values below 1e-6·max) and are checked below.
+  ct: [{ views: 24, imageShape: [1, 16, 16] }],
 };
 const RANDOMISED = new Set(['inpainting', 'boxInpainting', 'outpainting', 'blockCS', 'matrix', 'mri']);
 
@@ -141,6 +144,18 @@ test('family facts: masks keep what they say, blockCS measures ceil(γN) per blo
     t.throws(() => inv.operators.create('mri', { imageShape: [1, 4, 4], mask: inv.ones([3, 3]) }), /option 'mask' must be H×W or B×H×W with H×W = 4×4/);
     const asym = inv.operators.create('mri', { imageShape: [1, 4, 4], mask: inv.tensor([1, 1, 0, 0], [4, 1]).expand([4, 4]) });
     t.match(asym.pinvMethod, /conjugate gradients/, 'a mask that is not conjugate-symmetric gets A⁺ by CG');
+    const phantom = inv.sheppLogan(64);
+    t.deepEqual([phantom.shape, phantom.max().item(), phantom.min().item()], [[1, 1, 64, 64], 1, 0], 'Shepp–Logan phantom in [0, 1]');
+    const ctOp = inv.operators.create('ct', { imageShape: [1, 64, 64], views: 60, pinv: 'closed' });
+    const sino = ctOp.forward(phantom);
+    t.deepEqual(sino.shape, [1, 1, 60, 91], 'sinogram: views × detectors');
+    const fbp = ctOp.pinv(sino);
+    const fbpError = relative(fbp, phantom);
+    t.ok(fbpError < 0.4, `filtered back-projection approximates the phantom (relative error ${fbpError.toFixed(3)})`);
+    const ctCG = inv.operators.create('ct', { imageShape: [1, 64, 64], views: 60, cgIterations: 50 });
+    const refined = ctCG.pinv(sino);
+    const consistency = (img) => relative(ctOp.forward(img), sino);
+    t.ok(consistency(refined) < consistency(fbp) / 5, `CG from FBP fits the sinogram better (${consistency(fbp).toExponential(1)} → ${consistency(refined).toExponential(1)})`);
     const blur = inv.operators.create('blur', { imageShape: [1, 9, 9], sigma: 1 });
     const impulse = inv.zeros([1, 1, 9, 9]);
     const centre = inv.where(inv.arange(81).reshape([1, 1, 9, 9]).eq(40), 1, impulse);

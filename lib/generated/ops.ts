@@ -224,6 +224,7 @@ export interface NativeBinding {
   operatorMeasure(op: number, x: Handle, seed?: number): number | null;
   'operatorMeasure$async'(op: number, x: Handle, seed?: number): Promise<number | null>;
   operatorInfo(op: number): string;
+  sheppLogan(size: number): number | null;
   operatorDispose(handle: number): boolean;
   __ops: { name: string; args: string; result: string; surface: string; async: boolean; doc: string }[];
 }
@@ -381,6 +382,7 @@ const $attention = native.attention;
 const $dropout = native.dropout;
 const $mseLoss = native.mseLoss;
 const $l1Loss = native.l1Loss;
+const $sheppLogan = native.sheppLogan;
 
 function describe(x: unknown): string {
   if (x === null || x === undefined) return String(x);
@@ -1265,5 +1267,10 @@ export function l1Loss(input: Tensor, target: Tensor, opts: { reduction?: string
   return fromHandle($l1Loss(th(input), th(target), opts.reduction));
 }
 
+/** The modified Shepp–Logan phantom, 1×1×size×size in [0, 1] (float32), for CT. */
+export function sheppLogan(size: number): Tensor {
+  return fromHandle($sheppLogan(size));
+}
+
 /** The names of the package-level tensor functions, for the index. */
-export const functionNames = ["tensor","zeros","ones","full","arange","linspace","eye","randn","rand","randperm","manualSeed","where","cat","stack","einsum","complex","linear","conv2d","convTranspose2d","interpolate","avgPool2d","maxPool2d","adaptiveAvgPool2d","pixelShuffle","pixelUnshuffle","groupNorm","layerNorm","attention","dropout","mseLoss","l1Loss"] as const;
+export const functionNames = ["tensor","zeros","ones","full","arange","linspace","eye","randn","rand","randperm","manualSeed","where","cat","stack","einsum","complex","linear","conv2d","convTranspose2d","interpolate","avgPool2d","maxPool2d","adaptiveAvgPool2d","pixelShuffle","pixelUnshuffle","groupNorm","layerNorm","attention","dropout","mseLoss","l1Loss","sheppLogan"] as const;

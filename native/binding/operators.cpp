@@ -49,6 +49,8 @@ const std::vector<OpDef> rows = {
        return o.str();
      },
      "Facts of the operator as JSON."},
+    {"sheppLogan", "size:I", "T", Surface::Function, false, [](const Args& a) -> Result { return operators::sheppLogan(a.i64(0)).to(at::kFloat); },
+     "The modified Shepp–Logan phantom, 1×1×size×size in [0, 1] (float32), for CT."},
     {"operatorDispose", "handle:N", "B", In, false,
      [](const Args& a) -> Result { return operatorHandles().release(static_cast<int64_t>(a.n(0))); }, "Releases an operator handle."},
 };

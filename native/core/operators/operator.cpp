@@ -53,12 +53,20 @@ at::Tensor expandTo(const at::Tensor& v, const at::Tensor& t) {
 }  // namespace
 
 at::Tensor Operator::pinvByCG(const at::Tensor& y) const {
+  const at::Tensor x0 = cgStart(y);
   at::Tensor r = y.to(at::kDouble);
+  at::Tensor x;
+  if (x0.defined()) {
+    x = x0.to(at::kDouble);
+    r = r - applyA(x);
+  }
   at::Tensor s = applyAt(r);
-  at::Tensor x = at::zeros_like(s);
+  if (!x.defined()) x = at::zeros_like(s);
   at::Tensor p = s.clone();
   at::Tensor gamma = dotPerElement(s, s);
-  const at::Tensor stop = gamma * (cgTolerance_ * cgTolerance_);
+  // Relative to ‖Aᵀy‖, whatever the start.
+  const at::Tensor aty = dotPerElement(applyAt(y.to(at::kDouble)), applyAt(y.to(at::kDouble)));
+  const at::Tensor stop = aty * (cgTolerance_ * cgTolerance_);
   for (int64_t k = 0; k < cgIterations_ && !(gamma <= stop).all().item<bool>(); ++k) {
     const at::Tensor q = applyA(p);
     const at::Tensor qq = dotPerElement(q, q);
@@ -165,6 +173,7 @@ constexpr Family kFamilies[] = {
     {"blockCS", makeBlockCS},
     {"matrix", makeMatrix},
     {"mri", makeMri},
+    {"ct", makeCt},
 };
 
 }  // namespace

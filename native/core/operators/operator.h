@@ -61,6 +61,9 @@ class Operator {
   // A⁺ y as the minimum-norm least-squares solution, by conjugate gradients on the normal equations
   // (CGLS from x = 0, in float64), to options cgTolerance (relative residual of Aᵀ(y − A x)) and cgIterations.
   at::Tensor pinvByCG(const at::Tensor& y) const;
+  // Where CG starts: zero by default, or a family's fast approximation, which must lie in the range of Aᵀ
+  // for CG to still reach the minimum-norm solution.
+  virtual at::Tensor cgStart(const at::Tensor& y) const { return {}; }
 
   // Per-sample parameters stacked along dim 0 (B, ...) in float64; cast to the input's dtype and device.
   static at::Tensor like(const at::Tensor& param, const at::Tensor& x);
@@ -92,5 +95,9 @@ std::shared_ptr<Operator> makeSuperResolution(Setup);
 std::shared_ptr<Operator> makeBlockCS(Setup);
 std::shared_ptr<Operator> makeMatrix(Setup);
 std::shared_ptr<Operator> makeMri(Setup);
+std::shared_ptr<Operator> makeCt(Setup);
+
+// The modified Shepp–Logan phantom (Toft's contrast), size×size in [0, 1], for CT tests and demos.
+at::Tensor sheppLogan(int64_t size);
 
 }  // namespace invdiff::operators
