@@ -27,6 +27,7 @@ interface Info {
   seed: number;
   noiseStd: number;
   pinv: string;
+  pinvExact: boolean;
 }
 
 export class Operator {
@@ -38,8 +39,10 @@ export class Operator {
   readonly batch: number;
   readonly seed: number;
   readonly noiseStd: number;
-  /** 'exact', or how the pseudo-inverse is approximated. */
+  /** How A⁺ is computed: exactly, by conjugate gradients, or a named fast approximation. */
   readonly pinvMethod: string;
+  /** False where pinv is a fast approximation (strided blur's closed form, CT's filtered back-projection). */
+  readonly pinvExact: boolean;
 
   constructor(family: string, options: OperatorOptions) {
     if (typeof options !== 'object' || options === null) throw new TypeError(`operators.create: argument 'options' expected an object with imageShape [C, H, W]`);
@@ -60,6 +63,7 @@ export class Operator {
     this.seed = info.seed;
     this.noiseStd = info.noiseStd;
     this.pinvMethod = info.pinv;
+    this.pinvExact = info.pinvExact;
   }
 
   /** A x */

@@ -45,7 +45,7 @@ const std::vector<OpDef> rows = {
        const auto& s = op.setup();
        std::ostringstream o;
        o << "{\"family\":\"" << s.family << "\",\"imageShape\":" << shapeJson(s.imageShape) << ",\"measurementShape\":" << shapeJson(op.measurementShape())
-         << ",\"batch\":" << s.batch << ",\"seed\":" << s.seed << ",\"noiseStd\":" << s.noiseStd << ",\"pinv\":\"" << op.pinvMethod() << "\"}";
+         << ",\"batch\":" << s.batch << ",\"seed\":" << s.seed << ",\"noiseStd\":" << s.noiseStd << ",\"pinv\":\"" << op.pinvMethod() << "\",\"pinvExact\":" << (op.pinvExact() ? "true" : "false") << "}";
        return o.str();
      },
      "Facts of the operator as JSON."},

@@ -94,7 +94,101 @@ class BlurOperator final : public Operator {
   double threshold_;
 };
 
+// InvFussion's strided motion blur (papers.md §2.2, 3): linear convolution on a zero-padded 2H×2W grid in
+// Fourier, decimation by stride s as the average of the s×s spectral aliases (the same as keeping every s-th
+// sample), real and imaginary parts as measurements [2C, 2H/s, 2W/s]. The closed-form A⁺ divides by the
+// alias mean of |K̂|² (σ_n-regularised when noisy), tiles back, applies conj K̂ and crops: exact for the
+// circular operator on the padded grid, approximate for this cropped one; pinv: 'cg' is exact.
+class StridedBlurOperator final : public Operator {
+ public:
+  StridedBlurOperator(Setup s, const at::Tensor& kernels, int64_t stride) : Operator(std::move(s)), s_(stride) {
+    const int64_t h = setup_.imageShape[1], w = setup_.imageShape[2], k = kernels.size(-1);
+    at::Tensor grid = at::zeros({kernels.size(0), 2 * h, 2 * w}, at::kDouble);
+    grid.narrow(1, 0, k).narrow(2, 0, k).copy_(kernels);
+    grid = grid.roll({-(k / 2), -(k / 2)}, {1, 2});  // centred, so the blur does not shift the image
+    spectrum_ = at::fft_fft2(grid);
+    const at::Tensor magnitude = spectrum_.abs();
+    const at::Tensor range = magnitude.amax({1, 2}, true) - magnitude.amin({1, 2}, true);
+    spectrum_ = at::where(magnitude < 1e-4 * range, at::zeros_like(spectrum_), spectrum_);
+    const at::Tensor power = aliasMean(spectrum_.abs().square());
+    const double regularizer = setup_.noiseStd * setup_.noiseStd * s_ * s_ / static_cast<double>(4 * h * w);
+    inversePower_ = at::where(power > 1e-12 * power.amax({1, 2}, true), 1.0 / (power + regularizer), at::zeros_like(power));
+  }
+
+  std::vector<int64_t> measurementShape() const override {
+    return {2 * setup_.imageShape[0], 2 * setup_.imageShape[1] / s_, 2 * setup_.imageShape[2] / s_};
+  }
+  std::string closedFormPinv() const override { return "closed form on the padded grid (approximate; pinv: 'cg' is exact to cgTolerance)"; }
+  bool closedFormExact() const override { return false; }
+
+ protected:
+  at::Tensor applyA(const at::Tensor& x) const override {
+    const int64_t h = setup_.imageShape[1], w = setup_.imageShape[2];
+    const at::Tensor padded = at::constant_pad_nd(x, {0, w, 0, h});
+    const at::Tensor z = at::fft_fft2(padded) * response(spectrum_, x);
+    return toChannels(aliasMean(z));
+  }
+  at::Tensor applyAt(const at::Tensor& y) const override {
+    const at::Tensor u = fromChannels(y);
+    const double n = 4.0 * setup_.imageShape[1] * setup_.imageShape[2];
+    const at::Tensor tiled = u.repeat({1, 1, 1, s_, s_}) / static_cast<double>(s_ * s_);
+    return crop(at::real(at::fft_ifft2(tiled * response(spectrum_, y).conj())) * n);
+  }
+  at::Tensor applyPinv(const at::Tensor& y) const override {
+    const at::Tensor u = fromChannels(y) * response(inversePower_, y);
+    return crop(at::real(at::fft_ifft2(u.repeat({1, 1, 1, s_, s_}) * response(spectrum_, y).conj())));
+  }
+
+ private:
+  // Average over the s×s aliases of the last two dims: (…, s·a, s·b) → (…, a, b).
+  at::Tensor aliasMean(const at::Tensor& t) const {
+    const int64_t a = t.size(-2) / s_, b = t.size(-1) / s_;
+    std::vector<int64_t> shape(t.sizes().begin(), t.sizes().end() - 2);
+    shape.insert(shape.end(), {s_, a, s_, b});
+    return t.reshape(shape).mean({static_cast<int64_t>(shape.size()) - 4, static_cast<int64_t>(shape.size()) - 2});
+  }
+  // A per-sample (B×…) table in the precision of `like`, broadcast over K and C.
+  static at::Tensor response(const at::Tensor& table, const at::Tensor& like) {
+    const bool dbl = like.scalar_type() == at::kDouble;
+    const auto type = table.is_complex() ? (dbl ? at::kComplexDouble : at::kComplexFloat) : (dbl ? at::kDouble : at::kFloat);
+    return perSample(table.unsqueeze(1), 5).to(like.device(), type);
+  }
+  // Complex B×K×C×a×b ↔ real B×K×2C×a×b (re₀, im₀, re₁, im₁, …).
+  static at::Tensor toChannels(const at::Tensor& z) { return at::view_as_real(z).permute({0, 1, 2, 5, 3, 4}).flatten(2, 3); }
+  at::Tensor fromChannels(const at::Tensor& y) const {
+    const at::Tensor parts = y.unflatten(2, {setup_.imageShape[0], 2}).permute({0, 1, 2, 4, 5, 3}).contiguous();
+    return at::view_as_complex(y.scalar_type() == at::kDouble ? parts : parts.to(at::kFloat));
+  }
+  at::Tensor crop(const at::Tensor& t) const { return t.narrow(-2, 0, setup_.imageShape[1]).narrow(-1, 0, setup_.imageShape[2]); }
+
+  int64_t s_;
+  at::Tensor spectrum_, inversePower_;
+};
+
 }  // namespace
+
+// Motion kernels of size min(H, W)/2 (intensity per sample uniform in [0, 1] unless given), convolved with
+// an isotropic Gaussian of std = stride, normalised.
+std::shared_ptr<Operator> makeStridedBlur(Setup s) {
+  const int64_t stride = s.options.integer(s.family, "stride", 2);
+  const int64_t h = s.imageShape[1], w = s.imageShape[2];
+  if (stride != 2 && stride != 4 && stride != 8) throw std::invalid_argument("stridedBlur: option 'stride' must be 2, 4 or 8");
+  if ((2 * h) % stride || (2 * w) % stride) throw std::invalid_argument("stridedBlur: option 'imageShape' must have 2H and 2W divisible by the stride");
+  const int64_t size = std::max<int64_t>(3, std::min(h, w) / 2);
+  const at::Tensor gaussian = gaussianKernel(std::min<int64_t>(2 * 3 * stride + 1, 2 * size + 1), static_cast<double>(stride));
+  std::vector<at::Tensor> kernels;
+  for (int64_t b = 0; b < s.batch; ++b) {
+    at::Generator g = s.generatorFor(b);
+    const double intensity = s.options.has("intensity") ? s.options.number(s.family, "intensity", 0.5) : at::rand({1}, g, at::kDouble).item<double>();
+    const at::Tensor motion = motionKernel(size, intensity, g);
+    // Full 2-D convolution of the motion kernel with the Gaussian.
+    at::Tensor k = at::conv2d(motion.view({1, 1, size, size}), gaussian.flip({0, 1}).view({1, 1, gaussian.size(0), gaussian.size(1)}), {}, 1,
+                              gaussian.size(0) - 1);
+    k = k.squeeze(0).squeeze(0);
+    kernels.push_back(k / k.sum());
+  }
+  return std::make_shared<StridedBlurOperator>(std::move(s), at::stack(kernels), stride);
+}
 
 std::shared_ptr<Operator> makeBlur(Setup s) {
   const std::string kind = s.options.string("kernel", "gaussian");

@@ -54,6 +54,7 @@ class CtOperator final : public Operator {
 
   std::vector<int64_t> measurementShape() const override { return {setup_.imageShape[0], views_, detectors_}; }
   std::string closedFormPinv() const override { return "filtered back-projection (approximate; pinv: 'cg' is exact to cgTolerance)"; }
+  bool closedFormExact() const override { return false; }
 
   // Filtered back-projection with the band-limited Ram-Lak kernel in its spatial form (h₀ = 1/4,
   // h_k = −1/(πk)² for odd k, 0 for even k; Kak & Slaney), so each projection keeps its mean.

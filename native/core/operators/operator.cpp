@@ -169,6 +169,7 @@ constexpr Family kFamilies[] = {
     {"boxInpainting", makeBoxInpainting},
     {"outpainting", makeOutpainting},
     {"blur", makeBlur},
+    {"stridedBlur", makeStridedBlur},
     {"superResolution", makeSuperResolution},
     {"blockCS", makeBlockCS},
     {"matrix", makeMatrix},

@@ -48,6 +48,8 @@ class Operator {
   virtual std::vector<int64_t> measurementShape() const = 0;
   // "exact", or how the pseudo-inverse is approximated ("cg" when the pinv option asks for conjugate gradients).
   std::string pinvMethod() const;
+  // Whether pinv satisfies the Penrose conditions (to cgTolerance for CG), or is a fast approximation.
+  bool pinvExact() const { return useCG_ || closedFormExact(); }
 
  protected:
   // Implementations see stacks B×K×C×H×W with B equal to the operator's batch or any B when it is 1,
@@ -57,6 +59,7 @@ class Operator {
   // The family's own A⁺; the default is conjugate gradients, for families without a closed form.
   virtual at::Tensor applyPinv(const at::Tensor& y) const { return pinvByCG(y); }
   virtual std::string closedFormPinv() const { return "exact"; }
+  virtual bool closedFormExact() const { return true; }
 
   // A⁺ y as the minimum-norm least-squares solution, by conjugate gradients on the normal equations
   // (CGLS from x = 0, in float64), to options cgTolerance (relative residual of Aᵀ(y − A x)) and cgIterations.
@@ -91,6 +94,7 @@ std::shared_ptr<Operator> makeInpainting(Setup);
 std::shared_ptr<Operator> makeBoxInpainting(Setup);
 std::shared_ptr<Operator> makeOutpainting(Setup);
 std::shared_ptr<Operator> makeBlur(Setup);
+std::shared_ptr<Operator> makeStridedBlur(Setup);
 std::shared_ptr<Operator> makeSuperResolution(Setup);
 std::shared_ptr<Operator> makeBlockCS(Setup);
 std::shared_ptr<Operator> makeMatrix(Setup);
