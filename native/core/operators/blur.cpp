@@ -78,16 +78,15 @@ class BlurOperator final : public Operator {
   std::string closedFormPinv() const override { return "Fourier, frequencies with |K̂| > " + c10::str(threshold_) + "·max|K̂| (pinvThreshold)"; }
 
  protected:
-  at::Tensor applyA(const at::Tensor& x) const override { return filter(x, spectrum_); }
-  at::Tensor applyAt(const at::Tensor& y) const override { return filter(y, spectrum_.conj()); }
-  at::Tensor applyPinv(const at::Tensor& y) const override { return filter(y, inverse_); }
+  at::Tensor applyA(const at::Tensor& x) const override { return filter(x, spectrum_, false); }
+  at::Tensor applyAt(const at::Tensor& y) const override { return filter(y, spectrum_, true); }
+  at::Tensor applyPinv(const at::Tensor& y) const override { return filter(y, inverse_, false); }
 
  private:
-  // Multiplies by a per-sample frequency response (B×H×W complex, float64), in the input's precision.
-  static at::Tensor filter(const at::Tensor& x, const at::Tensor& response) {
-    const auto complexType = x.scalar_type() == at::kDouble ? at::kComplexDouble : at::kComplexFloat;
-    const at::Tensor r = perSample(response.unsqueeze(1), 5).to(x.device(), complexType);
-    return at::real(at::fft_ifft2(at::fft_fft2(x.to(x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat)) * r)).to(x.scalar_type());
+  // Multiplies by a per-sample frequency response (B×H×W complex), in the input's precision.
+  at::Tensor filter(const at::Tensor& x, const at::Tensor& response, bool conjugate) const {
+    const at::Tensor r = perSample(likeComplex(response, x).unsqueeze(1), 5);
+    return at::real(at::fft_ifft2(at::fft_fft2(x) * (conjugate ? r.conj() : r)));
   }
 
   at::Tensor kernels_, spectrum_, inverse_;
@@ -125,7 +124,7 @@ class StridedBlurOperator final : public Operator {
   at::Tensor applyA(const at::Tensor& x) const override {
     const int64_t h = setup_.imageShape[1], w = setup_.imageShape[2];
     const at::Tensor padded = at::constant_pad_nd(x, {0, w, 0, h});
-    const at::Tensor z = at::fft_fft2(padded) * response(spectrum_, x);
+    const at::Tensor z = at::fft_fft2(padded) * response(spectrum_, x);  // cached casts, see Operator::cast
     return toChannels(aliasMean(z));
   }
   at::Tensor applyAt(const at::Tensor& y) const override {
@@ -147,11 +146,9 @@ class StridedBlurOperator final : public Operator {
     shape.insert(shape.end(), {s_, a, s_, b});
     return t.reshape(shape).mean({static_cast<int64_t>(shape.size()) - 4, static_cast<int64_t>(shape.size()) - 2});
   }
-  // A per-sample (B×…) table in the precision of `like`, broadcast over K and C.
-  static at::Tensor response(const at::Tensor& table, const at::Tensor& like) {
-    const bool dbl = like.scalar_type() == at::kDouble;
-    const auto type = table.is_complex() ? (dbl ? at::kComplexDouble : at::kComplexFloat) : (dbl ? at::kDouble : at::kFloat);
-    return perSample(table.unsqueeze(1), 5).to(like.device(), type);
+  // A per-sample (B×…) table in the precision of x, broadcast over K and C.
+  at::Tensor response(const at::Tensor& table, const at::Tensor& x) const {
+    return perSample((table.is_complex() ? likeComplex(table, x) : like(table, x)).unsqueeze(1), 5);
   }
   // Complex B×K×C×a×b ↔ real B×K×2C×a×b (re₀, im₀, re₁, im₁, …).
   static at::Tensor toChannels(const at::Tensor& z) { return at::view_as_real(z).permute({0, 1, 2, 5, 3, 4}).flatten(2, 3); }

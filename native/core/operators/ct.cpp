@@ -86,8 +86,8 @@ class CtOperator final : public Operator {
   at::Tensor cgStart(const at::Tensor& y) const override { return fbp(y.to(at::kDouble)); }
 
  private:
-  at::Tensor matrixFor(const at::Tensor& like) const { return matrix_.to(like.device(), like.scalar_type()); }
-  at::Tensor transposedFor(const at::Tensor& like) const { return transposed_.to(like.device(), like.scalar_type()); }
+  const at::Tensor& matrixFor(const at::Tensor& x) const { return like(matrix_, x); }
+  const at::Tensor& transposedFor(const at::Tensor& x) const { return like(transposed_, x); }
 
   int64_t views_, detectors_;
   at::Tensor matrix_, transposed_;

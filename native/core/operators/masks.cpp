@@ -15,7 +15,7 @@ class MaskOperator final : public Operator {
   std::vector<int64_t> measurementShape() const override { return setup_.imageShape; }
 
  protected:
-  at::Tensor applyA(const at::Tensor& x) const override { return x * like(perSample(mask_.unsqueeze(1), 5), x); }
+  at::Tensor applyA(const at::Tensor& x) const override { return x * perSample(like(mask_, x).unsqueeze(1), 5); }
   at::Tensor applyAt(const at::Tensor& y) const override { return applyA(y); }
   at::Tensor applyPinv(const at::Tensor& y) const override { return applyA(y); }
 

@@ -94,7 +94,7 @@ class MriOperator final : public Operator {
   at::Tensor applyPinv(const at::Tensor& y) const override { return applyAt(y); }
 
  private:
-  at::Tensor mask(const at::Tensor& like) const { return perSample(masks_.unsqueeze(1), 5).to(like.device(), like.scalar_type()); }
+  at::Tensor mask(const at::Tensor& x) const { return perSample(like(masks_, x).unsqueeze(1), 5); }
   at::Tensor masks_;
 };
 

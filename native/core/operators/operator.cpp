@@ -147,7 +147,13 @@ at::Tensor Operator::measure(const at::Tensor& x, int64_t seed) const {
   return y + at::randn(y.sizes(), g, y.options().device(at::kCPU)).to(y.device()) * setup_.noiseStd;
 }
 
-at::Tensor Operator::like(const at::Tensor& param, const at::Tensor& x) { return param.to(x.device(), x.scalar_type()); }
+const at::Tensor& Operator::cast(const at::Tensor& param, at::ScalarType type, at::Device device) const {
+  std::lock_guard<std::mutex> guard(castLock_);
+  auto key = std::make_tuple(static_cast<const void*>(param.unsafeGetTensorImpl()), type, device.str());
+  auto it = casts_.find(key);
+  if (it == casts_.end()) it = casts_.emplace(key, param.to(device, type)).first;
+  return it->second;
+}
 
 at::Tensor Operator::perSample(const at::Tensor& param, int64_t rank) {
   std::vector<int64_t> shape(param.sizes().begin(), param.sizes().end());

@@ -7,6 +7,8 @@
 #pragma once
 #include <map>
 #include <memory>
+#include <mutex>
+#include <tuple>
 #include <string>
 #include <vector>
 
@@ -68,8 +70,15 @@ class Operator {
   // for CG to still reach the minimum-norm solution.
   virtual at::Tensor cgStart(const at::Tensor& y) const { return {}; }
 
-  // Per-sample parameters stacked along dim 0 (B, ...) in float64; cast to the input's dtype and device.
-  static at::Tensor like(const at::Tensor& param, const at::Tensor& x);
+  // A parameter member (kept in float64 on the CPU) in another dtype and device. Each conversion is made
+  // once and kept: converting per call cost inpainting 30× its multiply.
+  const at::Tensor& cast(const at::Tensor& param, at::ScalarType type, at::Device device) const;
+  // cast to x's dtype and device.
+  const at::Tensor& like(const at::Tensor& param, const at::Tensor& x) const { return cast(param, x.scalar_type(), x.device()); }
+  // cast of a complex parameter to the complex type matching x's precision.
+  const at::Tensor& likeComplex(const at::Tensor& param, const at::Tensor& x) const {
+    return cast(param, x.scalar_type() == at::kDouble ? at::kComplexDouble : at::kComplexFloat, x.device());
+  }
   // Reshapes a per-sample parameter (B, ...) to broadcast against a stack B×K×... of rank `rank`.
   static at::Tensor perSample(const at::Tensor& param, int64_t rank);
 
@@ -79,6 +88,8 @@ class Operator {
   double cgTolerance_;
 
  private:
+  mutable std::mutex castLock_;
+  mutable std::map<std::tuple<const void*, at::ScalarType, std::string>, at::Tensor> casts_;
   at::Tensor checkedImage(const at::Tensor& x, const char* what, bool& stacked) const;
   at::Tensor checkedMeasurement(const at::Tensor& y, const char* what, bool& stacked) const;
 };

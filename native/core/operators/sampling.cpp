@@ -170,13 +170,12 @@ class MatrixOperator final : public Operator {
   std::vector<int64_t> measurementShape() const override { return {maxRows_}; }
 
  protected:
-  at::Tensor applyA(const at::Tensor& x) const override { return apply(matrices_, flat(x)); }
-  at::Tensor applyAt(const at::Tensor& y) const override { return unflat(apply(matrices_.transpose(1, 2), y)); }
-  at::Tensor applyPinv(const at::Tensor& y) const override { return unflat(apply(pinvs_, y)); }
+  // B×K×n vectors times (B×m×n)ᵀ → B×K×m
+  at::Tensor applyA(const at::Tensor& x) const override { return at::matmul(flat(x), like(matrices_, x).transpose(1, 2)); }
+  at::Tensor applyAt(const at::Tensor& y) const override { return unflat(at::matmul(y, like(matrices_, y))); }
+  at::Tensor applyPinv(const at::Tensor& y) const override { return unflat(at::matmul(y, like(pinvs_, y).transpose(1, 2))); }
 
  private:
-  // (B×m×n) applied to B×K×n vectors → B×K×m
-  static at::Tensor apply(const at::Tensor& m, const at::Tensor& v) { return at::matmul(v, like(m, v).transpose(1, 2)); }
   at::Tensor unflat(const at::Tensor& v) const {
     return v.reshape({v.size(0), v.size(1), setup_.imageShape[0], setup_.imageShape[1], setup_.imageShape[2]});
   }
