@@ -6,7 +6,7 @@ const inv = require('..');
 
 const IMAGE = [2, 16, 16];
 const variants = {
-  inpainting: [{ keep: 0.5 }, { keep: 0.3, patchSize: 4 }],
+  inpainting: [{ keep: 0.5 }, { keep: 0.3, patchSize: 4 }, { randomPatches: true }],
   boxInpainting: [{ boxSize: [6, 5] }],
   outpainting: [{ visibleSize: [8, 6] }],
   blur: [{ sigma: 1.5 }, { kernel: 'motion', kernelSize: 7, intensity: 0.8 }],
@@ -120,6 +120,13 @@ test('family facts: masks keep what they say, blockCS measures ceil(γN) per blo
   inv.scope(() => {
     const keep = inv.operators.create('inpainting', { imageShape: [1, 128, 128], keep: 0.3, seed: 1 }).forward(inv.ones([1, 1, 128, 128])).mean().item();
     t.ok(Math.abs(keep - 0.3) < 0.02, `inpainting keeps ${keep.toFixed(3)} of pixels`);
+    const patches = inv.operators.create('inpainting', { imageShape: [1, 64, 64], randomPatches: true, batch: 16, seed: 3 });
+    const kept = patches.forward(inv.ones([16, 1, 64, 64])).mean({ dim: [1, 2, 3] }).toFloat64Array();
+    t.ok(kept.every((k) => k > 0), 'InvFussion patches: every sample sees at least one patch');
+    // p ~ U(0, 0.1) keeps ~5% of small patches, but redrawing until one is visible keeps all of a 64² patch and at
+    // least a quarter of 32² ones: averaged over u = 0..6 that is about 0.23.
+    const mean = kept.reduce((a, b) => a + b, 0) / 16;
+    t.ok(mean > 0.05 && mean < 0.4, `and keeps ${mean.toFixed(3)} of the image on average (≈ 0.23 expected)`);
     const box = inv.operators.create('boxInpainting', { imageShape: [1, 16, 16], boxSize: [4, 8] }).forward(inv.ones([1, 1, 16, 16]));
     t.equal(box.sum().item(), 256 - 32, 'a 4x8 box is hidden');
     const out = inv.operators.create('outpainting', { imageShape: [3, 16, 16], visibleSize: [5, 7] }).forward(inv.ones([1, 3, 16, 16]));

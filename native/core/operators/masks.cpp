@@ -1,5 +1,6 @@
 // Operators that keep a subset of pixels: y = m ⊙ x with a 0/1 mask shared across channels, so
 // Aᵀ = A⁺ = A (a projection). none (m = 0) and denoising (m = 1) are the two extremes.
+#include <cmath>
 #include <stdexcept>
 
 #include "core/operators/operator.h"
@@ -68,11 +69,21 @@ std::shared_ptr<Operator> makeInpainting(Setup s) {
   if (!(keep > 0 && keep <= 1)) throw std::invalid_argument("inpainting: option 'keep' (the fraction of pixels kept) must lie in (0, 1]");
   const int64_t patch = s.options.integer(s.family, "patchSize", 1);
   if (patch < 1) throw std::invalid_argument("inpainting: option 'patchSize' must be a positive integer");
+  // InvFussion's MissingPatches (papers.md §2.2, 2): patch size 2^u, u ~ U{0..log2 min(H, W)}, keep
+  // probability p ~ U(0, 0.1), redrawn until a patch is visible. Drawn per sample here (the paper draws
+  // them per batch) so that element b stays the operator of seed + b.
+  const bool randomPatches = s.options.flag("randomPatches", false);
   const int64_t h = height(s), w = width(s);
   at::Tensor m = masks(s, [&](at::Generator& g) {
-    const int64_t ph = (h + patch - 1) / patch, pw = (w + patch - 1) / patch;
-    at::Tensor coarse = (at::rand({ph, pw}, g, at::kDouble) < keep).to(at::kDouble);
-    return coarse.repeat_interleave(patch, 0).repeat_interleave(patch, 1).narrow(0, 0, h).narrow(1, 0, w);
+    const int64_t size = randomPatches ? int64_t(1) << randomBelow(static_cast<int64_t>(std::log2(std::min(h, w))) + 1, g) : patch;
+    const int64_t ph = (h + size - 1) / size, pw = (w + size - 1) / size;
+    at::Tensor coarse;
+    for (int attempt = 0; attempt < 1000; ++attempt) {
+      const double p = randomPatches ? 0.1 * at::rand({1}, g, at::kDouble).item<double>() : keep;
+      coarse = (at::rand({ph, pw}, g, at::kDouble) < p).to(at::kDouble);
+      if (!randomPatches || coarse.sum().item<double>() > 0) break;
+    }
+    return coarse.repeat_interleave(size, 0).repeat_interleave(size, 1).narrow(0, 0, h).narrow(1, 0, w);
   });
   return std::make_shared<MaskOperator>(std::move(s), m);
 }
