@@ -1,4 +1,5 @@
 #include "core/modules.h"
+#include "core/named_table.h"
 
 #include <cmath>
 #include <stdexcept>
@@ -130,17 +131,9 @@ constexpr Kind kKinds[] = {
 }  // namespace
 
 std::shared_ptr<Module> createModule(const std::string& kind, const Options& options) {
-  for (const auto& k : kKinds)
-    if (kind == k.name) return k.create(options);
-  std::string known;
-  for (const auto& k : kKinds) known += std::string(known.empty() ? "" : ", ") + k.name;
-  throw std::invalid_argument("module kind '" + kind + "' is unknown; known kinds: " + known);
+  return findNamed(kKinds, kind, "module kind", "kinds").create(options);
 }
 
-std::vector<std::string> moduleKinds() {
-  std::vector<std::string> out;
-  for (const auto& k : kKinds) out.emplace_back(k.name);
-  return out;
-}
+std::vector<std::string> moduleKinds() { return namesOf(kKinds); }
 
 }  // namespace invdiff

@@ -88,30 +88,28 @@ std::shared_ptr<Operator> makeInpainting(Setup s) {
   return std::make_shared<MaskOperator>(std::move(s), m);
 }
 
-// A hidden rectangle of boxSize at a random position per sample.
-std::shared_ptr<Operator> makeBoxInpainting(Setup s) {
-  const auto box = rectangle(s, "boxSize");
+namespace {
+
+// One rectangle of the option's size at a random position per sample, set to `inside` on a background of
+// 1 − inside.
+std::shared_ptr<Operator> makeRectangle(Setup s, const char* sizeOption, double inside) {
+  const auto size = rectangle(s, sizeOption);
   const int64_t h = height(s), w = width(s);
   at::Tensor m = masks(s, [&](at::Generator& g) {
-    at::Tensor mask = at::ones({h, w}, at::kDouble);
-    const int64_t top = randomBelow(h - box[0] + 1, g), left = randomBelow(w - box[1] + 1, g);
-    mask.narrow(0, top, box[0]).narrow(1, left, box[1]).zero_();
+    at::Tensor mask = at::full({h, w}, 1 - inside, at::kDouble);
+    const int64_t top = randomBelow(h - size[0] + 1, g), left = randomBelow(w - size[1] + 1, g);
+    mask.narrow(0, top, size[0]).narrow(1, left, size[1]).fill_(inside);
     return mask;
   });
   return std::make_shared<MaskOperator>(std::move(s), m);
 }
 
-// One visible rectangle of visibleSize at a random position per sample; everything else is hidden.
-std::shared_ptr<Operator> makeOutpainting(Setup s) {
-  const auto visible = rectangle(s, "visibleSize");
-  const int64_t h = height(s), w = width(s);
-  at::Tensor m = masks(s, [&](at::Generator& g) {
-    at::Tensor mask = at::zeros({h, w}, at::kDouble);
-    const int64_t top = randomBelow(h - visible[0] + 1, g), left = randomBelow(w - visible[1] + 1, g);
-    mask.narrow(0, top, visible[0]).narrow(1, left, visible[1]).fill_(1);
-    return mask;
-  });
-  return std::make_shared<MaskOperator>(std::move(s), m);
-}
+}  // namespace
+
+// A hidden rectangle of boxSize.
+std::shared_ptr<Operator> makeBoxInpainting(Setup s) { return makeRectangle(std::move(s), "boxSize", 0); }
+
+// One visible rectangle of visibleSize; everything else is hidden.
+std::shared_ptr<Operator> makeOutpainting(Setup s) { return makeRectangle(std::move(s), "visibleSize", 1); }
 
 }  // namespace invdiff::operators

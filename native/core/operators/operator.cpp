@@ -1,4 +1,5 @@
 #include "core/operators/operator.h"
+#include "core/named_table.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <c10/util/irange.h>
@@ -191,17 +192,9 @@ std::shared_ptr<Operator> create(const std::string& family, const std::vector<in
     throw std::invalid_argument(family + ": option 'imageShape' must be [C, H, W] with positive sizes, got " + c10::str(at::IntArrayRef(imageShape)));
   if (batch < 1) throw std::invalid_argument(family + ": option 'batch' must be a positive integer");
   if (!(noiseStd >= 0) || !std::isfinite(noiseStd)) throw std::invalid_argument(family + ": option 'noiseStd' must be a finite number >= 0");
-  for (const auto& f : kFamilies)
-    if (family == f.name) return f.make(Setup{family, imageShape, batch, seed, noiseStd, options, tensors});
-  std::string known;
-  for (const auto& f : kFamilies) known += std::string(known.empty() ? "" : ", ") + f.name;
-  throw std::invalid_argument("operator family '" + family + "' is unknown; known families: " + known);
+  return findNamed(kFamilies, family, "operator family", "families").make(Setup{family, imageShape, batch, seed, noiseStd, options, tensors});
 }
 
-std::vector<std::string> families() {
-  std::vector<std::string> out;
-  for (const auto& f : kFamilies) out.emplace_back(f.name);
-  return out;
-}
+std::vector<std::string> families() { return namesOf(kFamilies); }
 
 }  // namespace invdiff::operators
