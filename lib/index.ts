@@ -16,3 +16,4 @@ export { deadLeaves, mulberry32 } from './data/dead-leaves';
 export type { DeadLeavesOptions } from './data/dead-leaves';
 export { encodePng } from './io/png';
 export * as operators from './operators';
+export * as samplers from './samplers';

@@ -1,0 +1,141 @@
+// Runs a sampler written as a generator: the generator yields denoiser requests and receives x̂₀ (and, for
+// guidance, a vector–Jacobian product); the sync and async drivers below serve every sampler alike, count
+// NFEs honestly, report progress, honour AbortSignal and keep memory flat.
+import { enableGrad, noGrad } from '../autograd';
+import { scope, scopeAsync, keep } from '../scope';
+import type { Tensor } from '../tensor';
+import type { Operator } from '../operators/operator';
+import type { DenoiseContext, Denoiser } from './denoiser';
+
+export interface DenoiseRequest {
+  x: Tensor;
+  sigma: number;
+  /** When given, also returns ∂s/∂x for the scalar s = vjp(x̂₀), by autograd through the denoiser. */
+  vjp?: (x0: Tensor) => Tensor;
+}
+export interface DenoiseAnswer {
+  x0: Tensor;
+  grad?: Tensor;
+}
+
+export type SamplerProgram = Generator<DenoiseRequest, Tensor, DenoiseAnswer>;
+
+export interface StepInfo {
+  step: number;
+  steps: number;
+  sigma: number;
+  x0: Tensor;
+}
+
+export interface SamplerOptions {
+  operator?: Operator;
+  y?: Tensor;
+  /** Image batch shape N×C×H×W; needed only without an operator (the operator knows its image shape and batch). */
+  shape?: number[];
+  steps?: number;
+  seed?: number;
+  sigmaMin?: number;
+  sigmaMax?: number;
+  rho?: number;
+  onStep?: (info: StepInfo) => void;
+  signal?: AbortSignal;
+}
+
+export interface SampleResult {
+  images: Tensor;
+  /** Denoiser evaluations. */
+  nfe: number;
+  /** Vector–Jacobian products through the denoiser (DPS, ΠGDM). */
+  vjp: number;
+  /** ‖A x − y‖ per image, when an operator and y were given. */
+  consistency?: number[];
+}
+
+function answer(denoiser: Denoiser, request: DenoiseRequest, context: DenoiseContext): DenoiseAnswer {
+  if (!request.vjp) return { x0: keep(noGrad(() => denoiser.denoise(request.x, request.sigma, context))) };
+  return enableGrad(() => {
+    const x = keep(request.x.detach().requiresGrad_());
+    const x0 = denoiser.denoise(x, request.sigma, context);
+    request.vjp!(x0).backward();
+    const grad = keep(x.grad!.detach());
+    const out = keep(x0.detach());
+    x.dispose();
+    return { x0: out, grad };
+  });
+}
+
+async function answerAsync(denoiser: Denoiser, request: DenoiseRequest, context: DenoiseContext): Promise<DenoiseAnswer> {
+  if (request.vjp || !denoiser.denoiseAsync) return answer(denoiser, request, context);
+  return { x0: keep(await noGrad(() => denoiser.denoiseAsync!(request.x, request.sigma, context))) };
+}
+
+// Frees a denoiser answer; disposing twice is harmless, so the finally blocks may call it again.
+function release(a?: DenoiseAnswer): void {
+  a?.x0.dispose();
+  a?.grad?.dispose();
+}
+
+function checkSignal(signal?: AbortSignal): void {
+  if (signal?.aborted) {
+    const err = new Error('sampling was cancelled');
+    err.name = 'AbortError';
+    throw err;
+  }
+}
+
+function consistency(options: SamplerOptions, images: Tensor): number[] | undefined {
+  if (!options.operator || !options.y) return undefined;
+  return scope(() => Array.from(options.operator!.forward(images).sub(options.y!).flatten({ startDim: 1 }).norm({ dim: 1 }).toFloat64Array()));
+}
+
+export function runSync(program: SamplerProgram, denoiser: Denoiser, options: SamplerOptions): SampleResult {
+  const context: DenoiseContext = { operator: options.operator, y: options.y };
+  let nfe = 0;
+  let vjp = 0;
+  const perCall = (denoiser as { nfePerCall?: number }).nfePerCall ?? 1;
+  let last: DenoiseAnswer | undefined;
+  try {
+    for (;;) {
+      checkSignal(options.signal);
+      const step = scope(() => program.next(last as DenoiseAnswer));
+      release(last);
+      if (step.done) {
+        const images = step.value;
+        return { images, nfe, vjp, consistency: consistency(options, images) };
+      }
+      last = scope(() => answer(denoiser, step.value, context));
+      nfe += perCall;
+      if (step.value.vjp) vjp += 1;
+    }
+  } finally {
+    release(last);
+    program.return(undefined as unknown as Tensor); // frees the program's kept state on cancel or error
+  }
+}
+
+export async function runAsync(program: SamplerProgram, denoiser: Denoiser, options: SamplerOptions): Promise<SampleResult> {
+  const context: DenoiseContext = { operator: options.operator, y: options.y };
+  let nfe = 0;
+  let vjp = 0;
+  const perCall = (denoiser as { nfePerCall?: number }).nfePerCall ?? 1;
+  let last: DenoiseAnswer | undefined;
+  try {
+    for (;;) {
+      checkSignal(options.signal);
+      const step = scope(() => program.next(last as DenoiseAnswer));
+      release(last);
+      if (step.done) {
+        const images = step.value;
+        return { images, nfe, vjp, consistency: consistency(options, images) };
+      }
+      const request = step.value;
+      last = await scopeAsync(() => answerAsync(denoiser, request, context));
+      nfe += perCall;
+      if (request.vjp) vjp += 1;
+      await new Promise((resolve) => setImmediate(resolve)); // let the event loop breathe between steps
+    }
+  } finally {
+    release(last);
+    program.return(undefined as unknown as Tensor);
+  }
+}

@@ -1,0 +1,12 @@
+export { edmSigmas } from './schedule';
+export type { ScheduleOptions } from './schedule';
+export { classifierFreeGuidance } from './denoiser';
+export type { Denoiser, DenoiseContext } from './denoiser';
+export type { SamplerOptions, SampleResult, StepInfo } from './driver';
+export { heun, heunAsync } from './heun';
+export type { HeunOptions } from './heun';
+export { euler, eulerAsync } from './euler';
+export { ddim, ddimAsync } from './ddim';
+export type { DdimOptions } from './ddim';
+export { ddnm, ddnmAsync } from './ddnm';
+export type { DdnmOptions } from './ddnm';
