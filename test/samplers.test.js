@@ -203,3 +203,58 @@ test('progress, cancellation, memory and bad options', async (t) => {
   t.throws(() => inv.samplers.ddnm(d, { shape: [2, 1, 8, 8] }), /'operator' and 'y' are required/);
   t.throws(() => inv.samplers.ddim(d, { shape: [2, 1, 8, 8], eta: 2 }), /'eta' must lie in \[0, 1\]/);
 });
+
+test('zero-shot solvers against the closed-form posterior: consistency, posterior mean, NFE and VJP counts', (t) => {
+  // Truth drawn from the correlated prior. Every solver here is approximate for a correlated prior
+  // (only the conditional denoiser above is exact), so each tolerance below is that solver's own, measured
+  // with margin; DDNM, DDRM and ΠGDM are exactly consistent with a noiseless y by construction.
+  const prior = correlatedPrior();
+  const d = gaussianDenoiser(prior);
+  const truth = inv.scope(() => {
+    const [u, s] = prior.sigma.svd();
+    const L = u.mul(s.sqrt().unsqueeze(0));
+    return inv.keep(L.matmul(inv.randn([D, 1], { seed: 7, dtype: 'float64' })).squeeze({ dim: 1 }).add(prior.mu).reshape([1, 1, 8, 8]));
+  });
+  const n = 100;
+  const cases = [
+    ['inpainting', { keep: 0.5, seed: 2 }, { ddnm: 0.2, ddrm: 0.2, pigdm: 0.12, dps: 0.25, daps: 0.3 }, { dps: 0.1, daps: 0.05 }],
+    ['denoising', { noiseStd: 0.3 }, { ddnm: 0.3, ddrm: 0.1, pigdm: 0.35, dps: 0.35, daps: 0.35 }, null],
+  ];
+  for (const [family, opts, meanTol, consistencyTol] of cases) {
+    const A = inv.operators.create(family, { imageShape: [1, 8, 8], ...opts });
+    const M = matrixOf(A);
+    const y1 = inv.keep(A.measure(truth, { seed: 8 }));
+    const sy2 = Math.max(A.noiseStd, 1e-3) ** 2;
+    const post = inv.scope(() => {
+      const precision = prior.sigma.pinverse();
+      const cov = precision.add(M.transpose(0, 1).matmul(M).div(sy2)).pinverse();
+      return inv.keep(cov.matmul(precision.matmul(prior.mu.unsqueeze(1)).add(M.transpose(0, 1).matmul(y1.reshape([D, 1])).div(sy2))).squeeze({ dim: 1 }));
+    });
+    const y = inv.keep(y1.to({ dtype: 'float32' }).expand([n, 1, 8, 8]).contiguous());
+    const yNorm = y1.norm().item();
+    const dapsLr = A.noiseStd > 0 ? 0.02 : 1e-4; // stable while lr/τ² ≲ 1, τ = max(σ_y, 0.01)
+    const dapsNfe = inv.samplers.edmSigmas({ steps: 30 }).slice(0, -1).reduce((sum, s) => sum + (s > 0.01 ? 5 : 1), 0);
+    const runs = {
+      ddnm: [() => inv.samplers.ddnm(d, { operator: A, y, steps: 100, seed: 1 }), 100, 0],
+      ddrm: [() => inv.samplers.ddrm(d, { operator: A, y, steps: family === 'inpainting' ? 100 : 25, eta: family === 'inpainting' ? 1 : 0.85, seed: 1 }), family === 'inpainting' ? 100 : 25, 0],
+      pigdm: [() => inv.samplers.pigdm(d, { operator: A, y, steps: 100, seed: 1 }), 100, 100],
+      dps: [() => inv.samplers.dps(d, { operator: A, y, steps: 200, seed: 1 }), 200, 200],
+      daps: [() => inv.samplers.daps(d, { operator: A, y, steps: 30, odeSteps: 5, langevinSteps: 50, lr: dapsLr, seed: 1 }), dapsNfe, 0],
+    };
+    for (const [name, [run, nfe, vjp]] of Object.entries(runs)) {
+      const r = run();
+      t.deepEqual([r.nfe, r.vjp], [nfe, vjp], `${family} ${name}: ${nfe} NFEs, ${vjp} VJPs`);
+      const meanError = inv.scope(() => r.images.to({ dtype: 'float64' }).reshape([n, D]).mean({ dim: 0 }).sub(post).norm().item() / post.norm().item());
+      t.ok(meanError < meanTol[name], `${family} ${name}: sample mean within ${meanTol[name]} of the posterior mean (${meanError.toFixed(3)})`);
+      const misfit = Math.max(...r.consistency) / yNorm;
+      if (A.noiseStd === 0) {
+        const tol = consistencyTol[name] ?? 1e-4;
+        t.ok(misfit <= tol, `${family} ${name}: ‖A x − y‖/‖y‖ = ${misfit.toExponential(1)} (${tol === 1e-4 ? 'consistent by construction' : 'approximately consistent'})`);
+      } else {
+        t.comment(`${family} ${name}: ‖A x − y‖/‖y‖ = ${misfit.toExponential(1)} with σ_y = ${A.noiseStd} (no exact consistency expected)`);
+      }
+      r.images.dispose();
+    }
+  }
+  t.end();
+});

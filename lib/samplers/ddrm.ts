@@ -1,0 +1,58 @@
+// DDRM with A and A⁺ only (Kawar et al. 2022; papers.md §3), assuming equal non-zero singular values (exact
+// when noiseless). P = A⁺A splits x into range and null space. Null space: a DDIM-η step from x̂₀. Range
+// space: while σ_{i+1} ≥ σ_y it is η_b·A⁺y + (1 − η_b)·P x̂₀ plus noise √(σ_{i+1}² − η_b²σ_y²); below σ_y the
+// Wiener-like mix P x̂₀ + √(1−η²)·σ_{i+1}(A⁺y − P x̂₀)/σ_y + η·σ_{i+1}·z. N NFEs.
+import type { Denoiser } from './denoiser';
+import { runAsync, runSync, SampleResult, SamplerOptions, SamplerProgram } from './driver';
+import { Held, noise, Resolved, resolve } from './common';
+import { checkEta } from './ddim';
+
+export interface DdrmOptions extends SamplerOptions {
+  eta?: number;
+  etaB?: number;
+}
+
+function* program(r: Resolved & DdrmOptions): SamplerProgram {
+  const held = new Held();
+  try {
+    const { sigmas, steps } = r;
+    const A = r.operator;
+    const y = r.y;
+    if (!A || !y) throw new TypeError('ddrm: options \'operator\' and \'y\' are required');
+    const eta = checkEta('ddrm', r.eta ?? 0.85);
+    const etaB = checkEta('ddrm', r.etaB ?? 1);
+    const sigmaY = A.noiseStd;
+    const project = (v: Parameters<typeof A.forward>[0]) => A.pinv(A.forward(v)); // P v
+    const yBar = held.take(A.pinv(y));
+    let x = held.take(yBar.add(noise(r, 0).mul(sigmas[0])));
+    for (let i = 0; i < steps; i++) {
+      const sigma = sigmas[i];
+      const next = sigmas[i + 1];
+      const { x0 } = yield { x, sigma };
+      r.onStep?.({ step: i, steps, sigma, x0 });
+      const eps = x.sub(x0).div(sigma);
+      const z = noise(r, 2 * i + 1);
+      const nullStep = x0.add(eps.mul(Math.sqrt(1 - eta * eta) * next)).add(z.mul(eta * next));
+      const nullPart = nullStep.sub(project(nullStep));
+      const px0 = project(x0);
+      let rangePart;
+      if (next >= sigmaY) {
+        const spread = Math.sqrt(Math.max(0, next * next - etaB * etaB * sigmaY * sigmaY));
+        rangePart = yBar.mul(etaB).add(px0.mul(1 - etaB)).add(project(noise(r, 2 * i + 2)).mul(spread));
+      } else {
+        rangePart = px0.add(yBar.sub(px0).mul((Math.sqrt(1 - eta * eta) * next) / sigmaY)).add(project(z).mul(eta * next));
+      }
+      x = held.replace(x, nullPart.add(rangePart));
+    }
+    return held.release(x);
+  } finally {
+    held.disposeAll();
+  }
+}
+
+export function ddrm(denoiser: Denoiser, options: DdrmOptions): SampleResult {
+  return runSync(program(resolve('ddrm', options, 25)), denoiser, options);
+}
+export function ddrmAsync(denoiser: Denoiser, options: DdrmOptions): Promise<SampleResult> {
+  return runAsync(program(resolve('ddrmAsync', options, 25)), denoiser, options);
+}
