@@ -33,16 +33,19 @@ function* program(r: Resolved & DdrmOptions): SamplerProgram {
       const eps = x.sub(x0).div(sigma);
       const z = noise(r, 2 * i + 1);
       const nullStep = x0.add(eps.mul(Math.sqrt(1 - eta * eta) * next)).add(z.mul(eta * next));
-      const nullPart = nullStep.sub(project(nullStep));
-      const px0 = project(x0);
-      let rangePart;
+      // Range part c₁·A⁺y + P((1 − c₁)x̂₀ + c₂·z′); with the null part (I − P)·nullStep, P is linear, so one
+      // projection per step serves both.
+      let c1: number;
+      let noisy;
       if (next >= sigmaY) {
-        const spread = Math.sqrt(Math.max(0, next * next - etaB * etaB * sigmaY * sigmaY));
-        rangePart = yBar.mul(etaB).add(px0.mul(1 - etaB)).add(project(noise(r, 2 * i + 2)).mul(spread));
+        c1 = etaB;
+        noisy = noise(r, 2 * i + 2).mul(Math.sqrt(Math.max(0, next * next - etaB * etaB * sigmaY * sigmaY)));
       } else {
-        rangePart = px0.add(yBar.sub(px0).mul((Math.sqrt(1 - eta * eta) * next) / sigmaY)).add(project(z).mul(eta * next));
+        c1 = (Math.sqrt(1 - eta * eta) * next) / sigmaY;
+        noisy = z.mul(eta * next);
       }
-      x = held.replace(x, nullPart.add(rangePart));
+      const inRange = project(x0.mul(1 - c1).add(noisy).sub(nullStep));
+      x = held.replace(x, nullStep.add(yBar.mul(c1)).add(inRange));
     }
     return held.release(x);
   } finally {

@@ -1,0 +1,84 @@
+# The PyTorch side of bench/samplers: Heun, Euler, DDIM, DDNM and DDRM written in PyTorch (Python) around the
+# same small conv network shape, timed as the TS side is: ms per NFE and the sampler's own time outside the
+# network.
+import json, math, sys, time
+import torch
+
+torch.set_num_threads(int(sys.argv[1]))
+torch.manual_seed(0)
+B, C, H = 8, 3, 32
+net = torch.nn.Sequential(torch.nn.Conv2d(C, 64, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(64, 64, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(64, C, 3, padding=1))
+mask = (torch.rand(1, 1, H, H) < 0.5).float()
+y = torch.randn(B, C, H, H) * mask
+spent = [0.0]
+
+def denoise(x, s):
+    t0 = time.perf_counter()
+    sd = 0.5
+    out = (sd * sd / (s * s + sd * sd)) * x + (s * sd / math.sqrt(s * s + sd * sd)) * net(x / math.sqrt(s * s + sd * sd))
+    spent[0] += time.perf_counter() - t0
+    return out
+
+def sigmas(n, smin=0.002, smax=80, rho=7):
+    a, b = smax ** (1 / rho), smin ** (1 / rho)
+    return [(a + i / (n - 1) * (b - a)) ** rho for i in range(n)] + [0.0]
+
+def noise(seed):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(B, C, H, H, generator=g)
+
+def heun(n):
+    s = sigmas(n); x = noise(0) * s[0]; nfe = 0
+    for i in range(n):
+        x0 = denoise(x, s[i]); nfe += 1
+        d = (x - x0) / s[i]; xn = x + (s[i + 1] - s[i]) * d
+        if s[i + 1] > 0:
+            d2 = (xn - denoise(xn, s[i + 1])) / s[i + 1]; nfe += 1
+            x = x + (s[i + 1] - s[i]) * (d + d2) / 2
+        else:
+            x = xn
+    return nfe
+
+def euler(n):
+    s = sigmas(n); x = noise(0) * s[0]
+    for i in range(n):
+        x = x + (x - denoise(x, s[i])) * ((s[i + 1] - s[i]) / s[i])
+    return n
+
+def ddim(n, eta=0.5):
+    s = sigmas(n); x = noise(0) * s[0]
+    for i in range(n):
+        x0 = denoise(x, s[i]); eps = (x - x0) / s[i]
+        c = eta * s[i + 1] * math.sqrt(max(0, 1 - s[i + 1] ** 2 / s[i] ** 2))
+        x = x0 + eps * math.sqrt(max(0, s[i + 1] ** 2 - c * c)) + noise(i + 1) * c
+    return n
+
+def ddnm(n, eta=0.85):
+    s = sigmas(n); x = noise(0) * s[0]
+    for i in range(n):
+        x0 = denoise(x, s[i]); eps = (x - x0) / s[i]
+        x0 = x0 + mask * (y - mask * x0)
+        x = x0 + eps * (math.sqrt(1 - eta * eta) * s[i + 1]) + noise(i + 1) * (eta * s[i + 1])
+    return n
+
+def ddrm(n, eta=0.85):
+    s = sigmas(n); ybar = mask * y; x = ybar + noise(0) * s[0]
+    for i in range(n):
+        x0 = denoise(x, s[i]); eps = (x - x0) / s[i]; z = noise(2 * i + 1)
+        null = x0 + eps * (math.sqrt(1 - eta * eta) * s[i + 1]) + z * (eta * s[i + 1])
+        x = null - mask * null + ybar + mask * noise(2 * i + 2) * s[i + 1]
+    return n
+
+out = {}
+with torch.no_grad():
+    for name, fn, steps in [('heun', heun, 18), ('euler', euler, 35), ('ddim', ddim, 35), ('ddnm', ddnm, 35), ('ddrm', ddrm, 35)]:
+        fn(4)
+        best = None
+        for _ in range(3):
+            spent[0] = 0.0
+            t0 = time.perf_counter(); nfe = fn(steps); total = time.perf_counter() - t0
+            if best is None or total < best[0]:
+                best = (total, spent[0], nfe)
+        total, inside, nfe = best
+        out[name] = {'msPerNfe': total / nfe * 1e3, 'overheadMsPerNfe': (total - inside) / nfe * 1e3}
+print(json.dumps(out))

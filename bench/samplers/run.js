@@ -1,0 +1,95 @@
+#!/usr/bin/env node
+'use strict';
+// bench/samplers: per sampler, ms per NFE and the sampler's own time outside the denoiser (its arithmetic),
+// with a small native conv network (8×3×32×32, 3→64→64→3, EDM preconditioning) and with the exact Gaussian
+// denoiser, next to the same samplers in PyTorch (Python) on the same LibTorch. Goals: TS overhead below 5%
+// of the network's NFE cost, TS/Python ≤ 1.0.
+const { spawnSync } = require('child_process');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const inv = require('../..');
+
+const PYTHON = '/usr/bin/python3';
+const threads = os.availableParallelism?.() ?? os.cpus().length;
+inv.setNumThreads(threads);
+const [B, C, H] = [8, 3, 32];
+
+// A timed denoiser: the sampler's overhead is the total minus the time spent in here. Its temporaries are
+// freed inside the timer, as Python frees them inside the network call.
+function timed(denoise) {
+  const d = {
+    spent: 0n,
+    denoise(x, s, ctx) {
+      const t0 = process.hrtime.bigint();
+      const out = inv.scope(() => denoise(x, s, ctx));
+      d.spent += process.hrtime.bigint() - t0;
+      return out;
+    },
+  };
+  return d;
+}
+
+inv.manualSeed(0);
+const layers = [
+  new inv.Module('conv2d', { inChannels: C, outChannels: 64, kernelSize: 3, padding: 1 }),
+  new inv.Module('conv2d', { inChannels: 64, outChannels: 64, kernelSize: 3, padding: 1 }),
+  new inv.Module('conv2d', { inChannels: 64, outChannels: C, kernelSize: 3, padding: 1 }),
+];
+const sd = 0.5;
+const network = (x, s) => {
+  const cIn = 1 / Math.sqrt(s * s + sd * sd);
+  const f = layers[2].call(layers[1].call(layers[0].call(x.mul(cIn)).relu()).relu());
+  return x.mul((sd * sd) / (s * s + sd * sd)).add(f.mul((s * sd) / Math.sqrt(s * s + sd * sd)));
+};
+// The exact MMSE denoiser of a unit Gaussian prior: x / (1 + σ²).
+const gaussian = (x, s) => x.div(1 + s * s);
+
+const A = inv.operators.create('inpainting', { imageShape: [C, H, H], keep: 0.5, seed: 1 });
+const y = inv.keep(A.forward(inv.randn([B, C, H, H], { seed: 2 })));
+const samplers = {
+  heun: (d) => inv.samplers.heun(d, { shape: [B, C, H, H], steps: 18 }),
+  euler: (d) => inv.samplers.euler(d, { shape: [B, C, H, H], steps: 35 }),
+  ddim: (d) => inv.samplers.ddim(d, { shape: [B, C, H, H], steps: 35, eta: 0.5 }),
+  ddnm: (d) => inv.samplers.ddnm(d, { operator: A, y, steps: 35 }),
+  ddrm: (d) => inv.samplers.ddrm(d, { operator: A, y, steps: 35 }),
+  pigdm: (d) => inv.samplers.pigdm(d, { operator: A, y, steps: 35 }),
+  dps: (d) => inv.samplers.dps(d, { operator: A, y, steps: 35 }),
+  daps: (d) => inv.samplers.daps(d, { operator: A, y, steps: 7, odeSteps: 5, langevinSteps: 20 }),
+};
+
+function measure(run, denoise) {
+  run(timed(denoise)).images.dispose(); // warm-up
+  let best;
+  for (let r = 0; r < 3; r++) {
+    const d = timed(denoise);
+    const t0 = process.hrtime.bigint();
+    const result = run(d);
+    const total = Number(process.hrtime.bigint() - t0) / 1e6;
+    result.images.dispose();
+    const inside = Number(d.spent) / 1e6;
+    if (!best || total < best.total) best = { total, inside, nfe: result.nfe };
+  }
+  return { msPerNfe: best.total / best.nfe, overheadMsPerNfe: (best.total - best.inside) / best.nfe, overheadShare: (best.total - best.inside) / best.inside };
+}
+
+const ts = {};
+for (const [name, run] of Object.entries(samplers)) ts[name] = { network: measure(run, network), exact: measure(run, gaussian) };
+
+let py = {};
+if (fs.existsSync(PYTHON) && spawnSync(PYTHON, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0) {
+  const r = spawnSync(PYTHON, [path.join(__dirname, 'python_side.py'), String(threads)], { encoding: 'utf8' });
+  if (r.status === 0) py = JSON.parse(r.stdout.trim().split('\n').pop());
+  else console.log(`bench: the Python side failed:\n${r.stderr}`);
+} else {
+  console.log('bench: PyTorch for /usr/bin/python3 is missing (npm run bench installs it on Debian); Python columns skipped');
+}
+
+console.log(`bench/samplers — ${B}×${C}×${H}×${H}, LibTorch ${inv.backend().torch}, ${threads} threads`);
+console.log('| sampler | ms/NFE, network (TS) | overhead/NFE (TS) | overhead share (TS, goal < 5%) | ms/NFE, network (Python) | TS/Python | ms/NFE, exact denoiser (TS) |');
+console.log('|---|---|---|---|---|---|---|');
+for (const [name, r] of Object.entries(ts)) {
+  const p = py[name];
+  const vjpNote = name === 'dps' || name === 'pigdm' ? ' (includes the VJP backward)' : '';
+  console.log(`| ${name} | ${r.network.msPerNfe.toFixed(2)} | ${r.network.overheadMsPerNfe.toFixed(3)}${vjpNote} | ${(100 * r.network.overheadShare).toFixed(1)}% | ${p ? p.msPerNfe.toFixed(2) : '-'} | ${p ? (r.network.msPerNfe / p.msPerNfe).toFixed(2) : '-'} | ${r.exact.msPerNfe.toFixed(3)} |`);
+}
