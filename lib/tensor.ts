@@ -46,7 +46,7 @@ export class Tensor extends TensorMethods {
   }
   /** The accumulated gradient, or null before any backward pass. */
   get grad(): Tensor | null {
-    return fromHandle(native.grad(this.h));
+    return fromHandle(native.tensorGrad(this.h));
   }
   zeroGrad(): void {
     native.zeroGrad(this.h);

@@ -49,3 +49,18 @@ test('async ops inherit the grad mode of their caller', async (t) => {
     close(t, x.grad.toFloat32Array(), [4, 4, 4, 4], 1e-6, 'backward through an op run on a worker thread');
   });
 });
+
+test('grad(output, inputs) gives input gradients without touching .grad', (t) => {
+  inv.scope(() => {
+    const w = inv.tensor([1, 2, 3], [3], { requiresGrad: true, dtype: 'float64' });
+    const x = inv.tensor([0.5, -1, 2], [3], { requiresGrad: true, dtype: 'float64' });
+    const unused = inv.ones([2], { requiresGrad: true });
+    const [gx, gu] = inv.grad(w.mul(x).square().sum(), [x, unused]);
+    t.deepEqual(Array.from(gx.toFloat64Array()), [2 * 1 * 0.5, 2 * 4 * -1, 2 * 9 * 2], 'd/dx Σ(wx)² = 2w²x');
+    t.deepEqual(Array.from(gu.toFloat32Array()), [0, 0], 'zeros for an input the output does not use');
+    t.equal(w.grad, null, 'the weights\' .grad is untouched');
+    t.equal(x.grad, null, 'and so is the input\'s');
+    t.throws(() => inv.grad(x.mul(2), [x]), /argument 'output' expected a one-element tensor/);
+  });
+  t.end();
+});

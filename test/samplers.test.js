@@ -89,6 +89,7 @@ test('unconditional Heun, Euler and DDIM sample the Gaussian prior', (t) => {
     ['heun (18 steps, exact ODE solver)', (d) => inv.samplers.heun(d, { shape: [n, 1, 8, 8], steps: 18, seed: 1 }), 1.5 * expected],
     ['euler (50 steps, first order)', (d) => inv.samplers.euler(d, { shape: [n, 1, 8, 8], steps: 50, seed: 2 }), 1.7 * expected],
     ['ddim η = 1 (50 steps, ancestral)', (d) => inv.samplers.ddim(d, { shape: [n, 1, 8, 8], steps: 50, seed: 3, eta: 1 }), 1.7 * expected],
+    ['heun with churn 20 (18 steps)', (d) => inv.samplers.heun(d, { shape: [n, 1, 8, 8], steps: 18, seed: 4, churn: 20 }), 1.7 * expected],
   ]) {
     const d = gaussianDenoiser(prior);
     const { images, nfe } = run(d);

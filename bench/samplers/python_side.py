@@ -69,9 +69,50 @@ def ddrm(n, eta=0.85):
         x = null - mask * null + ybar + mask * noise(2 * i + 2) * s[i + 1]
     return n
 
+def pigdm(n):
+    s = sigmas(n); x = noise(0) * s[0]
+    for i in range(n):
+        with torch.enable_grad():
+            xg = x.detach().requires_grad_(True)
+            x0 = denoise(xg, s[i])
+            r = (mask * (y - mask * x0)).detach()
+            g, = torch.autograd.grad((x0 * r).sum(), xg)
+        x0 = x0.detach()
+        x = x + (x - x0) / s[i] * (s[i + 1] - s[i]) + g
+    return n
+
+def dps(n, zeta=0.5):
+    s = sigmas(n); x = noise(0) * s[0]
+    for i in range(n):
+        with torch.enable_grad():
+            xg = x.detach().requires_grad_(True)
+            x0 = denoise(xg, s[i])
+            g, = torch.autograd.grad((y - mask * x0).flatten(1).norm(dim=1).sum(), xg)
+        x0 = x0.detach(); eps = (x - x0) / s[i]
+        c = s[i + 1] * math.sqrt(s[i] ** 2 - s[i + 1] ** 2) / s[i]
+        x = x0 + eps * math.sqrt(max(0, s[i + 1] ** 2 - c * c)) + noise(i + 1) * c - zeta * g
+    return n
+
+def daps(n, ode=5, langevin=20, lr0=1e-4):
+    s = sigmas(n); x = noise(0) * s[0]; nfe = 0; tau = 0.01
+    for i in range(n):
+        sub = sigmas(ode, 0.01, s[i])[:-1] if s[i] > 0.01 else [s[i]]
+        z = x
+        for k in range(len(sub)):
+            d = denoise(z, sub[k]); nfe += 1
+            z = d if k == len(sub) - 1 else z + (z - d) * ((sub[k + 1] - sub[k]) / sub[k])
+        x0hat = z; xs = x0hat
+        lr = min(lr0 * (1 + (i / n) * (0.01 - 1)), 1 / (1 / tau ** 2 + 1 / s[i] ** 2))
+        for k in range(langevin):
+            grad = mask * (mask * xs - y) / tau ** 2 + (xs - x0hat) / s[i] ** 2
+            xs = xs - lr * grad + noise(1000 * (i + 1) + k) * math.sqrt(2 * lr)
+        x = xs + noise(1000 * (i + 1) + 999) * s[i + 1]
+    return nfe
+
 out = {}
 with torch.no_grad():
-    for name, fn, steps in [('heun', heun, 18), ('euler', euler, 35), ('ddim', ddim, 35), ('ddnm', ddnm, 35), ('ddrm', ddrm, 35)]:
+    for name, fn, steps in [('heun', heun, 18), ('euler', euler, 35), ('ddim', ddim, 35), ('ddnm', ddnm, 35), ('ddrm', ddrm, 35),
+                            ('pigdm', pigdm, 35), ('dps', dps, 35), ('daps', daps, 7)]:
         fn(4)
         best = None
         for _ in range(3):

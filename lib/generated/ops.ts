@@ -179,10 +179,11 @@ export interface NativeBinding {
   numel(self: Handle): number;
   requiresGrad(self: Handle): boolean;
   setRequiresGrad(self: Handle, flag: boolean): void;
-  grad(self: Handle): number | null;
+  tensorGrad(self: Handle): number | null;
   zeroGrad(self: Handle): void;
   backward(self: Handle, gradient?: Handle, retainGraph?: boolean): void;
   'backward$async'(self: Handle, gradient?: Handle, retainGraph?: boolean): Promise<void>;
+  grad(output: Handle, inputs: Handle[], retainGraph?: boolean): number[];
   item(self: Handle): number;
   data(self: Handle): Float32Array | Float64Array | Int32Array | Int16Array | Int8Array | Uint8Array | BigInt64Array;
   setGradEnabled(flag: boolean): boolean;
@@ -382,6 +383,7 @@ const $attention = native.attention;
 const $dropout = native.dropout;
 const $mseLoss = native.mseLoss;
 const $l1Loss = native.l1Loss;
+const $grad = native.grad;
 const $sheppLogan = native.sheppLogan;
 
 function describe(x: unknown): string {
@@ -1267,10 +1269,16 @@ export function l1Loss(input: Tensor, target: Tensor, opts: { reduction?: string
   return fromHandle($l1Loss(th(input), th(target), opts.reduction));
 }
 
+/** ∂output/∂input for each input, without touching any .grad (zeros for inputs output does not depend on). */
+export function grad(output: Tensor, inputs: Tensor[], opts: { retainGraph?: boolean } = {}): Tensor[] {
+  opts = checkOptions('grad', opts, ["retainGraph"]);
+  return ($grad(th(output), tl(inputs), opts.retainGraph)).map(fromHandle);
+}
+
 /** The modified Shepp–Logan phantom, 1×1×size×size in [0, 1] (float32), for CT. */
 export function sheppLogan(size: number): Tensor {
   return fromHandle($sheppLogan(size));
 }
 
 /** The names of the package-level tensor functions, for the index. */
-export const functionNames = ["tensor","zeros","ones","full","arange","linspace","eye","randn","rand","randperm","manualSeed","where","cat","stack","einsum","complex","linear","conv2d","convTranspose2d","interpolate","avgPool2d","maxPool2d","adaptiveAvgPool2d","pixelShuffle","pixelUnshuffle","groupNorm","layerNorm","attention","dropout","mseLoss","l1Loss","sheppLogan"] as const;
+export const functionNames = ["tensor","zeros","ones","full","arange","linspace","eye","randn","rand","randperm","manualSeed","where","cat","stack","einsum","complex","linear","conv2d","convTranspose2d","interpolate","avgPool2d","maxPool2d","adaptiveAvgPool2d","pixelShuffle","pixelUnshuffle","groupNorm","layerNorm","attention","dropout","mseLoss","l1Loss","grad","sheppLogan"] as const;

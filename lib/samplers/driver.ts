@@ -2,6 +2,7 @@
 // guidance, a vector–Jacobian product); the sync and async drivers below serve every sampler alike, count
 // NFEs honestly, report progress, honour AbortSignal and keep memory flat.
 import { enableGrad, noGrad } from '../autograd';
+import { grad } from '../generated/ops';
 import { scope, scopeAsync, keep } from '../scope';
 import type { Tensor } from '../tensor';
 import type { Operator } from '../operators/operator';
@@ -53,14 +54,12 @@ export interface SampleResult {
 
 function answer(denoiser: Denoiser, request: DenoiseRequest, context: DenoiseContext): DenoiseAnswer {
   if (!request.vjp) return { x0: keep(noGrad(() => denoiser.denoise(request.x, request.sigma, context))) };
+  // grad(), not backward(): only ∂/∂x is computed, and the network's parameter gradients stay untouched.
   return enableGrad(() => {
-    const x = keep(request.x.detach().requiresGrad_());
+    const x = request.x.detach().requiresGrad_();
     const x0 = denoiser.denoise(x, request.sigma, context);
-    request.vjp!(x0).backward();
-    const grad = keep(x.grad!.detach());
-    const out = keep(x0.detach());
-    x.dispose();
-    return { x0: out, grad };
+    const [g] = grad(request.vjp!(x0), [x]);
+    return { x0: keep(x0.detach()), grad: keep(g) };
   });
 }
 

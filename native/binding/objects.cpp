@@ -5,6 +5,7 @@
 #include <torch/optim/adam.h>
 #include <torch/optim/adamw.h>
 #include <torch/optim/sgd.h>
+#include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/grad_mode.h>
 
 #include "binding/table.h"
@@ -71,7 +72,7 @@ const std::vector<OpDef> rows = {
        return {};
      },
      "Starts or stops autograd tracking of a leaf tensor."},
-    {"grad", "self:T", "T", In, false, [](const Args& a) -> Result { return a.t(0).grad(); }, "The accumulated gradient, or null."},
+    {"tensorGrad", "self:T", "T", In, false, [](const Args& a) -> Result { return a.t(0).grad(); }, "The accumulated gradient, or null."},
     {"zeroGrad", "self:T", "none", In, false,
      [](const Args& a) -> Result {
        if (a.t(0).grad().defined()) a.t(0).mutable_grad().reset();
@@ -86,6 +87,15 @@ const std::vector<OpDef> rows = {
        return {};
      },
      "Accumulates gradients of this tensor into the leaves."},
+    {"grad", "output:T inputs:Ts | retainGraph:B=false", "Ts", Surface::Function, false,
+     [](const Args& a) -> Result {
+       if (a.t(0).numel() != 1) throw std::invalid_argument("argument 'output' expected a one-element tensor, got " + std::to_string(a.t(0).numel()) + " elements");
+       auto grads = torch::autograd::grad({a.t(0)}, a.ts(1), {}, a.b(2), false, /*allow_unused=*/true);
+       for (size_t i = 0; i < grads.size(); ++i)
+         if (!grads[i].defined()) grads[i] = at::zeros_like(a.ts(1)[i]);
+       return std::vector<at::Tensor>(grads.begin(), grads.end());
+     },
+     "∂output/∂input for each input, without touching any .grad (zeros for inputs output does not depend on)."},
     {"item", "self:T", "N", In, false, [](const Args& a) -> Result { return a.t(0).item<double>(); }, "The single value as a number."},
     {"data", "self:T", "D", In, false, [](const Args& a) -> Result { return Result::data(a.t(0)); },
      "A copy of the values in a typed array matching the dtype (float16/bfloat16 widen to Float32Array)."},
