@@ -86,10 +86,10 @@ if (fs.existsSync(PYTHON) && spawnSync(PYTHON, ['-c', 'import torch'], { stdio: 
 }
 
 console.log(`bench/samplers — ${B}×${C}×${H}×${H}, LibTorch ${inv.backend().torch}, ${threads} threads`);
-console.log('| sampler | ms/NFE, network (TS) | overhead/NFE (TS) | overhead share (TS, goal < 5%) | ms/NFE, network (Python) | TS/Python | ms/NFE, exact denoiser (TS) |');
-console.log('|---|---|---|---|---|---|---|');
+console.log('| sampler | ms/NFE, network (TS) | overhead/NFE (TS) | overhead share (TS, goal < 5%) | ms/NFE (Python) | overhead/NFE (Python) | TS/Python | ms/NFE, exact denoiser (TS) |');
+console.log('|---|---|---|---|---|---|---|---|');
 for (const [name, r] of Object.entries(ts)) {
   const p = py[name];
   const vjpNote = name === 'dps' || name === 'pigdm' ? ' (includes the VJP backward)' : '';
-  console.log(`| ${name} | ${r.network.msPerNfe.toFixed(2)} | ${r.network.overheadMsPerNfe.toFixed(3)}${vjpNote} | ${(100 * r.network.overheadShare).toFixed(1)}% | ${p ? p.msPerNfe.toFixed(2) : '-'} | ${p ? (r.network.msPerNfe / p.msPerNfe).toFixed(2) : '-'} | ${r.exact.msPerNfe.toFixed(3)} |`);
+  console.log(`| ${name} | ${r.network.msPerNfe.toFixed(2)} | ${r.network.overheadMsPerNfe.toFixed(3)}${vjpNote} | ${(100 * r.network.overheadShare).toFixed(1)}% | ${p ? p.msPerNfe.toFixed(2) : '-'} | ${p ? p.overheadMsPerNfe.toFixed(3) : '-'} | ${p ? (r.network.msPerNfe / p.msPerNfe).toFixed(2) : '-'} | ${r.exact.msPerNfe.toFixed(3)} |`);
 }

@@ -31,7 +31,8 @@ function* program(r: Resolved & DdnmOptions): SamplerProgram {
       const eps = x.sub(x0).div(sigma);
       const lambda = sigmaY > 0 && next < sigmaY ? next / sigmaY : 1;
       const gamma = sigmaY > 0 ? (next < sigmaY ? 0 : Math.sqrt(next * next - sigmaY * sigmaY)) : next;
-      const x0Prime = x0.add(A.pinv(y.sub(A.forward(x0))).mul(lambda)); // x̂₀ + λ A⁺(y − A x̂₀)
+      // x̂₀ + λ A⁺(y − A x̂₀); with λ = 1 that is the operator's own projection, one native call.
+      const x0Prime = lambda === 1 ? A.project(x0, y) : x0.add(A.pinv(y.sub(A.forward(x0))).mul(lambda));
       r.onStep?.({ step: i, steps, sigma, x0: x0Prime });
       let out = x0Prime;
       if (gamma > 0) {
