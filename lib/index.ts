@@ -14,6 +14,7 @@ export type { SafetensorsContents, NamedTensors } from './safetensors';
 export * as metrics from './metrics';
 export { deadLeaves, mulberry32 } from './data/dead-leaves';
 export type { DeadLeavesOptions } from './data/dead-leaves';
+export * as io from './io';
 export { encodePng } from './io/png';
 export * as operators from './operators';
 export * as samplers from './samplers';

@@ -1,0 +1,3 @@
+export { readImage, writeImage, readImageFolder, IMAGE_EXTENSIONS } from './image';
+export type { ReadImageOptions, ImageMode } from './image';
+export { encodePng } from './png';
