@@ -49,7 +49,16 @@ test('disposed tensors report as disposed and fail clearly', (t) => {
   t.end();
 });
 
+// Finalizers of tensors that escaped earlier run between tasks, so a test that awaits lets the GC settle first.
+async function settle() {
+  for (let i = 0; i < 3; i++) {
+    global.gc();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 test('scopeAsync keeps concurrent scopes apart', async (t) => {
+  await settle();
   const base = inv.memory().tensors;
   const work = (seed) => inv.scopeAsync(async () => {
     const a = inv.randn([64, 64], { seed });
