@@ -13,6 +13,8 @@ export { saveSafetensors, saveSafetensorsAsync, loadSafetensors, loadSafetensors
 export type { SafetensorsContents, NamedTensors } from './safetensors';
 export * as metrics from './metrics';
 export { deadLeaves, mulberry32 } from './data/dead-leaves';
+export { ImageDataset } from './data/dataset';
+export type { ImageDatasetOptions } from './data/dataset';
 export type { DeadLeavesOptions } from './data/dead-leaves';
 export * as io from './io';
 export { encodePng } from './io/png';

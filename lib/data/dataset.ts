@@ -1,0 +1,112 @@
+// Training batches from a set of images: random crops, the 8 flips/rotations, a seeded shuffle per epoch,
+// and the next batch prepared while the caller trains on the current one.
+import { cat, interpolate } from '../generated/ops';
+import { readImageFolder, ReadImageOptions } from '../io/image';
+import { keep, scope } from '../scope';
+import type { Tensor } from '../tensor';
+import { mulberry32 } from './dead-leaves';
+
+export interface ImageDatasetOptions {
+  /** Side of the square crops. */
+  crop: number;
+  batch: number;
+  seed?: number;
+  /** Apply one of the 8 flips/rotations to each crop. Default true. */
+  augment?: boolean;
+  /** Images whose shorter side is below the crop are resized up to it (bilinear). Default true. */
+  resize?: boolean;
+}
+
+export class ImageDataset {
+  private readonly images: Tensor[];
+  private readonly random: () => number;
+  private order: number[] = [];
+  private cursor = 0;
+  private prepared?: Tensor;
+  private disposed = false;
+  epoch = 0;
+
+  /** images: 1×C×H×W tensors with one C; the dataset keeps its own references. */
+  constructor(images: Tensor[], readonly options: ImageDatasetOptions) {
+    const { crop, batch } = options;
+    if (!Number.isInteger(crop) || crop < 1) throw new RangeError(`ImageDataset: option 'crop' must be a positive integer, got ${crop}`);
+    if (!Number.isInteger(batch) || batch < 1) throw new RangeError(`ImageDataset: option 'batch' must be a positive integer, got ${batch}`);
+    if (!images.length) throw new RangeError('ImageDataset: no images');
+    const channels = images[0].shape[1];
+    this.images = images.map((img, i) => {
+      if (img.ndim !== 4 || img.shape[0] !== 1 || img.shape[1] !== channels) {
+        throw new RangeError(`ImageDataset: image ${i} has shape [${img.shape}]; expected 1×${channels}×H×W like the first`);
+      }
+      const [h, w] = img.shape.slice(2);
+      if (Math.min(h, w) >= crop) return keep(img.detach());
+      if (options.resize === false) throw new RangeError(`ImageDataset: image ${i} is ${h}×${w}, smaller than the crop ${crop} (resize is off)`);
+      const scale = crop / Math.min(h, w);
+      return keep(scope(() => interpolate(img, { size: [Math.ceil(h * scale), Math.ceil(w * scale)], mode: 'bilinear', alignCorners: false })));
+    });
+    this.random = mulberry32(options.seed ?? 0);
+  }
+
+  static async fromFolder(dir: string, options: ImageDatasetOptions & ReadImageOptions): Promise<ImageDataset> {
+    const images = await readImageFolder(dir, options);
+    const set = new ImageDataset(images.map((i) => i.image), options);
+    for (const i of images) i.image.dispose();
+    return set;
+  }
+
+  get size(): number {
+    return this.images.length;
+  }
+
+  private nextIndex(): number {
+    if (this.cursor >= this.order.length) {
+      // A fresh seeded shuffle each epoch (Fisher–Yates).
+      this.order = this.images.map((_, i) => i);
+      for (let i = this.order.length - 1; i > 0; i--) {
+        const j = Math.floor(this.random() * (i + 1));
+        [this.order[i], this.order[j]] = [this.order[j], this.order[i]];
+      }
+      this.cursor = 0;
+      this.epoch++;
+    }
+    return this.order[this.cursor++];
+  }
+
+  private sample(): Tensor {
+    const img = this.images[this.nextIndex()];
+    const [h, w] = img.shape.slice(2);
+    const { crop } = this.options;
+    const top = Math.floor(this.random() * (h - crop + 1));
+    const left = Math.floor(this.random() * (w - crop + 1));
+    let patch = img.narrow(2, top, crop).narrow(3, left, crop);
+    if (this.options.augment !== false) {
+      const k = Math.floor(this.random() * 8); // rotation by k·90° (k mod 4), transposed when k ≥ 4
+      if (k >= 4) patch = patch.transpose(2, 3);
+      for (let r = 0; r < k % 4; r++) patch = patch.flip([3]).transpose(2, 3);
+    }
+    return patch;
+  }
+
+  /** The next batch, B×C×crop×crop. The caller owns it. */
+  next(): Tensor {
+    const ready = this.prepared;
+    this.prepared = undefined;
+    if (ready) return ready;
+    return scope(() => cat(Array.from({ length: this.options.batch }, () => this.sample()), { dim: 0 }).contiguous());
+  }
+
+  /** The next batch, with the one after it prepared on the next event-loop turn, while the caller works. */
+  async nextAsync(): Promise<Tensor> {
+    const batch = this.next();
+    setImmediate(() => {
+      // Nothing to prepare once disposed: a throw here would have no caller to reach.
+      if (!this.prepared && !this.disposed) this.prepared = keep(this.next());
+    });
+    return batch;
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    for (const img of this.images) img.dispose();
+    this.prepared?.dispose();
+  }
+}
