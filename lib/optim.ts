@@ -1,5 +1,6 @@
 // Optimizers over parameter lists: LibTorch's Adam, AdamW and SGD.
-import { NativeBinding } from './generated/ops';
+import { NativeBinding, th } from './generated/ops';
+import { fromHandle } from './runtime';
 import { nativeAddon } from './runtime';
 import type { Tensor } from './tensor';
 
@@ -23,6 +24,14 @@ export class Optimizer {
   }
   set lr(value: number) {
     native.optimizerSetLr(this.handle, value);
+  }
+  /** The optimizer's state (moments, step counts) as a uint8 tensor, e.g. for a safetensors checkpoint. */
+  stateBytes(): Tensor {
+    return fromHandle(native.optimizerStateBytes(this.handle));
+  }
+  /** Restores stateBytes() output; the parameters must be the same, in the same order. */
+  loadStateBytes(bytes: Tensor): void {
+    native.optimizerLoadStateBytes(this.handle, th(bytes));
   }
   /** Scales the gradients so their joint norm is at most maxNorm; returns the norm before clipping. */
   clipGradNorm(maxNorm: number, normType = 2): number {

@@ -206,6 +206,8 @@ export interface NativeBinding {
   optimizerZeroGrad(optimizer: number): void;
   optimizerLr(optimizer: number): number;
   optimizerSetLr(optimizer: number, lr: number): void;
+  optimizerStateBytes(optimizer: number): number | null;
+  optimizerLoadStateBytes(optimizer: number, bytes: Handle): void;
   optimizerDispose(handle: number): boolean;
   clipGradNorm(params: Handle[], maxNorm: number, normType?: number): number;
   saveSafetensors(path: string, tensors: [string, Handle][], metadata?: Record<string, string>): void;

@@ -5,6 +5,11 @@
 #include <torch/optim/adam.h>
 #include <torch/optim/adamw.h>
 #include <torch/optim/sgd.h>
+#include <torch/serialize/input-archive.h>
+#include <torch/serialize/output-archive.h>
+
+#include <cstring>
+#include <sstream>
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/grad_mode.h>
 
@@ -218,6 +223,30 @@ const std::vector<OpDef> rows = {
        return {};
      },
      "Sets the learning rate of every group."},
+    {"optimizerStateBytes", "optimizer:O", "T", In, false,
+     [](const Args& a) -> Result {
+       // LibTorch's own archive: stable across 1.13 and 2.x, unlike the optimizer's internal state map.
+       torch::serialize::OutputArchive archive;
+       a.optimizer(0).save(archive);
+       std::ostringstream out;
+       archive.save_to(out);
+       const std::string bytes = out.str();
+       at::Tensor t = at::empty({static_cast<int64_t>(bytes.size())}, at::kByte);
+       std::memcpy(t.data_ptr(), bytes.data(), bytes.size());
+       return t;
+     },
+     "The optimizer's state (moments, step counts) as a uint8 tensor, for checkpoints."},
+    {"optimizerLoadStateBytes", "optimizer:O bytes:T", "none", In, false,
+     [](const Args& a) -> Result {
+       const at::Tensor bytes = a.t(1).contiguous();
+       if (bytes.scalar_type() != at::kByte || bytes.dim() != 1) throw std::invalid_argument("argument 'bytes' expected a 1-D uint8 tensor from optimizerStateBytes");
+       std::istringstream in(std::string(static_cast<const char*>(bytes.data_ptr()), bytes.numel()));
+       torch::serialize::InputArchive archive;
+       archive.load_from(in);
+       a.optimizer(0).load(archive);
+       return {};
+     },
+     "Restores state saved by optimizerStateBytes (same parameters, same order)."},
     {"optimizerDispose", "handle:N", "B", In, false,
      [](const Args& a) -> Result { return optimizerHandles().release(static_cast<int64_t>(a.n(0))); }, "Releases an optimizer handle."},
     {"clipGradNorm", "params:Ts maxNorm:N | normType:N=2", "N", In, false,
