@@ -2,6 +2,7 @@
 // tensors a program keeps across yields (freed on return, error or cancel).
 import { randn } from '../generated/ops';
 import { keep } from '../scope';
+import type { Operator } from '../operators/operator';
 import type { Tensor } from '../tensor';
 import type { SamplerOptions } from './driver';
 import { edmSigmas } from './schedule';
@@ -34,6 +35,12 @@ export function resolve(name: string, options: SamplerOptions, defaultSteps: num
   }
   const sigmas = edmSigmas({ steps, sigmaMin: options.sigmaMin, sigmaMax: options.sigmaMax, rho: options.rho });
   return { ...options, shape, steps, seed, sigmas };
+}
+
+/** The operator and measurement a zero-shot solver needs, or an error naming the sampler. */
+export function measurement(name: string, r: Resolved): { A: Operator; y: Tensor } {
+  if (!r.operator || !r.y) throw new TypeError(`${name}: options 'operator' and 'y' are required`);
+  return { A: r.operator, y: r.y };
 }
 
 /** Standard normal noise for step i: the same seed reproduces every draw. */

@@ -3,9 +3,8 @@
 // τ = max(σ_y, 0.01), with lr annealed by (1 + (i/N)(0.01 − 1)) and capped for stability; then
 // x_{i+1} = x₀ + σ_{i+1} z. The data
 // gradient uses Aᵀ directly (no network gradients). N·odeSteps NFEs.
-import type { Denoiser } from './denoiser';
-import { runAsync, runSync, SampleResult, SamplerOptions, SamplerProgram } from './driver';
-import { Held, noise, Resolved, resolve } from './common';
+import { defineSampler, SamplerOptions, SamplerProgram } from './driver';
+import { Held, measurement, noise, Resolved } from './common';
 import { edmSigmas } from './schedule';
 
 export interface DapsOptions extends SamplerOptions {
@@ -14,61 +13,49 @@ export interface DapsOptions extends SamplerOptions {
   lr?: number;
 }
 
-function* program(r: Resolved & DapsOptions): SamplerProgram {
-  const held = new Held();
-  try {
-    const { sigmas, steps } = r;
-    const A = r.operator;
-    const y = r.y;
-    if (!A || !y) throw new TypeError('daps: options \'operator\' and \'y\' are required');
-    const odeSteps = r.odeSteps ?? 5;
-    const langevinSteps = r.langevinSteps ?? 100;
-    const lr0 = r.lr ?? 1e-4;
-    if (!Number.isInteger(odeSteps) || odeSteps < 1 || !Number.isInteger(langevinSteps) || langevinSteps < 0 || !(lr0 > 0)) {
-      throw new RangeError('daps: options need odeSteps >= 1, langevinSteps >= 0 (integers) and lr > 0');
-    }
-    const tau = Math.max(A.noiseStd, 0.01);
-    let x = held.take(noise(r, 0).mul(sigmas[0]));
-    let x0: ReturnType<typeof x.add> | undefined;
-    for (let i = 0; i < steps; i++) {
-      const sigma = sigmas[i];
-      // x̂₀(x_i): Euler on the PF-ODE from σ_i down to 0.01.
-      const ode = sigma > 0.01 ? edmSigmas({ steps: odeSteps, sigmaMax: sigma, sigmaMin: 0.01 }).slice(0, -1) : [sigma];
-      let z = held.take(x.clone());
-      let x0hat = z;
-      for (let k = 0; k < ode.length; k++) {
-        const { x0: d } = yield { x: z, sigma: ode[k] };
-        if (k === ode.length - 1) {
-          x0hat = held.replace(z, d.clone());
-        } else {
-          z = held.replace(z, z.add(z.sub(d).mul((ode[k + 1] - ode[k]) / ode[k])));
-        }
-      }
-      r.onStep?.({ step: i, steps, sigma, x0: x0hat });
-      // Langevin on x₀ around x̂₀, pulled towards A x₀ = y.
-      // The annealed rate, capped where the Langevin step would diverge (curvature 1/τ² + 1/σ_i², for ‖A‖ ≤ 1):
-      // at σ_i = 0.002 the prior term alone has curvature 2.5e5.
-      const lr = Math.min(lr0 * (1 + (i / steps) * (0.01 - 1)), 1 / (1 / (tau * tau) + 1 / (sigma * sigma)));
-      let xs = held.take(x0hat.clone());
-      for (let k = 0; k < langevinSteps; k++) {
-        const grad = A.adjoint(A.forward(xs).sub(y)).div(tau * tau).add(xs.sub(x0hat).div(sigma * sigma));
-        xs = held.replace(xs, xs.sub(grad.mul(lr)).add(noise(r, 1000 * (i + 1) + k).mul(Math.sqrt(2 * lr))));
-      }
-      held.drop(x0hat);
-      if (x0) held.drop(x0);
-      x0 = xs;
-      x = held.replace(x, xs.add(noise(r, 1000 * (i + 1) + 999).mul(sigmas[i + 1])));
-    }
-    held.drop(x);
-    return held.release(x0!);
-  } finally {
-    held.disposeAll();
+function* program(r: Resolved & DapsOptions, held: Held): SamplerProgram {
+  const { sigmas, steps } = r;
+  const { A, y } = measurement('daps', r);
+  const odeSteps = r.odeSteps ?? 5;
+  const langevinSteps = r.langevinSteps ?? 100;
+  const lr0 = r.lr ?? 1e-4;
+  if (!Number.isInteger(odeSteps) || odeSteps < 1 || !Number.isInteger(langevinSteps) || langevinSteps < 0 || !(lr0 > 0)) {
+    throw new RangeError('daps: options need odeSteps >= 1, langevinSteps >= 0 (integers) and lr > 0');
   }
+  const tau = Math.max(A.noiseStd, 0.01);
+  let x = held.take(noise(r, 0).mul(sigmas[0]));
+  let x0: ReturnType<typeof x.add> | undefined;
+  for (let i = 0; i < steps; i++) {
+    const sigma = sigmas[i];
+    // x̂₀(x_i): Euler on the PF-ODE from σ_i down to 0.01.
+    const ode = sigma > 0.01 ? edmSigmas({ steps: odeSteps, sigmaMax: sigma, sigmaMin: 0.01 }).slice(0, -1) : [sigma];
+    let z = held.take(x.clone());
+    let x0hat = z;
+    for (let k = 0; k < ode.length; k++) {
+      const { x0: d } = yield { x: z, sigma: ode[k] };
+      if (k === ode.length - 1) {
+        x0hat = held.replace(z, d.clone());
+      } else {
+        z = held.replace(z, z.add(z.sub(d).mul((ode[k + 1] - ode[k]) / ode[k])));
+      }
+    }
+    r.onStep?.({ step: i, steps, sigma, x0: x0hat });
+    // Langevin on x₀ around x̂₀, pulled towards A x₀ = y.
+    // The annealed rate, capped where the Langevin step would diverge (curvature 1/τ² + 1/σ_i², for ‖A‖ ≤ 1):
+    // at σ_i = 0.002 the prior term alone has curvature 2.5e5.
+    const lr = Math.min(lr0 * (1 + (i / steps) * (0.01 - 1)), 1 / (1 / (tau * tau) + 1 / (sigma * sigma)));
+    let xs = held.take(x0hat.clone());
+    for (let k = 0; k < langevinSteps; k++) {
+      const grad = A.adjoint(A.forward(xs).sub(y)).div(tau * tau).add(xs.sub(x0hat).div(sigma * sigma));
+      xs = held.replace(xs, xs.sub(grad.mul(lr)).add(noise(r, 1000 * (i + 1) + k).mul(Math.sqrt(2 * lr))));
+    }
+    held.drop(x0hat);
+    if (x0) held.drop(x0);
+    x0 = xs;
+    x = held.replace(x, xs.add(noise(r, 1000 * (i + 1) + 999).mul(sigmas[i + 1])));
+  }
+  held.drop(x);
+  return held.release(x0!);
 }
 
-export function daps(denoiser: Denoiser, options: DapsOptions): SampleResult {
-  return runSync(program(resolve('daps', options, 200)), denoiser, options);
-}
-export function dapsAsync(denoiser: Denoiser, options: DapsOptions): Promise<SampleResult> {
-  return runAsync(program(resolve('dapsAsync', options, 200)), denoiser, options);
-}
+export const { sync: daps, async: dapsAsync } = defineSampler<DapsOptions>('daps', 200, program);

@@ -7,6 +7,7 @@ import { scope, scopeAsync, keep } from '../scope';
 import type { Tensor } from '../tensor';
 import type { Operator } from '../operators/operator';
 import type { DenoiseContext, Denoiser } from './denoiser';
+import { Held, Resolved, resolve } from './common';
 
 export interface DenoiseRequest {
   x: Tensor;
@@ -87,54 +88,84 @@ function consistency(options: SamplerOptions, images: Tensor): number[] | undefi
   return scope(() => Array.from(options.operator!.forward(images).sub(options.y!).flatten({ startDim: 1 }).norm({ dim: 1 }).toFloat64Array()));
 }
 
-export function runSync(program: SamplerProgram, denoiser: Denoiser, options: SamplerOptions): SampleResult {
+interface Counts {
+  nfe: number;
+  vjp: number;
+}
+
+// One turn of the program: feeds it the last answer (then frees that answer) and returns its next request,
+// or the finished result.
+function advance(
+  program: SamplerProgram,
+  last: DenoiseAnswer | undefined,
+  options: SamplerOptions,
+  counts: Counts,
+): { request: DenoiseRequest } | { result: SampleResult } {
+  checkSignal(options.signal);
+  const step = scope(() => program.next(last as DenoiseAnswer));
+  release(last);
+  if (!step.done) return { request: step.value };
+  const images = step.value;
+  return { result: { images, nfe: counts.nfe, vjp: counts.vjp, consistency: consistency(options, images) } };
+}
+
+function count(counts: Counts, request: DenoiseRequest, denoiser: Denoiser): void {
+  counts.nfe += (denoiser as { nfePerCall?: number }).nfePerCall ?? 1;
+  if (request.vjp) counts.vjp += 1;
+}
+
+function runSync(program: SamplerProgram, held: Held, denoiser: Denoiser, options: SamplerOptions): SampleResult {
   const context: DenoiseContext = { operator: options.operator, y: options.y };
-  let nfe = 0;
-  let vjp = 0;
-  const perCall = (denoiser as { nfePerCall?: number }).nfePerCall ?? 1;
+  const counts = { nfe: 0, vjp: 0 };
   let last: DenoiseAnswer | undefined;
   try {
     for (;;) {
-      checkSignal(options.signal);
-      const step = scope(() => program.next(last as DenoiseAnswer));
-      release(last);
-      if (step.done) {
-        const images = step.value;
-        return { images, nfe, vjp, consistency: consistency(options, images) };
-      }
-      last = scope(() => answer(denoiser, step.value, context));
-      nfe += perCall;
-      if (step.value.vjp) vjp += 1;
+      const turn = advance(program, last, options, counts);
+      last = undefined;
+      if ('result' in turn) return turn.result;
+      last = scope(() => answer(denoiser, turn.request, context));
+      count(counts, turn.request, denoiser);
     }
   } finally {
     release(last);
-    program.return(undefined as unknown as Tensor); // frees the program's kept state on cancel or error
+    program.return(undefined as unknown as Tensor);
+    held.disposeAll(); // the program's state, also on cancel or error
   }
 }
 
-export async function runAsync(program: SamplerProgram, denoiser: Denoiser, options: SamplerOptions): Promise<SampleResult> {
+async function runAsync(program: SamplerProgram, held: Held, denoiser: Denoiser, options: SamplerOptions): Promise<SampleResult> {
   const context: DenoiseContext = { operator: options.operator, y: options.y };
-  let nfe = 0;
-  let vjp = 0;
-  const perCall = (denoiser as { nfePerCall?: number }).nfePerCall ?? 1;
+  const counts = { nfe: 0, vjp: 0 };
   let last: DenoiseAnswer | undefined;
   try {
     for (;;) {
-      checkSignal(options.signal);
-      const step = scope(() => program.next(last as DenoiseAnswer));
-      release(last);
-      if (step.done) {
-        const images = step.value;
-        return { images, nfe, vjp, consistency: consistency(options, images) };
-      }
-      const request = step.value;
-      last = await scopeAsync(() => answerAsync(denoiser, request, context));
-      nfe += perCall;
-      if (request.vjp) vjp += 1;
+      const turn = advance(program, last, options, counts);
+      last = undefined;
+      if ('result' in turn) return turn.result;
+      last = await scopeAsync(() => answerAsync(denoiser, turn.request, context));
+      count(counts, turn.request, denoiser);
       await new Promise((resolve) => setImmediate(resolve)); // let the event loop breathe between steps
     }
   } finally {
     release(last);
     program.return(undefined as unknown as Tensor);
+    held.disposeAll();
   }
+}
+
+/** A sampler's program: a generator over its resolved options and a holder for the tensors it keeps. */
+export type Program<O> = (r: Resolved & O, held: Held) => SamplerProgram;
+
+/** The sync and async entry points of a sampler from its program. */
+export function defineSampler<O extends SamplerOptions>(name: string, defaultSteps: number, program: Program<O>) {
+  return {
+    sync(denoiser: Denoiser, options: O): SampleResult {
+      const held = new Held();
+      return runSync(program(resolve(name, options, defaultSteps) as Resolved & O, held), held, denoiser, options);
+    },
+    async(denoiser: Denoiser, options: O): Promise<SampleResult> {
+      const held = new Held();
+      return runAsync(program(resolve(`${name}Async`, options, defaultSteps) as Resolved & O, held), held, denoiser, options);
+    },
+  };
 }
