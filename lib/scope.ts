@@ -1,6 +1,5 @@
 // Tensor lifetime: deterministic disposal through scopes; finalizers only for what outlives every scope.
 import { AsyncLocalStorage } from 'async_hooks';
-import { TensorMethods } from './generated/ops';
 import type { Tensor } from './tensor';
 import { nativeAddon } from './native';
 
@@ -40,7 +39,9 @@ let nextMark = 1;
 // Marks the tensors a scope's result holds (in arrays, plain objects and Maps) as escaping.
 function markEscaping(value: unknown, mark: number, depth = 0): void {
   if (value === null || typeof value !== 'object' || depth > 8) return;
-  if (value instanceof TensorMethods) {
+  // Recognised by shape, not instanceof: importing the Tensor classes here would close an import cycle
+  // (runtime → scope → generated ops → runtime) that breaks entry points other than the index.
+  if ('lifetime' in value && typeof (value as { h?: unknown }).h === 'number') {
     const t = value as Tensor;
     if (t.lifetime !== KEPT) t.lifetime = mark;
     return;
