@@ -16,6 +16,8 @@ test('invdiff info, help and errors', (t) => {
   const json = JSON.parse(cli('info', '--json').stdout);
   t.ok(json.torch && typeof json.cuda === 'boolean' && json.modules.includes('mlp'), 'info --json has backend facts');
   t.equal(cli('--help').status, 0, '--help exits 0');
+  const direct = spawnSync(path.join(root, 'dist', 'cli.js'), ['info'], { encoding: 'utf8' });
+  t.equal(direct.status, 0, 'dist/cli.js runs as an executable (npx invdiff)');
   const bad = cli('nonsense');
   t.equal(bad.status, 2, 'an unknown command exits 2');
   t.match(bad.stderr, /unknown command 'nonsense'/);
