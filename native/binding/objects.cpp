@@ -20,7 +20,6 @@
 namespace invdiff::binding {
 namespace {
 
-constexpr auto M = Surface::Method;
 constexpr auto In = Surface::Internal;
 
 std::string quoteJson(const std::string& s) { return "\"" + s + "\""; }  // only our own identifiers pass here

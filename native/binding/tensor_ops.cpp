@@ -75,7 +75,6 @@ namespace {
 using Row = OpDef;
 constexpr auto M = Surface::Method;
 constexpr auto Fn = Surface::Function;
-constexpr auto In = Surface::Internal;
 
 template <class G>
 Result tensorOrScalar(const Args& a, G g) {

@@ -62,7 +62,7 @@ at::Tensor motionKernel(int64_t size, double intensity, at::Generator& g) {
 class BlurOperator final : public Operator {
  public:
   // kernels: B×k×k (B may be 1), each summing to 1.
-  BlurOperator(Setup s, const at::Tensor& kernels, double threshold) : Operator(std::move(s)), kernels_(kernels), threshold_(threshold) {
+  BlurOperator(Setup s, const at::Tensor& kernels, double threshold) : Operator(std::move(s)), threshold_(threshold) {
     const int64_t h = setup_.imageShape[1], w = setup_.imageShape[2], k = kernels.size(-1);
     // Embed each kernel in an H×W grid with its centre at the origin, so the blur does not shift the image.
     at::Tensor grid = at::zeros({kernels.size(0), h, w}, at::kDouble);
@@ -89,7 +89,7 @@ class BlurOperator final : public Operator {
     return at::real(at::fft_ifft2(at::fft_fft2(x) * (conjugate ? r.conj() : r)));
   }
 
-  at::Tensor kernels_, spectrum_, inverse_;
+  at::Tensor spectrum_, inverse_;
   double threshold_;
 };
 
