@@ -195,6 +195,8 @@ export interface NativeBinding {
   moduleCreate(kind: string, options: object): number;
   moduleForward(module: number, inputs: Handle[]): number[];
   'moduleForward$async'(module: number, inputs: Handle[]): Promise<number[]>;
+  idmReconstruct(model: number, operator: number, y: Handle): number | null;
+  'idmReconstruct$async'(model: number, operator: number, y: Handle): Promise<number | null>;
   moduleNamedParameters(module: number): [string, number][];
   moduleLoadState(module: number, state: [string, Handle][]): void;
   moduleSetTraining(module: number, flag: boolean): void;

@@ -15,6 +15,7 @@
 
 #include "binding/table.h"
 #include "core/backend.h"
+#include "core/idm/idm.h"
 #include "core/memory.h"
 
 namespace invdiff::binding {
@@ -153,6 +154,13 @@ const std::vector<OpDef> rows = {
        return a.module(0).forward(a.ts(1));
      },
      "Runs the module."},
+    {"idmReconstruct", "model:M operator:Op y:T", "T", In, true,
+     [](const Args& a) -> Result {
+       auto* model = dynamic_cast<idm::Idm*>(&a.module(0));
+       if (!model) a.fail(0, "an IDM model (module kind 'idm')");
+       return model->reconstruct(a.sharedOp(1), a.t(2));
+     },
+     "IDM's reconstruction of the images behind measurements y = A x."},
     {"moduleNamedParameters", "module:M", "NT", In, false,
      [](const Args& a) -> Result {
        safetensors::NamedTensors out;

@@ -88,6 +88,8 @@ class Args {
   Module& module(size_t i) const { return *values[i].extra->module; }
   torch::optim::Optimizer& optimizer(size_t i) const { return *values[i].extra->optimizer; }
   const operators::Operator& op(size_t i) const { return *values[i].extra->op; }
+  // For work that outlives the call (an autograd graph that applies the operator in backward).
+  std::shared_ptr<operators::Operator> sharedOp(size_t i) const { return values[i].extra->op; }
   const Options& options(size_t i) const { return values[i].extra->options; }
   const safetensors::NamedTensors& named(size_t i) const;  // empty when the list was empty
   const safetensors::Metadata& meta(size_t i) const;

@@ -1,5 +1,6 @@
 #include "core/modules.h"
 #include "core/named_table.h"
+#include "core/idm/idm.h"
 
 #include <cmath>
 #include <stdexcept>
@@ -126,6 +127,7 @@ constexpr Kind kKinds[] = {
     {"conv2d", make<Conv2d>},
     {"groupNorm", make<GroupNorm>},
     {"mlp", make<Mlp>},
+    {"idm", idm::makeIdm},
 };
 
 }  // namespace

@@ -1,4 +1,5 @@
-// C++ tests of the core library, without Node: the counting allocator, safetensors and the module table.
+// C++ tests of the core library, without Node: the counting allocator, safetensors, the module table and
+// (reversible_test.cpp) the reversible couplings and checkpoints.
 // Built with -DINVDIFF_NATIVE_TESTS=ON; test/native.test.js builds and runs it.
 #include <cstdio>
 #include <cstdlib>
@@ -11,17 +12,9 @@
 #include "core/memory.h"
 #include "core/modules.h"
 #include "core/safetensors.h"
+#include "expect.h"
 
-static int failures = 0, passes = 0;
-#define EXPECT(cond, what)                                  \
-  do {                                                     \
-    if (cond) {                                            \
-      ++passes;                                            \
-    } else {                                               \
-      ++failures;                                          \
-      std::printf("FAIL %s (%s:%d)\n", what, __FILE__, __LINE__); \
-    }                                                      \
-  } while (0)
+int failures = 0, passes = 0;
 
 int main() {
   invdiff::memory::install();
@@ -73,6 +66,8 @@ int main() {
     }
     EXPECT(threw, "unknown kind throws");
   }
+
+  reversibleTests();
 
   std::printf("core_test (LibTorch %s): %d passed, %d failed\n", TORCH_VERSION, passes, failures);
   return failures ? 1 : 0;

@@ -1,0 +1,356 @@
+#include "core/idm/unet.h"
+
+#include <cmath>
+#include <stdexcept>
+
+#include <torch/nn/init.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/normalization.h>
+
+#include "core/reversible.h"
+
+namespace invdiff::idm {
+
+namespace {
+
+// A named node with children only, so names nest as in diffusers (down_blocks.0.resnets.1.conv1.weight).
+struct Group : torch::nn::Module {};
+
+template <class M>
+std::shared_ptr<M> child(torch::nn::Module& parent, const std::string& name, std::shared_ptr<M> m) {
+  return parent.register_module(name, std::move(m));
+}
+std::shared_ptr<Group> group(torch::nn::Module& parent, const std::string& name) { return child(parent, name, std::make_shared<Group>()); }
+
+torch::nn::Conv2d conv(torch::nn::Module& parent, const std::string& name, int64_t in, int64_t out, int64_t size, int64_t stride = 1) {
+  return parent.register_module(name, torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, size).stride(stride).padding(size / 2)));
+}
+torch::nn::GroupNorm norm(torch::nn::Module& parent, const std::string& name, int64_t groups, int64_t channels, double eps) {
+  return parent.register_module(name, torch::nn::GroupNorm(torch::nn::GroupNormOptions(groups, channels).eps(eps)));
+}
+torch::nn::Linear linear(torch::nn::Module& parent, const std::string& name, int64_t in, int64_t out, bool bias = true) {
+  return parent.register_module(name, torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(bias)));
+}
+// A residual branch's last layer starts at zero, so every block starts as the identity.
+void zeroInit(torch::nn::Module& m) {
+  at::NoGradGuard off;
+  for (auto& p : m.parameters()) p.zero_();
+}
+
+struct ResnetBlock : torch::nn::Module {
+  ResnetBlock(int64_t in, int64_t out, int64_t groups, double dropout) : dropout_(dropout) {
+    norm1 = norm(*this, "norm1", groups, in, 1e-5);
+    conv1 = conv(*this, "conv1", in, out, 3);
+    norm2 = norm(*this, "norm2", groups, out, 1e-5);
+    conv2 = conv(*this, "conv2", out, out, 3);
+    zeroInit(*conv2);
+    if (in != out) shortcut = conv(*this, "conv_shortcut", in, out, 1);
+  }
+  at::Tensor forward(const at::Tensor& x) {
+    at::Tensor h = conv1(at::silu(norm1(x)));
+    h = conv2(at::dropout(at::silu(norm2(h)), dropout_, is_training()));
+    return (shortcut ? shortcut(x) : x) + h;
+  }
+  torch::nn::GroupNorm norm1{nullptr}, norm2{nullptr};
+  torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, shortcut{nullptr};
+  double dropout_;
+};
+
+// SD's Transformer2D without cross-attention: GN → 1×1 → [self-attention, GEGLU feed-forward] → 1×1, residual.
+struct Transformer : torch::nn::Module {
+  Transformer(int64_t c, int64_t groups, int64_t heads) : heads_(heads) {
+    if (c % heads) throw std::invalid_argument("idm: option 'heads' must divide every level's channel count");
+    norm_ = norm(*this, "norm", groups, c, 1e-6);
+    projIn = conv(*this, "proj_in", c, c, 1);
+    auto block = group(*group(*this, "transformer_blocks"), "0");
+    norm1 = block->register_module("norm1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c})));
+    auto attn = group(*block, "attn1");
+    q = linear(*attn, "to_q", c, c, false);
+    k = linear(*attn, "to_k", c, c, false);
+    v = linear(*attn, "to_v", c, c, false);
+    out = linear(*group(*attn, "to_out"), "0", c, c);
+    norm3 = block->register_module("norm3", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c})));
+    auto net = group(*group(*block, "ff"), "net");
+    geglu = linear(*group(*net, "0"), "proj", c, 8 * c);
+    down = linear(*net, "2", 4 * c, c);
+    projOut = conv(*this, "proj_out", c, c, 1);
+    zeroInit(*projOut);
+  }
+  at::Tensor forward(const at::Tensor& x) {
+    const int64_t b = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3), d = c / heads_;
+    at::Tensor t = projIn(norm_(x)).flatten(2).transpose(1, 2);  // B×N×C
+    const at::Tensor n = norm1(t);
+    auto split = [&](const at::Tensor& u) { return u.view({b, h * w, heads_, d}).transpose(1, 2); };
+    const at::Tensor weights = at::softmax(at::matmul(split(q(n)), split(k(n)).transpose(-1, -2)) / std::sqrt(double(d)), -1);
+    t = t + out(at::matmul(weights, split(v(n))).transpose(1, 2).reshape({b, h * w, c}));
+    const auto parts = geglu(norm3(t)).chunk(2, -1);
+    t = t + down(parts[0] * at::gelu(parts[1]));
+    return projOut(t.transpose(1, 2).reshape({b, c, h, w})) + x;
+  }
+  int64_t heads_;
+  torch::nn::GroupNorm norm_{nullptr};
+  torch::nn::Conv2d projIn{nullptr}, projOut{nullptr};
+  torch::nn::LayerNorm norm1{nullptr}, norm3{nullptr};
+  torch::nn::Linear q{nullptr}, k{nullptr}, v{nullptr}, out{nullptr}, geglu{nullptr}, down{nullptr};
+};
+
+// §1.5: features → image z → [z, AᵀA z, Aᵀy] → features, added back; one weight set per sampling step.
+struct Injector : torch::nn::Module {
+  Injector(int64_t features, int64_t scale, int64_t imageChannels, int64_t steps) : scale_(scale) {
+    mid_ = features / (scale * scale);
+    if (mid_ * scale * scale != features)
+      throw std::invalid_argument("idm: a level with attention needs channels divisible by " + std::to_string(scale * scale) +
+                                  " (its injector pixel-shuffles by " + std::to_string(scale) + ")");
+    const double bound = 1 / std::sqrt(double(mid_));
+    toImage = register_parameter("image_weight", at::empty({steps, imageChannels, mid_}).uniform_(-bound, bound));
+    toImageBias = register_parameter("image_bias", at::zeros({steps, imageChannels}));
+    toFeatures = register_parameter("feature_weight", at::zeros({steps, mid_, 3 * imageChannels}));
+    toFeaturesBias = register_parameter("feature_bias", at::zeros({steps, mid_}));
+  }
+  at::Tensor forward(const at::Tensor& f, int64_t step, const Measurement& m) {
+    const int64_t s = step - 1;
+    const at::Tensor z = at::conv2d(at::pixel_shuffle(f, scale_), toImage[s].unsqueeze(-1).unsqueeze(-1), toImageBias[s]);
+    const at::Tensor physics = at::cat({z, m.op->adjoint(m.op->forward(z)), m.adjointY.to(z.scalar_type())}, 1);
+    const at::Tensor g = at::conv2d(physics, toFeatures[s].unsqueeze(-1).unsqueeze(-1), toFeaturesBias[s]);
+    return f + at::pixel_unshuffle(g, scale_);
+  }
+  int64_t scale_, mid_;
+  at::Tensor toImage, toImageBias, toFeatures, toFeaturesBias;
+};
+
+// One coupling's body: a resnet (reading a skip, going up in block-skip mode), an injector or an attention block.
+struct Piece {
+  std::shared_ptr<ResnetBlock> resnet;
+  int64_t skip = -1;  // index into the side inputs
+  std::shared_ptr<Injector> injector;
+  std::shared_ptr<Transformer> attention;
+};
+
+struct Level {
+  std::shared_ptr<Group> node;
+  std::shared_ptr<ResnetBlock> entry;  // not invertible: changes channels, or merges the skip going up
+  std::vector<std::vector<Piece>> blocks;
+  std::vector<at::Tensor> logits;  // one per coupling, in order
+  at::Tensor streamScale;          // the duplicated stream is (h, s·h)
+  at::Tensor skipMerge;            // merged output h₁ + m·h₂, one m per block (per level in level-skip mode)
+  torch::nn::Conv2d resample{nullptr};
+  int64_t channels = 0;
+};
+
+}  // namespace
+
+UNetConfig UNetConfig::from(const Options& o) {
+  const std::string k = "idm";
+  UNetConfig c;
+  c.imageChannels = o.integer(k, "imageChannels", 1);
+  c.steps = o.integer(k, "steps", 3);
+  c.channels = o.integer(k, "channels", 32);
+  c.multipliers = o.list(k, "multipliers", {1, 2});
+  c.blocks = o.integer(k, "blocks", 2);
+  std::vector<int64_t> lastOnly(c.multipliers.size(), 0);
+  if (!lastOnly.empty()) lastOnly.back() = 1;
+  c.attention = o.list(k, "attention", lastOnly);
+  c.heads = o.integer(k, "heads", 4);
+  c.groups = o.integer(k, "groups", 8);
+  c.dropout = o.number(k, "dropout", 0);
+  const std::string skips = o.string("skips", "level");
+  if (skips != "level" && skips != "block") throw std::invalid_argument("idm: option 'skips' must be 'level' or 'block', got '" + skips + "'");
+  c.blockSkips = skips == "block";
+  c.duplicateBottleneck = o.flag("duplicateBottleneck", false);
+  c.reversible = o.flag("reversible", true);
+  auto positive = [&](int64_t v, const char* name) {
+    if (v < 1) throw std::invalid_argument(std::string("idm: option '") + name + "' must be a positive integer");
+  };
+  positive(c.imageChannels, "imageChannels");
+  positive(c.steps, "steps");
+  positive(c.channels, "channels");
+  positive(c.blocks, "blocks");
+  positive(c.heads, "heads");
+  positive(c.groups, "groups");
+  if (c.multipliers.empty()) throw std::invalid_argument("idm: option 'multipliers' needs at least one level");
+  for (int64_t m : c.multipliers) {
+    positive(m, "multipliers");
+    if ((c.channels * m) % c.groups) throw std::invalid_argument("idm: option 'groups' must divide every level's channels (channels × multiplier)");
+  }
+  if (c.attention.size() != c.multipliers.size())
+    throw std::invalid_argument("idm: option 'attention' needs one 0/1 flag per level (" + std::to_string(c.multipliers.size()) + ")");
+  if (!(c.dropout >= 0 && c.dropout < 1)) throw std::invalid_argument("idm: option 'dropout' must lie in [0, 1)");
+  return c;
+}
+
+int64_t UNetConfig::sizeMultiple() const { return int64_t(1) << levels(); }
+
+struct UNet::Impl {
+  torch::nn::Conv2d convIn{nullptr}, convOut{nullptr};
+  torch::nn::GroupNorm normOut{nullptr};
+  std::vector<Level> down, up;
+};
+
+namespace {
+
+// Appends a block's couplings: [resnet,] and, where the level has attention, injector, attention, injector.
+void addBlock(Level& level, const UNetConfig& c, int64_t index, std::shared_ptr<ResnetBlock> resnet, int64_t skip, bool attention,
+              int64_t scale) {
+  std::vector<Piece> block;
+  if (resnet) block.push_back({resnet, skip, nullptr, nullptr});
+  if (attention) {
+    auto injectors = level.node->named_children().contains("injectors") ? level.node->named_children()["injectors"] : group(*level.node, "injectors");
+    auto attentions = level.node->named_children().contains("attentions") ? level.node->named_children()["attentions"] : group(*level.node, "attentions");
+    auto inject = [&](int64_t i) { return child(*injectors, std::to_string(i), std::make_shared<Injector>(level.channels, scale, c.imageChannels, c.steps)); };
+    block.push_back({nullptr, -1, inject(2 * index), nullptr});
+    block.push_back({nullptr, -1, nullptr, child(*attentions, std::to_string(index), std::make_shared<Transformer>(level.channels, c.groups, c.heads))});
+    block.push_back({nullptr, -1, inject(2 * index + 1), nullptr});
+  }
+  level.blocks.push_back(std::move(block));
+}
+
+void addCouplingParameters(Level& level) {
+  auto logits = group(*level.node, "coupling_logits");
+  int64_t n = 0;
+  for (const auto& block : level.blocks)
+    for (size_t i = 0; i < block.size(); ++i, ++n) level.logits.push_back(logits->register_parameter(std::to_string(n), at::full({}, couplingLogit(0.5))));
+  level.streamScale = level.node->register_parameter("stream_scale", at::ones({}));
+}
+
+}  // namespace
+
+UNet::UNet(const UNetConfig& c) : impl_(std::make_shared<Impl>()), config_(c) {
+  const int64_t levels = c.levels(), in = 4 * c.imageChannels;
+  auto& d = impl_->down;
+  auto& u = impl_->up;
+  impl_->convIn = conv(*this, "conv_in", in, c.channels, 3);
+  auto downNode = group(*this, "down_blocks"), upNode = group(*this, "up_blocks");
+  std::vector<int64_t> skipChannels{c.channels};  // block-skip mode: conv_in's output comes first
+  int64_t width = c.channels;
+  for (int64_t l = 0; l < levels; ++l) {
+    Level level;
+    level.node = group(*downNode, std::to_string(l));
+    level.channels = c.channels * c.multipliers[l];
+    const int64_t scale = int64_t(2) << l;
+    auto resnets = group(*level.node, "resnets");
+    for (int64_t j = 0; j < c.blocks; ++j) {
+      auto resnet = child(*resnets, std::to_string(j), std::make_shared<ResnetBlock>(j == 0 ? width : level.channels, level.channels, c.groups, c.dropout));
+      const bool entry = j == 0 && width != level.channels;
+      if (entry) level.entry = resnet;
+      addBlock(level, c, j, entry ? nullptr : resnet, -1, c.attention[l] != 0, scale);
+      if (c.blockSkips) skipChannels.push_back(level.channels);
+    }
+    width = level.channels;
+    if (l + 1 < levels) {
+      level.resample = conv(*group(*group(*level.node, "downsamplers"), "0"), "conv", width, width, 3, 2);
+      if (c.blockSkips) skipChannels.push_back(width);
+    }
+    if (!c.blockSkips) skipChannels.push_back(width);
+    addCouplingParameters(level);
+    level.skipMerge = level.node->register_parameter("skip_merge", at::zeros({c.blockSkips ? c.blocks : 1}));
+    d.push_back(std::move(level));
+  }
+  if (c.duplicateBottleneck) width *= 2;
+  for (int64_t i = 0; i < levels; ++i) {
+    const int64_t l = levels - 1 - i;
+    Level level;
+    level.node = group(*upNode, std::to_string(i));
+    level.channels = c.channels * c.multipliers[l];
+    const int64_t scale = int64_t(2) << l;
+    auto resnets = group(*level.node, "resnets");
+    auto popSkip = [&]() {
+      const int64_t ch = skipChannels.back();
+      skipChannels.pop_back();
+      return ch;
+    };
+    level.entry = child(*resnets, "0", std::make_shared<ResnetBlock>(width + popSkip(), level.channels, c.groups, c.dropout));
+    addBlock(level, c, 0, nullptr, -1, c.attention[l] != 0, scale);
+    for (int64_t j = 1; j <= c.blocks; ++j) {
+      const int64_t extra = c.blockSkips ? popSkip() : 0;
+      auto resnet = child(*resnets, std::to_string(j), std::make_shared<ResnetBlock>(level.channels + extra, level.channels, c.groups, c.dropout));
+      addBlock(level, c, j, resnet, c.blockSkips ? j - 1 : -1, c.attention[l] != 0, scale);
+    }
+    width = level.channels;
+    if (l > 0) level.resample = conv(*group(*group(*level.node, "upsamplers"), "0"), "conv", width, width, 3);
+    addCouplingParameters(level);
+    level.skipMerge = level.node->register_parameter("skip_merge", at::zeros({1}));
+    u.push_back(std::move(level));
+  }
+  impl_->normOut = norm(*this, "conv_norm_out", c.groups, c.channels, 1e-5);
+  impl_->convOut = conv(*this, "conv_out", c.channels, in, 3);
+  zeroInit(*impl_->convOut);
+}
+
+at::Tensor UNet::forward(const at::Tensor& x, int64_t step, const Measurement& m) {
+  const UNetConfig& c = config_;
+  const bool rng = is_training() && c.dropout > 0;
+  const SequenceOptions sequence{c.reversible, rng};
+  // Non-invertible layers keep only their input and recompute in backward.
+  auto saved = [&](std::vector<at::Tensor> params, CheckpointBody fn, std::vector<at::Tensor> inputs) {
+    return checkpoint(fn, inputs, params, c.reversible, rng);
+  };
+  auto couplings = [&](const Level& level, size_t first, size_t last) {
+    std::vector<Coupling> out;
+    size_t n = 0;
+    for (size_t b = 0; b < level.blocks.size(); ++b)
+      for (const Piece& p : level.blocks[b]) {
+        if (b >= first && b < last) {
+          CouplingBody body;
+          if (p.resnet && p.skip >= 0)
+            body = [r = p.resnet, s = p.skip](const at::Tensor& x, const std::vector<at::Tensor>& sides) { return r->forward(at::cat({x, sides[s]}, 1)); };
+          else if (p.resnet)
+            body = [r = p.resnet](const at::Tensor& x, const std::vector<at::Tensor>&) { return r->forward(x); };
+          else if (p.injector)
+            body = [i = p.injector, step, m](const at::Tensor& x, const std::vector<at::Tensor>&) { return i->forward(x, step, m); };
+          else
+            body = [a = p.attention](const at::Tensor& x, const std::vector<at::Tensor>&) { return a->forward(x); };
+          out.push_back({body, level.logits[n]});
+        }
+        ++n;
+      }
+    return out;
+  };
+
+  at::Tensor h = saved(impl_->convIn->parameters(), [conv = impl_->convIn](const std::vector<at::Tensor>& in) mutable { return conv(in[0]); }, {at::pixel_unshuffle(x, 2)});
+  std::vector<at::Tensor> skips;
+  if (c.blockSkips) skips.push_back(h);
+  for (Level& level : impl_->down) {
+    if (level.entry) h = saved(level.entry->parameters(), [e = level.entry](const std::vector<at::Tensor>& in) { return e->forward(in[0]); }, {h});
+    at::Tensor a = h, b = level.streamScale * h;
+    const auto params = level.node->parameters();
+    if (c.blockSkips) {
+      for (size_t j = 0; j < level.blocks.size(); ++j) {
+        std::tie(a, b) = runCouplings(couplings(level, j, j + 1), a, b, {}, params, sequence);
+        h = a + level.skipMerge[j] * b;
+        skips.push_back(h);
+      }
+    } else {
+      std::tie(a, b) = runCouplings(couplings(level, 0, level.blocks.size()), a, b, {}, params, sequence);
+      h = a + level.skipMerge[0] * b;
+      skips.push_back(h);
+    }
+    if (level.resample) {
+      h = saved(level.resample->parameters(), [r = level.resample](const std::vector<at::Tensor>& in) mutable { return r(in[0]); }, {h});
+      if (c.blockSkips) skips.push_back(h);
+    }
+  }
+  if (c.duplicateBottleneck) h = at::cat({h, h}, 1);
+  for (Level& level : impl_->up) {
+    const at::Tensor skip = skips.back();
+    skips.pop_back();
+    h = saved(level.entry->parameters(), [e = level.entry](const std::vector<at::Tensor>& in) { return e->forward(at::cat({in[0], in[1]}, 1)); }, {h, skip});
+    std::vector<at::Tensor> sides;
+    if (c.blockSkips)
+      for (int64_t j = 0; j < c.blocks; ++j) {
+        sides.push_back(skips.back());
+        skips.pop_back();
+      }
+    at::Tensor a, b;
+    std::tie(a, b) = runCouplings(couplings(level, 0, level.blocks.size()), h, level.streamScale * h, sides, level.node->parameters(), sequence);
+    h = a + level.skipMerge[0] * b;
+    if (level.resample)
+      h = saved(level.resample->parameters(), [r = level.resample](const std::vector<at::Tensor>& in) mutable { return r(at::upsample_nearest2d(in[0], {in[0].size(2) * 2, in[0].size(3) * 2})); }, {h});
+  }
+  auto head = impl_->normOut->parameters();
+  for (const auto& p : impl_->convOut->parameters()) head.push_back(p);
+  const at::Tensor eps = saved(head, [n = impl_->normOut, o = impl_->convOut](const std::vector<at::Tensor>& in) mutable { return o(at::silu(n(in[0]))); }, {h});
+  return at::pixel_shuffle(eps, 2);
+}
+
+}  // namespace invdiff::idm

@@ -1,0 +1,58 @@
+// IDM's noise-estimation U-Net (papers.md §1.4–1.6): pixel-unshuffled input, resnet and self-attention
+// blocks run as reversible couplings on a duplicated stream, measurement injectors around every attention
+// block, skips, no time embedding, pixel-shuffled output. Parameter names follow Stable Diffusion 1.5's
+// diffusers naming where a layer has an SD counterpart, so SD weights load by name.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <torch/nn/module.h>
+
+#include "core/operators/operator.h"
+#include "core/options.h"
+
+namespace invdiff::idm {
+
+// What the injectors and the data-consistency step read during one reconstruction.
+struct Measurement {
+  std::shared_ptr<const operators::Operator> op;
+  at::Tensor y;
+  at::Tensor adjointY;  // Aᵀ y
+};
+
+struct UNetConfig {
+  int64_t imageChannels = 1;
+  int64_t steps = 3;  // injectors keep one weight set per sampling step
+  int64_t channels = 32;
+  std::vector<int64_t> multipliers{1, 2};
+  int64_t blocks = 2;               // channel-preserving blocks per level (up levels add one that merges the skip)
+  std::vector<int64_t> attention;   // per level: 1 = self-attention blocks (with injectors) there
+  int64_t heads = 4;
+  int64_t groups = 8;               // GroupNorm groups
+  double dropout = 0;
+  bool blockSkips = false;          // SD's skip per block (memory grows with depth) instead of one per level
+  bool duplicateBottleneck = false; // SD's up path expects twice the bottleneck width (§1.4)
+  bool reversible = true;           // false: stored activations, same parameters and results
+
+  static UNetConfig from(const Options& o);
+  int64_t levels() const { return static_cast<int64_t>(multipliers.size()); }
+  // H and W of the image must be multiples of this.
+  int64_t sizeMultiple() const;
+};
+
+class UNet : public torch::nn::Module {
+ public:
+  explicit UNet(const UNetConfig& config);
+  // ε for image x at sampling step t (1-based), with the measurement for the injectors.
+  at::Tensor forward(const at::Tensor& x, int64_t step, const Measurement& m);
+  const UNetConfig& config() const { return config_; }
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+  UNetConfig config_;
+};
+
+}  // namespace invdiff::idm
