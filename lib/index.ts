@@ -20,3 +20,4 @@ export * as io from './io';
 export { encodePng } from './io/png';
 export * as operators from './operators';
 export * as samplers from './samplers';
+export * as models from './models';

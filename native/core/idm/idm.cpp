@@ -25,12 +25,12 @@ std::vector<at::Tensor> Idm::forward(const std::vector<at::Tensor>&) {
 }
 
 // F_t: ε from the U-Net, x̂₀, the projection x̂₀ − A⁺(A x̂₀ − y), then DDIM (η = 0) to step t − 1.
-at::Tensor Idm::step(const at::Tensor& x, int64_t t, const Measurement& m) {
+at::Tensor Idm::step(const at::Tensor& x, int64_t t, const std::shared_ptr<const operators::Operator>& op, const at::Tensor& y) {
   const at::Tensor abar = cumulative(alpha_);
   const at::Tensor now = abar[t - 1];
-  const at::Tensor eps = unet_->forward(x, t, m);
+  const at::Tensor eps = unet_->forward(x, t, {op, op->adjoint(y)});
   at::Tensor x0 = (x - at::sqrt(1 - now) * eps) / at::sqrt(now);
-  x0 = x0 - m.op->pinv(m.op->forward(x0) - m.y);
+  x0 = x0 - op->pinv(op->forward(x0) - y);
   if (t == 1) return x0;  // ᾱ₀ = 1: the last step is x̂₀ itself
   const at::Tensor prev = abar[t - 2];
   return at::sqrt(prev) * x0 + at::sqrt(1 - prev) * eps;
@@ -46,16 +46,17 @@ at::Tensor Idm::reconstruct(std::shared_ptr<const operators::Operator> op, const
     throw std::invalid_argument("idm: this model needs image height and width that are multiples of " + std::to_string(k) + ", the operator's are " +
                                 std::to_string(shape[1]) + "×" + std::to_string(shape[2]) + " (pad the images)");
   const at::Tensor measured = y.to(alpha_.scalar_type());
-  Measurement m{op, measured, op->adjoint(measured)};
-  if (m.adjointY.dim() != 4) throw std::invalid_argument("idm: argument 'y' must hold one measurement per image (N×...), not stacks");
-  const at::Tensor start = at::sqrt(cumulative(alpha_)[config_.steps - 1]) * op->pinv(measured);
+  const at::Tensor pinv = op->pinv(measured);
+  if (pinv.dim() != 4) throw std::invalid_argument("idm: argument 'y' must hold one measurement per image (N×...), not stacks");
+  const at::Tensor start = at::sqrt(cumulative(alpha_)[config_.steps - 1]) * pinv;
   auto self = std::static_pointer_cast<Idm>(shared_from_this());
   std::vector<Coupling> chain;
   for (int64_t t = config_.steps; t >= 1; --t)
-    chain.push_back({[self, t, m](const at::Tensor& x, const std::vector<at::Tensor>&) { return self->step(x, t, m); }, logits_[config_.steps - t]});
+    chain.push_back({[self, t, op](const at::Tensor& x, const std::vector<at::Tensor>& sides) { return self->step(x, t, op, sides[0]); },
+                     logits_[config_.steps - t]});
   const bool rng = is_training() && config_.dropout > 0;
   at::Tensor a, b;
-  std::tie(a, b) = runCouplings(chain, start, inputScale_ * start, {}, parameters(), {config_.reversible, rng});
+  std::tie(a, b) = runCouplings(chain, start, inputScale_ * start, {measured}, parameters(), {config_.reversible, rng});
   return a + outputMerge_ * b;
 }
 

@@ -17,7 +17,7 @@ class Idm final : public Module {
   at::Tensor reconstruct(std::shared_ptr<const operators::Operator> op, const at::Tensor& y);
 
  private:
-  at::Tensor step(const at::Tensor& x, int64_t t, const Measurement& m);
+  at::Tensor step(const at::Tensor& x, int64_t t, const std::shared_ptr<const operators::Operator>& op, const at::Tensor& y);
   UNetConfig config_;
   std::shared_ptr<UNet> unet_;
   at::Tensor alpha_, inputScale_, outputMerge_;

@@ -108,10 +108,10 @@ struct Injector : torch::nn::Module {
     toFeatures = register_parameter("feature_weight", at::zeros({steps, mid_, 3 * imageChannels}));
     toFeaturesBias = register_parameter("feature_bias", at::zeros({steps, mid_}));
   }
-  at::Tensor forward(const at::Tensor& f, int64_t step, const Measurement& m) {
+  at::Tensor forward(const at::Tensor& f, int64_t step, const operators::Operator& op, const at::Tensor& adjointY) {
     const int64_t s = step - 1;
     const at::Tensor z = at::conv2d(at::pixel_shuffle(f, scale_), toImage[s].unsqueeze(-1).unsqueeze(-1), toImageBias[s]);
-    const at::Tensor physics = at::cat({z, m.op->adjoint(m.op->forward(z)), m.adjointY.to(z.scalar_type())}, 1);
+    const at::Tensor physics = at::cat({z, op.adjoint(op.forward(z)), adjointY}, 1);
     const at::Tensor g = at::conv2d(physics, toFeatures[s].unsqueeze(-1).unsqueeze(-1), toFeaturesBias[s]);
     return f + at::pixel_unshuffle(g, scale_);
   }
@@ -297,7 +297,9 @@ at::Tensor UNet::forward(const at::Tensor& x, int64_t step, const Measurement& m
           else if (p.resnet)
             body = [r = p.resnet](const at::Tensor& x, const std::vector<at::Tensor>&) { return r->forward(x); };
           else if (p.injector)
-            body = [i = p.injector, step, m](const at::Tensor& x, const std::vector<at::Tensor>&) { return i->forward(x, step, m); };
+            body = [i = p.injector, step, op = m.op](const at::Tensor& x, const std::vector<at::Tensor>& sides) {
+              return i->forward(x, step, *op, sides.back());
+            };
           else
             body = [a = p.attention](const at::Tensor& x, const std::vector<at::Tensor>&) { return a->forward(x); };
           out.push_back({body, level.logits[n]});
@@ -316,12 +318,12 @@ at::Tensor UNet::forward(const at::Tensor& x, int64_t step, const Measurement& m
     const auto params = level.node->parameters();
     if (c.blockSkips) {
       for (size_t j = 0; j < level.blocks.size(); ++j) {
-        std::tie(a, b) = runCouplings(couplings(level, j, j + 1), a, b, {}, params, sequence);
+        std::tie(a, b) = runCouplings(couplings(level, j, j + 1), a, b, {m.adjointY}, params, sequence);
         h = a + level.skipMerge[j] * b;
         skips.push_back(h);
       }
     } else {
-      std::tie(a, b) = runCouplings(couplings(level, 0, level.blocks.size()), a, b, {}, params, sequence);
+      std::tie(a, b) = runCouplings(couplings(level, 0, level.blocks.size()), a, b, {m.adjointY}, params, sequence);
       h = a + level.skipMerge[0] * b;
       skips.push_back(h);
     }
@@ -335,12 +337,13 @@ at::Tensor UNet::forward(const at::Tensor& x, int64_t step, const Measurement& m
     const at::Tensor skip = skips.back();
     skips.pop_back();
     h = saved(level.entry->parameters(), [e = level.entry](const std::vector<at::Tensor>& in) { return e->forward(at::cat({in[0], in[1]}, 1)); }, {h, skip});
-    std::vector<at::Tensor> sides;
+    std::vector<at::Tensor> sides;  // the skips block resnets read, then Aᵀy for the injectors
     if (c.blockSkips)
       for (int64_t j = 0; j < c.blocks; ++j) {
         sides.push_back(skips.back());
         skips.pop_back();
       }
+    sides.push_back(m.adjointY);
     at::Tensor a, b;
     std::tie(a, b) = runCouplings(couplings(level, 0, level.blocks.size()), h, level.streamScale * h, sides, level.node->parameters(), sequence);
     h = a + level.skipMerge[0] * b;

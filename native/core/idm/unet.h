@@ -15,11 +15,10 @@
 
 namespace invdiff::idm {
 
-// What the injectors and the data-consistency step read during one reconstruction.
+// What the injectors read. Aᵀy enters every reversible sequence as a side input, so gradients reach y.
 struct Measurement {
   std::shared_ptr<const operators::Operator> op;
-  at::Tensor y;
-  at::Tensor adjointY;  // Aᵀ y
+  at::Tensor adjointY;
 };
 
 struct UNetConfig {

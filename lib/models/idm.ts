@@ -1,0 +1,164 @@
+// IDM (Invertible Diffusion Models, papers.md §1): a few-step DDIM sampler with data consistency, unrolled
+// into one reconstruction network and trained end to end; reversible at the step and block level.
+import { NativeBinding, th } from '../generated/ops';
+import { Module } from '../module';
+import type { Operator } from '../operators/operator';
+import { fromHandle, nativeAddon } from '../runtime';
+import { loadSafetensors } from '../safetensors';
+import { scope } from '../scope';
+import type { Tensor } from '../tensor';
+
+const native = nativeAddon as NativeBinding;
+
+export interface IDMOptions {
+  /** Sampling steps T of the unrolled chain (default 3). */
+  steps?: number;
+  /** Image channels: 1 for the CS papers' Y channel (default), 3 for RGB. */
+  imageChannels?: number;
+  /** U-Net width at the first level (default 32; the paper preset 320). */
+  channels?: number;
+  /** Width multiplier per level; the image must be a multiple of 2^levels (default [1, 2]). */
+  multipliers?: number[];
+  /** Channel-preserving reversible blocks per level (default 2). */
+  blocks?: number;
+  /** Per level, whether it has self-attention blocks (each with two measurement injectors). Default: the last level only. */
+  attention?: (boolean | number)[];
+  heads?: number;
+  /** GroupNorm groups (default 8; the paper preset 32). */
+  groups?: number;
+  dropout?: number;
+  /** 'level': one skip per level, so memory stays flat with depth (default); 'block': SD's skip per block. */
+  skips?: 'level' | 'block';
+  /** Doubles the bottleneck width before the up path, as SD's pruned up blocks expect. */
+  duplicateBottleneck?: boolean;
+  /** false: the same network and parameters with stored activations (the reference for tests and benchmarks). */
+  reversible?: boolean;
+  /** 'small' (the defaults, sized for a CPU) or 'paper': §1.4's pruned SD-1.5 U-Net shapes. Explicit options override it. */
+  preset?: 'small' | 'paper';
+}
+
+const PAPER: IDMOptions = {
+  channels: 320,
+  multipliers: [1, 2],
+  blocks: 2,
+  attention: [true, true],
+  heads: 8,
+  groups: 32,
+  skips: 'block',
+  duplicateBottleneck: true,
+};
+
+const NUMERIC = ['steps', 'imageChannels', 'channels', 'blocks', 'heads', 'groups', 'dropout'] as const;
+
+/** The options the native module takes: preset expanded, flags as numbers, checked. */
+function nativeOptions(options: IDMOptions): Record<string, number | boolean | string | number[]> {
+  if (typeof options !== 'object' || options === null) throw new TypeError(`IDM: argument 'options' expected an object`);
+  const known = new Set<string>([...NUMERIC, 'multipliers', 'attention', 'skips', 'duplicateBottleneck', 'reversible', 'preset']);
+  for (const key of Object.keys(options))
+    if (!known.has(key)) throw new TypeError(`IDM: unknown option '${key}' (expected one of ${[...known].join(', ')})`);
+  if (options.preset !== undefined && options.preset !== 'small' && options.preset !== 'paper')
+    throw new TypeError(`IDM: option 'preset' must be 'small' or 'paper', got ${JSON.stringify(options.preset)}`);
+  const { preset, ...rest } = options;
+  const merged: IDMOptions = { ...(preset === 'paper' ? PAPER : {}), ...rest };
+  const out: Record<string, number | boolean | string | number[]> = {};
+  for (const key of NUMERIC) {
+    const v = merged[key];
+    if (v === undefined) continue;
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new TypeError(`IDM: option '${key}' must be a number, got ${JSON.stringify(v)}`);
+    out[key] = v;
+  }
+  if (merged.multipliers !== undefined) {
+    if (!Array.isArray(merged.multipliers) || !merged.multipliers.every(Number.isInteger))
+      throw new TypeError(`IDM: option 'multipliers' must be an array of integers`);
+    out.multipliers = merged.multipliers;
+  }
+  if (merged.attention !== undefined) {
+    if (!Array.isArray(merged.attention)) throw new TypeError(`IDM: option 'attention' must be an array of per-level flags`);
+    out.attention = merged.attention.map((a) => (a ? 1 : 0));
+  }
+  if (merged.skips !== undefined) out.skips = merged.skips;
+  for (const key of ['duplicateBottleneck', 'reversible'] as const)
+    if (merged[key] !== undefined) {
+      if (typeof merged[key] !== 'boolean') throw new TypeError(`IDM: option '${key}' must be a boolean`);
+      out[key] = merged[key] as boolean;
+    }
+  return out;
+}
+
+/** The SD-1.5 diffusers name of one of our U-Net parameters, or undefined for IDM's own additions. */
+function stableDiffusionName(name: string, levels: number): string | undefined {
+  if (!name.startsWith('unet.')) return undefined;
+  const rest = name.slice('unet.'.length);
+  if (/(^|\.)(injectors|coupling_logits)\.|\.(stream_scale|skip_merge)$/.test(rest)) return undefined;
+  // SD has four up blocks; the pruned U-Net keeps the last `levels` of them.
+  return rest.replace(/^up_blocks\.(\d+)\./, (_, i: string) => `up_blocks.${Number(i) + 4 - levels}.`);
+}
+
+export class IDM extends Module {
+  constructor(options: IDMOptions = {}) {
+    super('idm', nativeOptions(options));
+  }
+
+  /** Images must have height and width that are multiples of this (pad them otherwise). */
+  get sizeMultiple(): number {
+    return 2 ** ((this.options.multipliers as number[] | undefined)?.length ?? 2);
+  }
+
+  /** x̂ for measurements y = A x: N×C×H×W with the operator's image shape. Differentiable (for training). */
+  reconstruct(A: Operator, y: Tensor): Tensor {
+    return fromHandle(native.idmReconstruct(this.handle, A.handle, th(y)));
+  }
+  reconstructAsync(A: Operator, y: Tensor): Promise<Tensor> {
+    return native['idmReconstruct$async'](this.handle, A.handle, th(y)).then(fromHandle);
+  }
+
+  static load(path: string): IDM {
+    const { tensors, metadata } = loadSafetensors(path);
+    try {
+      if (metadata['invdiff.kind'] !== 'idm') throw new Error(`IDM.load: '${path}' holds a '${metadata['invdiff.kind'] ?? 'unknown'}' module, not an IDM`);
+      const model = new IDM(JSON.parse(metadata['invdiff.options'] ?? '{}'));
+      model.loadStateDict(tensors);
+      return model;
+    } finally {
+      for (const t of Object.values(tensors)) t.dispose();
+    }
+  }
+
+  /**
+   * An IDM initialised from a local Stable Diffusion 1.5 U-Net in diffusers naming (for example
+   * `unet/diffusion_pytorch_model.safetensors`), as the paper fine-tunes it. Nothing is downloaded. SD layers
+   * IDM prunes (time embedding, cross-attention, mid block, outer scales) are ignored; IDM's own additions
+   * keep their initial values. Throws naming any layer the file lacks or holds in another shape.
+   */
+  static fromStableDiffusion(path: string, options: IDMOptions = {}): IDM {
+    const model = new IDM({ preset: 'paper', ...options });
+    const { tensors } = loadSafetensors(path);
+    try {
+      scope(() => model.loadStateDict(stableDiffusionState(model, tensors, path)));
+      return model;
+    } catch (e) {
+      model.dispose();
+      throw e;
+    } finally {
+      for (const t of Object.values(tensors)) t.dispose();
+    }
+  }
+}
+
+/** The model's parameters with every SD counterpart taken from `tensors`. */
+function stableDiffusionState(model: IDM, tensors: Record<string, Tensor>, path: string): [string, Tensor][] {
+  const levels = (model.options.multipliers as number[]).length;
+  const problems: string[] = [];
+  const state = model.namedParameters().map(([name, current]): [string, Tensor] => {
+    const sd = stableDiffusionName(name, levels);
+    if (sd === undefined) return [name, current];
+    const found = tensors[sd];
+    if (!found) problems.push(`'${sd}' is missing`);
+    else if (found.shape.join() !== current.shape.join()) problems.push(`'${sd}' has shape [${found.shape}], IDM needs [${current.shape}]`);
+    else return [name, found.to({ dtype: current.dtype })];
+    return [name, current];
+  });
+  if (problems.length)
+    throw new Error(`IDM.fromStableDiffusion: '${path}' does not fit (${problems.length} problems): ${problems.slice(0, 5).join('; ')}${problems.length > 5 ? '; …' : ''}`);
+  return state;
+}

@@ -1,0 +1,2 @@
+export { IDM } from './idm';
+export type { IDMOptions } from './idm';

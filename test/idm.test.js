@@ -1,0 +1,180 @@
+'use strict';
+// IDM: the reversible model gives the same loss and gradients as the same network with stored activations,
+// for several operator families; options are checked; checkpoints and SD-1.5 weights load by name.
+const test = require('tape');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const inv = require('..');
+
+const TINY = { channels: 8, groups: 4, heads: 2, multipliers: [1, 2], blocks: 2, attention: [true, true], steps: 3 };
+
+// Every parameter moved off its initial value (several start at zero), the same for both models.
+function perturbed(model, seed, scale = 0.05) {
+  return inv.scope(() =>
+    model.namedParameters().map(([name, p], i) => [name, inv.keep(p.add(inv.randn(p.shape, { seed: seed + i, dtype: p.dtype }).mul(scale)))]),
+  );
+}
+
+function gradients(model, A, x, y) {
+  for (const p of model.parameters()) p.zeroGrad();
+  const yy = y.detach().requiresGrad_(true);
+  const out = model.reconstruct(A, yy);
+  const loss = out.sub(x).square().mean().add(out.sub(x).abs().mean());
+  loss.backward();
+  return { loss: loss.item(), grads: model.namedParameters().map(([n, p]) => [n, p.grad]), dy: yy.grad };
+}
+
+// Relative to the larger of the reference's magnitude and a floor: a few parameters have an exactly zero
+// gradient in exact arithmetic (an injector bias that a GroupNorm with whole channel groups removes), so
+// both sides hold rounding noise there.
+function worstRelative(a, b, floor = 0) {
+  const d = a.sub(b).abs().max().item();
+  const s = Math.max(b.abs().max().item(), floor);
+  return s === 0 ? d : d / s;
+}
+
+const FAMILIES = [
+  ['blockCS', { ratio: 0.3, blockSize: 8 }],
+  ['inpainting', { keep: 0.5 }],
+  ['mri', { acceleration: 4 }],
+];
+
+for (const [dtype, tol] of [['float64', 1e-8], ['float32', 1e-4]]) {
+  for (const [family, opts] of dtype === 'float64' ? FAMILIES : FAMILIES.slice(0, 1)) {
+    test(`IDM T=3 on ${family} (${dtype}): reversible and stored activations give the same loss and gradients`, (t) => {
+      inv.scope(() => {
+        const A = inv.operators.create(family, { imageShape: [1, 16, 16], batch: 2, seed: 3, ...opts });
+        const x = inv.rand([2, 1, 16, 16], { seed: 1, dtype }).mul(2).sub(1);
+        const y = A.forward(x);
+        const rev = new inv.models.IDM({ ...TINY, reversible: true }).to({ dtype });
+        const ref = new inv.models.IDM({ ...TINY, reversible: false }).to({ dtype });
+        const state = perturbed(rev, 100);
+        rev.loadStateDict(state);
+        ref.loadStateDict(state);
+        const a = gradients(rev, A, x, y);
+        const b = gradients(ref, A, x, y);
+        t.ok(Math.abs(a.loss - b.loss) <= tol * Math.abs(b.loss), `same loss (${a.loss} vs ${b.loss})`);
+        let worst = 0;
+        let worstName = '';
+        let zero = 0;
+        const floor = (dtype === 'float64' ? 1e-6 : 1e-3) * Math.max(...b.grads.map(([, g]) => (g ? g.abs().max().item() : 0)));
+        for (let i = 0; i < a.grads.length; i++) {
+          const [name, ga] = a.grads[i];
+          const gb = b.grads[i][1];
+          if (!ga || !gb) {
+            t.fail(`${name} has a gradient in both (${!!ga}, ${!!gb})`);
+            continue;
+          }
+          if (gb.abs().max().item() === 0) zero++;
+          const r = worstRelative(ga, gb, floor);
+          if (r > worst) [worst, worstName] = [r, name];
+        }
+        let num = 0;
+        let den = 0;
+        for (let i = 0; i < a.grads.length; i++) {
+          if (!a.grads[i][1] || !b.grads[i][1]) continue;
+          num += a.grads[i][1].sub(b.grads[i][1]).square().sum().item();
+          den += b.grads[i][1].square().sum().item();
+        }
+        const global = Math.sqrt(num / den);
+        t.ok(global <= tol, `the whole gradient agrees: relative error ${global.toExponential(2)} <= ${tol}`);
+        // float32 cannot hold every scalar to 1e-4: a coupling weight's gradient sums (x₂ − body)·dy over a nearly
+        // duplicated stream, and x₂ is rebuilt by division, so its cancellation magnifies rounding (the stored
+        // float32 gradient itself is ~1e-5 off float64 there). float64 holds every tensor to the tolerance.
+        const perTensor = dtype === 'float64' ? tol : 1e-2;
+        t.ok(worst <= perTensor, `each of ${a.grads.length} parameter gradients agrees to ${perTensor} (worst ${worst.toExponential(2)} at ${worstName})`);
+        t.ok(zero <= 2, `gradients are not trivially zero (${zero} all-zero)`);
+        const ry = worstRelative(a.dy, b.dy);
+        t.ok(ry <= tol, `the gradient with respect to the input y agrees (${ry.toExponential(2)})`);
+        for (const m of [rev, ref]) m.dispose();
+        A.dispose();
+      });
+      t.end();
+    });
+  }
+}
+
+test('IDM options and inputs are checked with clear errors', (t) => {
+  t.throws(() => new inv.models.IDM({ channel: 8 }), /unknown option 'channel'/);
+  t.throws(() => new inv.models.IDM({ preset: 'huge' }), /'preset' must be 'small' or 'paper'/);
+  t.throws(() => new inv.models.IDM({ skips: 'some' }), /'skips' must be 'level' or 'block'/);
+  t.throws(() => new inv.models.IDM({ channels: 6, groups: 4 }), /'groups' must divide/);
+  t.throws(() => new inv.models.IDM({ attention: [true] }), /one 0\/1 flag per level/);
+  t.throws(() => new inv.models.IDM({ channels: 4, groups: 2, heads: 1 }), /channels divisible by 16 \(its injector pixel-shuffles by 4\)/);
+  const m = new inv.models.IDM(TINY);
+  t.equal(m.sizeMultiple, 4, 'two levels: sizes must be multiples of 4');
+  inv.scope(() => {
+    const odd = inv.operators.create('inpainting', { imageShape: [1, 18, 18] });
+    t.throws(() => m.reconstruct(odd, inv.zeros([1, 1, 18, 18])), /multiples of 4, the operator's are 18×18 \(pad the images\)/);
+    const rgb = inv.operators.create('inpainting', { imageShape: [3, 16, 16] });
+    t.throws(() => m.reconstruct(rgb, inv.zeros([1, 3, 16, 16])), /3 channels, this model was built for imageChannels 1/);
+    const A = inv.operators.create('blockCS', { imageShape: [1, 16, 16], ratio: 0.25, blockSize: 8 });
+    t.throws(() => m.reconstruct(A, inv.zeros([1, 5])), /y/, 'a measurement of the wrong shape is rejected');
+    t.throws(() => m.forward(inv.zeros([1, 1, 16, 16])), /needs the operator/);
+  });
+  m.dispose();
+  t.end();
+});
+
+test('IDM save/load round-trips the model; reconstructAsync matches reconstruct', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'idm-'));
+  const file = path.join(dir, 'model.safetensors');
+  const m = new inv.models.IDM({ ...TINY, steps: 2 });
+  m.loadStateDict(perturbed(m, 7));
+  m.save(file);
+  const back = inv.models.IDM.load(file);
+  t.ok(back instanceof inv.models.IDM, 'IDM.load gives an IDM');
+  const A = inv.operators.create('blockCS', { imageShape: [1, 16, 16], ratio: 0.25, blockSize: 8, seed: 2 });
+  const y = A.forward(inv.rand([1, 1, 16, 16], { seed: 4 }));
+  const a = inv.noGrad(() => m.reconstruct(A, y));
+  const b = inv.noGrad(() => back.reconstruct(A, y));
+  const c = await back.reconstructAsync(A, y);
+  t.equal(a.sub(b).abs().max().item(), 0, 'the loaded model reconstructs identically');
+  t.equal(b.sub(c).abs().max().item(), 0, 'the async reconstruction is identical');
+  t.deepEqual(back.options, m.options, 'options come back with it');
+  fs.rmSync(dir, { recursive: true });
+  t.end();
+});
+
+test('IDM.fromStableDiffusion maps SD-1.5 diffusers names onto the paper preset (synthetic file)', (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sd-'));
+  const file = path.join(dir, 'unet.safetensors');
+  const small = { channels: 32, groups: 8, heads: 4 }; // the paper's structure at a tenth of its width
+  const shapeOf = new inv.models.IDM({ preset: 'paper', ...small });
+  const sd = {};
+  const expected = {};
+  let i = 0;
+  for (const [name, p] of shapeOf.namedParameters()) {
+    if (!name.startsWith('unet.') || /injectors|coupling_logits|stream_scale|skip_merge/.test(name)) continue;
+    const sdName = name.slice(5).replace(/^up_blocks\.(\d)\./, (_, k) => `up_blocks.${Number(k) + 2}.`);
+    sd[sdName] = inv.randn(p.shape, { seed: i++ }).to({ dtype: 'float16' });
+    expected[name] = sd[sdName];
+  }
+  t.ok(Object.keys(sd).some((k) => k.startsWith('up_blocks.3.resnets.2.conv1')), 'the file names SD up_blocks 2 and 3');
+  // Layers IDM prunes are in a real SD file and must be ignored.
+  sd['time_embedding.linear_1.weight'] = inv.randn([4, 4]);
+  sd['down_blocks.0.resnets.0.time_emb_proj.weight'] = inv.randn([4, 4]);
+  sd['down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k.weight'] = inv.randn([4, 4]);
+  sd['mid_block.resnets.0.conv1.weight'] = inv.randn([4, 4]);
+  inv.saveSafetensors(file, sd);
+  const model = inv.models.IDM.fromStableDiffusion(file, small);
+  let worst = 0;
+  let mapped = 0;
+  for (const [name, p] of model.namedParameters()) {
+    if (expected[name]) {
+      worst = Math.max(worst, p.sub(expected[name].to({ dtype: 'float32' })).abs().max().item());
+      mapped++;
+    }
+  }
+  t.ok(mapped > 100, `${mapped} SD tensors mapped`);
+  t.equal(worst, 0, 'each mapped parameter holds the SD tensor');
+  const alpha = model.namedParameters().find(([n]) => n === 'alpha')[1];
+  t.deepEqual(Array.from(alpha.toFloat32Array()), [0.5, 0.5, 0.5], "IDM's own parameters keep their initial values");
+  delete sd['conv_in.weight'];
+  sd['conv_out.weight'] = inv.randn([4, 32, 1, 1]);
+  inv.saveSafetensors(file, sd);
+  t.throws(() => inv.models.IDM.fromStableDiffusion(file, small), /2 problems\): 'conv_in.weight' is missing; 'conv_out.weight' has shape \[4,32,1,1\], IDM needs \[4,32,3,3\]/);
+  fs.rmSync(dir, { recursive: true });
+  t.end();
+});
