@@ -21,3 +21,4 @@ export { encodePng } from './io/png';
 export * as operators from './operators';
 export * as samplers from './samplers';
 export * as models from './models';
+export * as training from './training';

@@ -4,7 +4,7 @@ import { cat, interpolate } from '../generated/ops';
 import { readImageFolder, ReadImageOptions } from '../io/image';
 import { keep, scope } from '../scope';
 import type { Tensor } from '../tensor';
-import { mulberry32 } from './dead-leaves';
+import { mulberry32, SeededRandom } from './dead-leaves';
 
 export interface ImageDatasetOptions {
   /** Side of the square crops. */
@@ -17,9 +17,18 @@ export interface ImageDatasetOptions {
   resize?: boolean;
 }
 
+/** Where a dataset's sequence of batches stands, for checkpoints that resume bit for bit. */
+export interface DatasetState {
+  random: number;
+  order: number[];
+  cursor: number;
+  epoch: number;
+}
+
 export class ImageDataset {
   private readonly images: Tensor[];
-  private readonly random: () => number;
+  private readonly random: SeededRandom;
+  private preparedFrom?: DatasetState; // the state the prepared batch was drawn from
   private order: number[] = [];
   private cursor = 0;
   private prepared?: Tensor;
@@ -90,6 +99,7 @@ export class ImageDataset {
   next(): Tensor {
     const ready = this.prepared;
     this.prepared = undefined;
+    this.preparedFrom = undefined;
     if (ready) return ready;
     return scope(() => cat(Array.from({ length: this.options.batch }, () => this.sample()), { dim: 0 }).contiguous());
   }
@@ -99,9 +109,34 @@ export class ImageDataset {
     const batch = this.next();
     setImmediate(() => {
       // Nothing to prepare once disposed: a throw here would have no caller to reach.
-      if (!this.prepared && !this.disposed) this.prepared = keep(this.next());
+      if (this.prepared || this.disposed) return;
+      const from = this.snapshot();
+      this.prepared = keep(this.next());
+      this.preparedFrom = from;
     });
     return batch;
+  }
+
+  /** The state before the next batch the caller will get (a prepared batch counts as not yet drawn). */
+  state(): DatasetState {
+    return this.preparedFrom ?? this.snapshot();
+  }
+
+  /** Continues from a state() so the batches that follow are those that followed it. */
+  restore(state: DatasetState): void {
+    if ((state.order.length !== this.images.length && state.order.length !== 0) || state.order.some((i) => !(i >= 0 && i < this.images.length)))
+      throw new RangeError(`ImageDataset.restore: the state is for a dataset of ${state.order.length} images, this one has ${this.images.length}`);
+    this.prepared?.dispose();
+    this.prepared = undefined;
+    this.preparedFrom = undefined;
+    this.random.state = state.random;
+    this.order = [...state.order];
+    this.cursor = state.cursor;
+    this.epoch = state.epoch;
+  }
+
+  private snapshot(): DatasetState {
+    return { random: this.random.state, order: [...this.order], cursor: this.cursor, epoch: this.epoch };
   }
 
   dispose(): void {

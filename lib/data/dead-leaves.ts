@@ -3,16 +3,23 @@
 import { tensor } from '../generated/ops';
 import type { Tensor } from '../tensor';
 
+/** A seeded uniform generator in [0, 1) whose whole state is one 32-bit number (readable and settable). */
+export interface SeededRandom {
+  (): number;
+  state: number;
+}
+
 /** A small seeded PRNG (mulberry32): the same seed gives the same images on every machine. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
+export function mulberry32(seed: number): SeededRandom {
+  const next = (() => {
+    next.state = (next.state + 0x6d2b79f5) >>> 0;
+    let t = next.state;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  }) as SeededRandom;
+  next.state = seed >>> 0;
+  return next;
 }
 
 export interface DeadLeavesOptions {

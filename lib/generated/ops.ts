@@ -212,6 +212,9 @@ export interface NativeBinding {
   optimizerLoadStateBytes(optimizer: number, bytes: Handle): void;
   optimizerDispose(handle: number): boolean;
   clipGradNorm(params: Handle[], maxNorm: number, normType?: number): number;
+  emaUpdate(average: Handle[], params: Handle[], decay: number): void;
+  rngState(): number | null;
+  setRngState(state: Handle): void;
   saveSafetensors(path: string, tensors: [string, Handle][], metadata?: Record<string, string>): void;
   'saveSafetensors$async'(path: string, tensors: [string, Handle][], metadata?: Record<string, string>): Promise<void>;
   loadSafetensors(path: string): { tensors: [string, number][]; metadata: Record<string, string> };

@@ -1,2 +1,2 @@
-export { Operator, names, create } from './operator';
-export type { OperatorOptions } from './operator';
+export { Operator, names, create, fromSpec } from './operator';
+export type { OperatorOptions, OperatorSpec } from './operator';

@@ -116,3 +116,13 @@ export function names(): string[] {
 export function create(name: string, options: OperatorOptions): Operator {
   return new Operator(name, options);
 }
+
+/** A degradation without its images: a family and its options; imageShape, batch and seed are set where it is applied. */
+export type OperatorSpec = { family: string } & Omit<Partial<OperatorOptions>, 'imageShape'>;
+
+/** The operator a spec describes, for images of one shape. */
+export function fromSpec(spec: OperatorSpec, imageShape: number[], options: { batch?: number; seed?: number } = {}): Operator {
+  if (!spec || typeof spec.family !== 'string') throw new TypeError(`operator spec: expected { family: string, ...options }, got ${JSON.stringify(spec)}`);
+  const { family, ...rest } = spec;
+  return new Operator(family, { ...rest, imageShape, ...options });
+}

@@ -1,6 +1,7 @@
 // Object rows of the op table: tensor properties and autograd, memory and threads, native modules,
 // optimizers and safetensors files. The hand-written TypeScript classes call these.
 #include <torch/types.h>
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/adam.h>
 #include <torch/optim/adamw.h>
@@ -262,6 +263,36 @@ const std::vector<OpDef> rows = {
        return torch::nn::utils::clip_grad_norm_(a.ts(0), a.n(1), a.n(2));
      },
      "Scales gradients so their joint norm is at most maxNorm; returns the norm before clipping."},
+
+    {"emaUpdate", "average:Ts params:Ts decay:N", "none", In, false,
+     [](const Args& a) -> Result {
+       const auto& avg = a.ts(0);
+       const auto& params = a.ts(1);
+       if (avg.size() != params.size()) throw std::invalid_argument("arguments 'average' and 'params' must have the same length");
+       if (!(a.n(2) >= 0 && a.n(2) <= 1)) throw std::invalid_argument("argument 'decay' must lie in [0, 1]");
+       at::NoGradGuard off;
+       for (size_t i = 0; i < avg.size(); ++i) {
+         if (!avg[i].sizes().equals(params[i].sizes())) throw std::invalid_argument("argument 'average' tensor " + std::to_string(i) + " differs in shape from its parameter");
+         avg[i].mul_(a.n(2)).add_(params[i].detach(), 1 - a.n(2));
+       }
+       return {};
+     },
+     "In place: average ← decay·average + (1 − decay)·params, for an exponential moving average of weights."},
+    {"rngState", "", "T", In, false,
+     [](const Args&) -> Result {
+       auto gen = at::detail::getDefaultCPUGenerator();
+       std::lock_guard<std::mutex> lock(gen.mutex());
+       return gen.get_state();
+     },
+     "LibTorch's global CPU generator state (uint8), for checkpoints that resume bit for bit."},
+    {"setRngState", "state:T", "none", In, false,
+     [](const Args& a) -> Result {
+       auto gen = at::detail::getDefaultCPUGenerator();
+       std::lock_guard<std::mutex> lock(gen.mutex());
+       gen.set_state(a.t(0));
+       return {};
+     },
+     "Restores rngState()."},
 
     // ---- files ----
     {"saveSafetensors", "path:S tensors:NT | metadata:Meta?", "none", In, true,

@@ -1,0 +1,4 @@
+export { trainIDM } from './idm';
+export type { TrainIDMOptions } from './idm';
+export { runTraining, checkpointWeights } from './runner';
+export type { RunnerOptions, StepInfo, TrainingHistory, TrainingResult } from './runner';

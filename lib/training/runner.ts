@@ -1,0 +1,201 @@
+// The training loop shared by every trainer: steps with a learning-rate schedule, an exponential moving
+// average of the weights, progress, periodic validation, atomic checkpoints that resume bit for bit, and
+// Ctrl-C that saves before stopping. Trainers supply the loss of one batch.
+import * as fs from 'fs';
+import type { ImageDataset, DatasetState } from '../data/dataset';
+import { NativeBinding, th } from '../generated/ops';
+import type { Module } from '../module';
+import type { Optimizer } from '../optim';
+import { fromHandle, nativeAddon } from '../runtime';
+import { loadSafetensors, saveSafetensors } from '../safetensors';
+import { keep, scope } from '../scope';
+import type { Tensor } from '../tensor';
+
+const native = nativeAddon as NativeBinding;
+
+export interface StepInfo {
+  step: number;
+  steps: number;
+  loss: number;
+  lr: number;
+  imagesPerSecond: number;
+  etaSeconds: number;
+}
+
+export interface TrainingHistory {
+  /** Loss per step, from step 1. */
+  losses: number[];
+  /** Validation results (PSNR in dB) at the steps they ran. */
+  validation: { step: number; psnr: number }[];
+}
+
+export interface TrainingResult extends TrainingHistory {
+  /** Steps done in total (including those before a resume). */
+  step: number;
+  /** True when stopped early by Ctrl-C or the abort signal; a checkpoint was written if one was configured. */
+  interrupted: boolean;
+  seconds: number;
+}
+
+export interface RunnerOptions {
+  model: Module;
+  optimizer: Optimizer;
+  data: ImageDataset;
+  steps: number;
+  /** The loss of one batch (a scalar tensor with a graph); the runner calls backward and steps. */
+  loss: (batch: Tensor, step: number) => Tensor;
+  lr: number;
+  /** Steps at which the learning rate is multiplied by gamma (step decay). */
+  milestones?: number[];
+  gamma?: number;
+  /** EMA decay of the weights (0 turns it off). Default 0.999. */
+  ema?: number;
+  /** Mean PSNR of the current weights on held-out images, every validateEvery steps and at the end. */
+  validate?: () => number;
+  validateEvery?: number;
+  /** Safetensors file holding model, EMA, optimizer, RNG and data state; written atomically. */
+  checkpoint?: string;
+  checkpointEvery?: number;
+  /** Continue from `checkpoint` if it exists. */
+  resume?: boolean;
+  /** A progress line on stderr. Default: when stderr is a terminal. */
+  progress?: boolean;
+  onStep?: (info: StepInfo) => void;
+  signal?: AbortSignal;
+  /** Save and stop on SIGINT (Ctrl-C) instead of dying. Default false (the CLI turns it on). */
+  handleInterrupt?: boolean;
+  /** Extra metadata stored in checkpoints (the trainer's configuration). */
+  config?: Record<string, unknown>;
+}
+
+interface CheckpointMeta {
+  step: number;
+  dataset: DatasetState;
+  history: TrainingHistory;
+  config?: Record<string, unknown>;
+}
+
+function lrAt(step: number, o: RunnerOptions): number {
+  const passed = (o.milestones ?? []).filter((m) => step >= m).length;
+  return o.lr * (o.gamma ?? 0.5) ** passed;
+}
+
+function duration(seconds: number): string {
+  if (!Number.isFinite(seconds)) return '?';
+  const s = Math.round(seconds);
+  return s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m` : s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
+}
+
+/** Model weights from a checkpoint (the EMA ones when present), as [name, tensor] pairs for loadStateDict. */
+export function checkpointWeights(path: string, which: 'ema' | 'model' = 'ema'): { weights: [string, Tensor][]; metadata: Record<string, string> } {
+  const { tensors, metadata } = loadSafetensors(path);
+  const prefix = which === 'ema' && Object.keys(tensors).some((k) => k.startsWith('ema.')) ? 'ema.' : 'model.';
+  const weights: [string, Tensor][] = [];
+  for (const [k, t] of Object.entries(tensors)) {
+    if (k.startsWith(prefix)) weights.push([k.slice(prefix.length), t]);
+    else t.dispose();
+  }
+  if (!weights.length) throw new Error(`'${path}' is not an invdiff training checkpoint (no model.* tensors)`);
+  return { weights, metadata };
+}
+
+export async function runTraining(o: RunnerOptions): Promise<TrainingResult> {
+  if (!Number.isInteger(o.steps) || o.steps < 1) throw new RangeError(`training: option 'steps' must be a positive integer, got ${o.steps}`);
+  if (!(o.lr > 0)) throw new RangeError(`training: option 'lr' must be positive, got ${o.lr}`);
+  const decay = o.ema ?? 0.999;
+  if (!(decay >= 0 && decay < 1)) throw new RangeError(`training: option 'ema' must lie in [0, 1), got ${decay}`);
+  const named = o.model.namedParameters();
+  const params = named.map(([, p]) => p);
+  const ema = decay > 0 ? params.map((p) => keep(p.detach().clone())) : [];
+  const history: TrainingHistory = { losses: [], validation: [] };
+  let step = 0;
+
+  if (o.resume && o.checkpoint && fs.existsSync(o.checkpoint)) {
+    const { tensors, metadata } = loadSafetensors(o.checkpoint);
+    try {
+      const meta: CheckpointMeta = JSON.parse(metadata['invdiff.checkpoint'] ?? 'null');
+      if (!meta) throw new Error(`training: '${o.checkpoint}' is not a training checkpoint`);
+      o.model.loadStateDict(named.map(([n]): [string, Tensor] => [n, tensors[`model.${n}`] ?? missing(n)]));
+      if (ema.length) scope(() => native.emaUpdate(ema.map(th), named.map(([n]) => th(tensors[`ema.${n}`] ?? tensors[`model.${n}`])), 0));
+      o.optimizer.loadStateBytes(tensors.optimizer);
+      native.setRngState(th(tensors.rng));
+      o.data.restore(meta.dataset);
+      step = meta.step;
+      history.losses.push(...meta.history.losses);
+      history.validation.push(...meta.history.validation);
+    } finally {
+      for (const t of Object.values(tensors)) t.dispose();
+    }
+  }
+  function missing(name: string): never {
+    throw new Error(`training: checkpoint '${o.checkpoint}' lacks parameter '${name}' (a different model?)`);
+  }
+
+  const save = () => {
+    if (!o.checkpoint) return;
+    scope(() => {
+      const tensors: [string, Tensor][] = [
+        ...named.map(([n, p]): [string, Tensor] => [`model.${n}`, p]),
+        ...ema.map((e, i): [string, Tensor] => [`ema.${named[i][0]}`, e]),
+        ['optimizer', o.optimizer.stateBytes()],
+        ['rng', fromHandle(native.rngState())],
+      ];
+      const meta: CheckpointMeta = { step, dataset: o.data.state(), history, config: o.config };
+      saveSafetensors(o.checkpoint!, tensors, {
+        'invdiff.kind': o.model.kind,
+        'invdiff.options': JSON.stringify(o.model.options),
+        'invdiff.checkpoint': JSON.stringify(meta),
+      });
+    });
+  };
+
+  let interrupted = false;
+  const onSigint = () => {
+    interrupted = true;
+  };
+  if (o.handleInterrupt) process.on('SIGINT', onSigint);
+  const progress = o.progress ?? Boolean(process.stderr.isTTY);
+  const started = Date.now();
+  const first = step;
+  const batchSize = o.data.options.batch;
+  try {
+    while (step < o.steps && !interrupted && !o.signal?.aborted) {
+      const lr = lrAt(step, o);
+      o.optimizer.lr = lr;
+      const batch = await o.data.nextAsync();
+      const loss = scope(() => {
+        o.optimizer.zeroGrad();
+        const l = o.loss(batch, step);
+        l.backward();
+        return l.item();
+      });
+      batch.dispose();
+      if (!Number.isFinite(loss)) throw new Error(`training: the loss became ${loss} at step ${step + 1}; the last checkpoint holds the weights before it`);
+      o.optimizer.step();
+      if (ema.length) native.emaUpdate(ema.map(th), params.map(th), Math.min(decay, (1 + step) / (10 + step)));
+      step++;
+      history.losses.push(loss);
+      const elapsed = (Date.now() - started) / 1000;
+      const rate = ((step - first) * batchSize) / elapsed;
+      const info: StepInfo = { step, steps: o.steps, loss, lr, imagesPerSecond: rate, etaSeconds: ((o.steps - step) * batchSize) / rate };
+      o.onStep?.(info);
+      if (progress)
+        process.stderr.write(`\r${step}/${o.steps} loss ${loss.toFixed(4)} · ${rate.toFixed(1)} img/s · ETA ${duration(info.etaSeconds)}   `);
+      if (o.validate && o.validateEvery && step % o.validateEvery === 0 && step < o.steps) history.validation.push({ step, psnr: o.validate() });
+      if (o.checkpointEvery && step % o.checkpointEvery === 0) save();
+      await new Promise((r) => setImmediate(r)); // lets Ctrl-C and the signal reach us between steps
+    }
+    const stoppedEarly = step < o.steps;
+    if (o.validate && !stoppedEarly) history.validation.push({ step, psnr: o.validate() });
+    save();
+    if (progress) process.stderr.write('\n');
+    return { step, interrupted: stoppedEarly, seconds: (Date.now() - started) / 1000, ...history };
+  } finally {
+    if (o.handleInterrupt) process.off('SIGINT', onSigint);
+    if (ema.length) {
+      // The model ends with the averaged weights, which are the ones to evaluate and ship.
+      scope(() => o.model.loadStateDict(named.map(([n], i): [string, Tensor] => [n, ema[i]])));
+      for (const e of ema) e.dispose();
+    }
+  }
+}
