@@ -1,0 +1,68 @@
+#!/usr/bin/env node
+'use strict';
+// bench/idm: (1) training memory and time per step, reversible vs reversible: false, over depth and T, as
+// ratios measured side by side in child processes; (2) the shipped checkpoints (models/idm-cs*.safetensors)
+// on Set11 at 10/30/50% scrambled block CS, next to A⁺y and to the paper's figures.
+//   node bench/idm/run.js [--quick]   (--quick: fewer memory configurations)
+const { execFileSync } = require('child_process');
+const fs = require('fs');
+const path = require('path');
+const inv = require('../..');
+
+const root = path.resolve(__dirname, '..', '..');
+const quick = process.argv.includes('--quick');
+
+// One training step in a fresh process: activation bytes (peak minus live before) and wall time.
+const child = `
+const inv = require(${JSON.stringify(root)});
+const [blocks, steps, reversible] = process.argv.slice(1).map(Number);
+const model = new inv.models.IDM({ channels: 16, heads: 2, multipliers: [1, 2], attention: [false, true], blocks, steps, reversible: reversible === 1 });
+const A = inv.operators.create('blockCS', { imageShape: [1, 64, 64], batch: 4, seed: 3, ratio: 0.1 });
+const x = inv.rand([4, 1, 64, 64], { seed: 1 });
+const y = A.forward(x);
+const step = () => inv.scope(() => model.reconstruct(A, y).sub(x).abs().mean().backward());
+step();
+global.gc();
+const before = inv.memory().bytes;
+inv.resetPeakMemory();
+const t0 = process.hrtime.bigint();
+step();
+const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+process.stdout.write(JSON.stringify({ activation: inv.memory().peakBytes - before, ms }));
+`;
+const measure = (blocks, steps, reversible) =>
+  JSON.parse(execFileSync(process.execPath, ['--expose-gc', '-e', child, String(blocks), String(steps), reversible ? '1' : '0'], { encoding: 'utf8' }));
+const mib = (b) => (b / 2 ** 20).toFixed(1);
+
+console.log('## IDM training memory and time per step (batch 4 × 1×64×64, width 16, 10% block CS)\n');
+console.log('| blocks/level | T | reversible MiB | stored MiB | stored/reversible | reversible ms | stored ms | time ratio |');
+console.log('|---|---|---|---|---|---|---|---|');
+const configs = quick ? [[4, 3], [16, 3], [2, 1], [2, 8]] : [[4, 3], [8, 3], [16, 3], [2, 1], [2, 3], [2, 8]];
+for (const [blocks, steps] of configs) {
+  const r = measure(blocks, steps, true);
+  const s = measure(blocks, steps, false);
+  console.log(`| ${blocks} | ${steps} | ${mib(r.activation)} | ${mib(s.activation)} | ${(s.activation / r.activation).toFixed(1)}× | ${r.ms.toFixed(0)} | ${s.ms.toFixed(0)} | ${(r.ms / s.ms).toFixed(2)}× |`);
+}
+
+const PAPER = { 10: 32.92, 30: 38.85, 50: 42.48 };
+const set11Dir = path.resolve(root, '..', 'shared', 'data', 'Set11');
+(async () => {
+  console.log('\n## Shipped IDM checkpoints on Set11 (Y channel, scrambled block CS, 256² images)\n');
+  if (!fs.existsSync(set11Dir)) return console.log('Set11 not found beside the checkout (../shared/data/Set11): skipped.');
+  const set11 = inv.cat((await inv.io.readImageFolder(set11Dir, { mode: 'y' })).map((i) => i.image).filter((t) => t.shape[2] === 256 && t.shape[3] === 256), { dim: 0 });
+  console.log(`${set11.shape[0]} images. DDNM-100 column: no unconditional denoiser trained by the project yet, so no DDNM figures.\n`);
+  console.log('| ratio | IDM PSNR | IDM SSIM | A⁺y PSNR | A⁺y SSIM | IDM s/image | paper IDM PSNR (117M U-Net, 4 GPUs) |');
+  console.log('|---|---|---|---|---|---|---|');
+  for (const ratio of [10, 30, 50]) {
+    const file = path.join(root, 'models', `idm-cs${ratio}.safetensors`);
+    if (!fs.existsSync(file)) {
+      console.log(`| ${ratio}% | (no ${path.relative(root, file)}) | | | | | ${PAPER[ratio]} |`);
+      continue;
+    }
+    const model = inv.models.IDM.load(file);
+    const { restored, baseline, seconds } = model.restoreImages(set11, { family: 'blockCS', ratio: ratio / 100 });
+    const m = inv.metrics;
+    console.log(`| ${ratio}% | ${m.psnr(restored, set11).toFixed(2)} | ${m.ssim(restored, set11).toFixed(4)} | ${m.psnr(baseline, set11).toFixed(2)} | ${m.ssim(baseline, set11).toFixed(4)} | ${(seconds / set11.shape[0]).toFixed(2)} | ${PAPER[ratio]} |`);
+    model.dispose();
+  }
+})();
