@@ -1,39 +1,294 @@
 #!/usr/bin/env node
-// npx invdiff: the command line. `info` now; train/restore/eval/bench come with the pipeline.
-import { parseArgs } from 'util';
+// npx invdiff: the command line. One table row per command: its options (util.parseArgs, strict), help text
+// and body. Exit codes: 0 done, 1 the work failed, 2 a usage error, 130 interrupted (a checkpoint was saved).
+import * as fs from 'fs';
+import * as path from 'path';
+import { parseArgs, ParseArgsConfig } from 'util';
 import { backend, memory } from './backend';
+import { ImageDataset } from './data/dataset';
+import { deadLeaves } from './data/dead-leaves';
+import { readImage, readImageFolder, writeImage } from './io/image';
+import { psnrPerImage } from './metrics/psnr';
+import { ssimPerImage } from './metrics/ssim';
+import { IDM } from './models/idm';
 import { moduleKinds } from './module';
+import { names, OperatorSpec } from './operators/operator';
+import { keep } from './scope';
+import type { Tensor } from './tensor';
+import { trainIDM } from './training/idm';
 
-const USAGE = `usage: invdiff <command> [options]
+class UsageError extends Error {}
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+type Values = Record<string, string | boolean | string[] | undefined>;
+
+const OPERATOR_OPTIONS: Options = {
+  operator: { type: 'string', default: 'blockCS' },
+  ratio: { type: 'string' },
+  set: { type: 'string', multiple: true },
+  noise: { type: 'string' },
+};
+const OPERATOR_HELP = `  --operator NAME    degradation family (default blockCS): ${names().join(', ')}
+  --ratio R          block CS sampling ratio in (0, 1] (default 0.1)
+  --set KEY=VALUE    any family option, repeatable (e.g. --set keep=0.3 --set blockSize=16)
+  --noise SIGMA      measurement noise standard deviation on [-1, 1] images (default 0)`;
+
+interface Command {
+  summary: string;
+  usage: string;
+  options: Options;
+  run(values: Values, positionals: string[]): Promise<number> | number;
+}
+
+function number(values: Values, key: string, fallback: number, check: (v: number) => boolean = Number.isFinite, what = 'a number'): number {
+  const raw = values[key];
+  if (raw === undefined) return fallback;
+  const v = Number(raw);
+  if (!check(v)) throw new UsageError(`--${key} must be ${what}, got '${raw}'`);
+  return v;
+}
+const positiveInt = (v: number) => Number.isInteger(v) && v > 0;
+
+function operatorSpec(values: Values): OperatorSpec {
+  const family = String(values.operator);
+  if (!names().includes(family)) throw new UsageError(`--operator must be one of ${names().join(', ')}, got '${family}'`);
+  const spec: OperatorSpec = { family };
+  if (family === 'blockCS') spec.ratio = number(values, 'ratio', 0.1, (v) => v > 0 && v <= 1, 'a ratio in (0, 1]');
+  else if (values.ratio !== undefined) throw new UsageError(`--ratio applies to blockCS only; use --set for ${family}'s options`);
+  for (const kv of (values.set as string[] | undefined) ?? []) {
+    const m = /^([A-Za-z]+)=(.+)$/.exec(kv);
+    if (!m) throw new UsageError(`--set expects KEY=VALUE, got '${kv}'`);
+    const v = m[2];
+    spec[m[1]] = v === 'true' ? true : v === 'false' ? false : /^[-+\d.e,]+$/.test(v) ? (v.includes(',') ? v.split(',').map(Number) : Number(v)) : v;
+  }
+  const noise = number(values, 'noise', 0, (v) => v >= 0, 'a non-negative number');
+  if (noise) spec.noiseStd = noise;
+  return spec;
+}
+
+/** Images from a file or a folder (Y channel, as the CS papers use), with their names. */
+async function inputs(where: string): Promise<{ name: string; image: Tensor }[]> {
+  if (!fs.existsSync(where)) throw new UsageError(`input '${where}' does not exist`);
+  if (fs.statSync(where).isDirectory()) {
+    const list = await readImageFolder(where, { mode: 'y' });
+    if (!list.length) throw new UsageError(`no images in '${where}'`);
+    return list;
+  }
+  return [{ name: path.basename(where), image: await readImage(where, { mode: 'y' }) }];
+}
+
+function loadModel(file: string | undefined): IDM {
+  if (!file) throw new UsageError('--model FILE is required (an IDM .safetensors, e.g. models/idm-cs10.safetensors)');
+  if (!fs.existsSync(file)) throw new UsageError(`--model '${file}' does not exist`);
+  return IDM.load(file);
+}
+
+const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+
+const commands: Record<string, Command> = {
+  info: {
+    summary: 'the backend: LibTorch version, CUDA, threads, module kinds',
+    usage: 'invdiff info [--json]',
+    options: { json: { type: 'boolean' } },
+    run(values) {
+      const info = { ...backend(), node: process.version, modules: moduleKinds(), memory: memory() };
+      if (values.json) console.log(JSON.stringify(info, null, 2));
+      else {
+        console.log(`invdiff on LibTorch ${info.torch}, Node ${info.node}`);
+        console.log(`threads: ${info.threads}; CUDA: ${info.cuda ? `${info.cudaDevices} device(s)` : 'not available'}`);
+        console.log(`module kinds: ${info.modules.join(', ')}`);
+      }
+      return 0;
+    },
+  },
+  train: {
+    summary: 'train a model: idm (palette, invfussion and unconditional are not available yet)',
+    usage: `invdiff train idm --out FILE [options]
+  --data DIR         training images (default: generated dead-leaves images)
+  --steps N          optimisation steps (default 1000)
+  --crop N --batch N patch side and batch size (default 64, 4)
+  --lr X             Adam learning rate (default 1e-3, halved at 60% and 85% of the steps)
+  --channels N       U-Net width (default 16); --blocks N blocks per level (default 1); --T N steps (default 3)
+  --checkpoint FILE  checkpoint every 100 steps and on Ctrl-C; --resume continues from it
+  --seed N           seeds data order, crops, operators (default 0)
+${OPERATOR_HELP}`,
+    options: {
+      ...OPERATOR_OPTIONS,
+      data: { type: 'string' },
+      out: { type: 'string' },
+      steps: { type: 'string' },
+      crop: { type: 'string' },
+      batch: { type: 'string' },
+      lr: { type: 'string' },
+      channels: { type: 'string' },
+      blocks: { type: 'string' },
+      T: { type: 'string' },
+      checkpoint: { type: 'string' },
+      resume: { type: 'boolean' },
+      seed: { type: 'string' },
+    },
+    async run(values, positionals) {
+      const kind = positionals[0];
+      if (kind !== 'idm')
+        throw new UsageError(
+          kind && ['palette', 'invfussion', 'unconditional'].includes(kind) ? `training '${kind}' models is not available yet; 'idm' is` : `train needs a model kind: idm`,
+        );
+      if (!values.out) throw new UsageError('--out FILE is required (where the trained model goes)');
+      const steps = number(values, 'steps', 1000, positiveInt, 'a positive integer');
+      const crop = number(values, 'crop', 64, positiveInt, 'a positive integer');
+      const batch = number(values, 'batch', 4, positiveInt, 'a positive integer');
+      const seed = number(values, 'seed', 0, Number.isInteger, 'an integer');
+      const operator = operatorSpec(values);
+      const model = new IDM({
+        channels: number(values, 'channels', 16, positiveInt, 'a positive integer'),
+        blocks: number(values, 'blocks', 1, positiveInt, 'a positive integer'),
+        steps: number(values, 'T', 3, positiveInt, 'a positive integer'),
+        heads: 2,
+      });
+      if (crop % model.sizeMultiple) throw new UsageError(`--crop must be a multiple of ${model.sizeMultiple}`);
+      const data = values.data
+        ? await ImageDataset.fromFolder(String(values.data), { crop, batch, seed, mode: 'y' })
+        : new ImageDataset(Array.from({ length: 64 }, (_, i) => deadLeaves({ count: 1, size: Math.max(96, crop), seed: 1000 + i })), { crop, batch, seed });
+      const result = await trainIDM({
+        model, data, operator, steps, seed, lr: number(values, 'lr', 1e-3, (v) => v > 0, 'a positive number'),
+        milestones: [Math.round(steps * 0.6), Math.round(steps * 0.85)],
+        checkpoint: values.checkpoint as string | undefined, checkpointEvery: 100, resume: Boolean(values.resume),
+        handleInterrupt: true, progress: true,
+      });
+      model.save(String(values.out), { 'invdiff.trained': JSON.stringify({ operator, steps: result.step, seed }) });
+      console.log(`${result.interrupted ? 'interrupted' : 'trained'}: ${result.step} steps in ${result.seconds.toFixed(0)} s, last loss ${result.losses.at(-1)?.toFixed(4)}; model written to ${values.out}`);
+      data.dispose();
+      return result.interrupted ? 130 : 0;
+    },
+  },
+  restore: {
+    summary: 'measure images with an operator and reconstruct them with a trained model; writes PNGs',
+    usage: `invdiff restore --model FILE --input IMAGE|DIR --out DIR [options]
+  --seed N           operator seed (image i uses N + i)
+${OPERATOR_HELP}`,
+    options: { ...OPERATOR_OPTIONS, model: { type: 'string' }, input: { type: 'string' }, out: { type: 'string' }, seed: { type: 'string' } },
+    async run(values) {
+      if (!values.input) throw new UsageError('--input IMAGE|DIR is required');
+      if (!values.out) throw new UsageError('--out DIR is required');
+      const model = loadModel(values.model as string | undefined);
+      const operator = operatorSpec(values);
+      const seed = number(values, 'seed', 0, Number.isInteger, 'an integer');
+      fs.mkdirSync(String(values.out), { recursive: true });
+      for (const [i, { name, image }] of (await inputs(String(values.input))).entries()) {
+        const { restored, baseline, seconds } = model.restoreImages(image, operator, { seed: seed + i });
+        const stem = path.join(String(values.out), name.replace(/\.[^.]+$/, ''));
+        await writeImage(`${stem}.restored.png`, restored);
+        await writeImage(`${stem}.pinv.png`, baseline);
+        console.log(`${name}: PSNR ${psnrPerImage(restored, image)[0].toFixed(2)} dB (A⁺y ${psnrPerImage(baseline, image)[0].toFixed(2)} dB), ${seconds.toFixed(2)} s -> ${stem}.restored.png`);
+        for (const t of [restored, baseline, image]) t.dispose();
+      }
+      return 0;
+    },
+  },
+  eval: {
+    summary: 'a PSNR/SSIM table over a test set for one or more models, as Markdown and JSON',
+    usage: `invdiff eval --model FILE[,FILE...] --data DIR [--json FILE] [--markdown FILE] [options]
+  each model is evaluated with the operator it was trained for (block CS at its ratio) unless --operator is given
+  --seed N           operator seed (image i uses N + i)
+${OPERATOR_HELP}`,
+    options: { ...OPERATOR_OPTIONS, operator: { type: 'string' }, model: { type: 'string' }, data: { type: 'string' }, json: { type: 'string' }, markdown: { type: 'string' }, seed: { type: 'string' } },
+    async run(values) {
+      if (!values.data) throw new UsageError('--data DIR is required');
+      const files = String(values.model ?? '').split(',').filter(Boolean);
+      if (!files.length) throw new UsageError('--model FILE[,FILE...] is required');
+      const seed = number(values, 'seed', 0, Number.isInteger, 'an integer');
+      const images = (await inputs(String(values.data))).map(({ name, image }) => ({ name, image: keep(image) }));
+      const rows: { model: string; operator: OperatorSpec; method: string; psnr: number; ssim: number; secondsPerImage: number; images: { name: string; psnr: number; ssim: number }[] }[] = [];
+      for (const file of files) {
+        const model = loadModel(file);
+        const trained = JSON.parse(model.metadata['invdiff.trained'] ?? '{}');
+        const operator = values.operator ? operatorSpec(values) : (trained.operator as OperatorSpec | undefined) ?? operatorSpec({ ...values, operator: 'blockCS' });
+        const per = { idm: [] as { name: string; psnr: number; ssim: number }[], pinv: [] as { name: string; psnr: number; ssim: number }[] };
+        let seconds = 0;
+        for (const [i, { name, image }] of images.entries()) {
+          const r = model.restoreImages(image, operator, { seed: seed + i });
+          seconds += r.seconds;
+          per.idm.push({ name, psnr: psnrPerImage(r.restored, image)[0], ssim: ssimPerImage(r.restored, image)[0] });
+          per.pinv.push({ name, psnr: psnrPerImage(r.baseline, image)[0], ssim: ssimPerImage(r.baseline, image)[0] });
+          r.restored.dispose();
+          r.baseline.dispose();
+        }
+        for (const [method, list] of [['A⁺y', per.pinv], ['IDM', per.idm]] as const)
+          rows.push({ model: path.basename(file), operator, method, psnr: mean(list.map((r) => r.psnr)), ssim: mean(list.map((r) => r.ssim)), secondsPerImage: method === 'IDM' ? seconds / images.length : 0, images: list });
+        model.dispose();
+      }
+      const describe = (o: OperatorSpec) => `${o.family}${o.ratio ? ` ${Math.round(Number(o.ratio) * 100)}%` : ''}`;
+      const md = [
+        `| model | operator | method | PSNR (dB) | SSIM | s/image |`,
+        `|---|---|---|---|---|---|`,
+        ...rows.map((r) => `| ${r.model} | ${describe(r.operator)} | ${r.method} | ${r.psnr.toFixed(2)} | ${r.ssim.toFixed(4)} | ${r.secondsPerImage ? r.secondsPerImage.toFixed(2) : ''} |`),
+      ].join('\n');
+      console.log(`${images.length} images from ${values.data}\n\n${md}`);
+      if (values.markdown) fs.writeFileSync(String(values.markdown), md + '\n');
+      if (values.json) fs.writeFileSync(String(values.json), JSON.stringify(rows, null, 2));
+      return 0;
+    },
+  },
+  bench: {
+    summary: 'time an IDM reconstruction on this machine',
+    usage: 'invdiff bench [--model FILE] [--size N] [--json]',
+    options: { model: { type: 'string' }, size: { type: 'string' }, json: { type: 'boolean' } },
+    run(values) {
+      const model = values.model ? loadModel(String(values.model)) : new IDM({ channels: 16, blocks: 1, heads: 2 });
+      const size = number(values, 'size', 128, (v) => positiveInt(v) && v % model.sizeMultiple === 0, `a positive multiple of ${model.sizeMultiple}`);
+      const image = deadLeaves({ count: 1, size, seed: 1 });
+      const operator = { family: 'blockCS', ratio: 0.1 };
+      model.restoreImages(image, operator); // warm-up
+      const runs = 3;
+      let seconds = 0;
+      for (let i = 0; i < runs; i++) {
+        const r = model.restoreImages(image, operator, { seed: i });
+        seconds += r.seconds;
+        r.restored.dispose();
+        r.baseline.dispose();
+      }
+      const result = { backend: backend(), size, secondsPerReconstruction: seconds / runs };
+      if (values.json) console.log(JSON.stringify(result, null, 2));
+      else console.log(`IDM reconstruction of one ${size}² image (10% block CS): ${(result.secondsPerReconstruction * 1000).toFixed(0)} ms on ${result.backend.threads} threads`);
+      return 0;
+    },
+  },
+};
+
+const USAGE = `usage: invdiff <command> [options]   (invdiff <command> --help for its options)
 
 commands:
-  info     the backend: LibTorch version, CUDA, threads, module kinds
+${Object.entries(commands)
+  .map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`)
+  .join('\n')}
   help     this text`;
 
-function main(argv: string[]): number {
-  const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: { help: { type: 'boolean', short: 'h' }, json: { type: 'boolean' } } });
-  const command = positionals[0] ?? 'help';
-  if (values.help || command === 'help') {
+async function main(argv: string[]): Promise<number> {
+  const name = argv[0] && !argv[0].startsWith('-') ? argv[0] : 'help';
+  if (name === 'help') {
     console.log(USAGE);
+    return argv.length && argv[0] !== 'help' && !['-h', '--help'].includes(argv[0]) ? 2 : 0;
+  }
+  const command = commands[name];
+  if (!command) {
+    console.error(`invdiff: unknown command '${name}'\n\n${USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parseArgs({ args: argv.slice(1), allowPositionals: true, strict: true, options: { ...command.options, help: { type: 'boolean', short: 'h' } } });
+  if (values.help) {
+    console.log(`usage: ${command.usage}`);
     return 0;
   }
-  if (command === 'info') {
-    const info = { ...backend(), node: process.version, modules: moduleKinds(), memory: memory() };
-    if (values.json) console.log(JSON.stringify(info, null, 2));
-    else {
-      console.log(`invdiff on LibTorch ${info.torch}, Node ${info.node}`);
-      console.log(`threads: ${info.threads}; CUDA: ${info.cuda ? `${info.cudaDevices} device(s)` : 'not available'}`);
-      console.log(`module kinds: ${info.modules.join(', ')}`);
-    }
-    return 0;
-  }
-  console.error(`invdiff: unknown command '${command}'\n\n${USAGE}`);
-  return 2;
+  return command.run(values, positionals);
 }
 
-try {
-  process.exitCode = main(process.argv.slice(2));
-} catch (err) {
-  console.error(`invdiff: ${(err as Error).message}`);
-  process.exitCode = 2;
-}
+main(process.argv.slice(2))
+  .then((code) => {
+    process.exitCode = code;
+  })
+  .catch((err: Error & { code?: string }) => {
+    const usage = err instanceof UsageError || err.code?.startsWith('ERR_PARSE_ARGS');
+    console.error(`invdiff: ${err.message}${usage ? ` (see invdiff ${process.argv[2] ?? ''} --help)` : ''}`);
+    process.exitCode = usage ? 2 : 1;
+  });
+

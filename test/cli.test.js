@@ -38,3 +38,57 @@ test('every compiled module loads first, on its own', (t) => {
   t.deepEqual(failures.map((f) => path.relative(root, f)), [], `${files.length} modules load as the first require`);
   t.end();
 });
+
+test('invdiff train idm → restore → eval → bench, end to end on tiny settings', (t) => {
+  const dir = fs.mkdtempSync(path.join(require('os').tmpdir(), 'cli-'));
+  const model = path.join(dir, 'idm.safetensors');
+  const train = cli('train', 'idm', '--out', model, '--steps', '2', '--crop', '32', '--batch', '2', '--ratio', '0.25', '--seed', '3', '--checkpoint', path.join(dir, 'ckpt.safetensors'));
+  t.equal(train.status, 0, `train exits 0 (${train.stdout.trim().split('\n').pop()})`);
+  t.ok(fs.existsSync(model) && fs.existsSync(path.join(dir, 'ckpt.safetensors')), 'the model and its checkpoint are written');
+  const images = path.join(dir, 'images');
+  fs.mkdirSync(images);
+  const inv = require('..');
+  return Promise.all([0, 1].map((i) => inv.io.writeImage(path.join(images, `dl${i}.png`), inv.deadLeaves({ count: 1, size: 40, seed: i })))).then(() => {
+    const restore = cli('restore', '--model', model, '--input', images, '--out', path.join(dir, 'out'), '--ratio', '0.25');
+    t.equal(restore.status, 0, 'restore exits 0');
+    t.match(restore.stdout, /dl0\.png: PSNR [\d.]+ dB \(A⁺y [\d.]+ dB\)/, 'restore reports PSNR per image');
+    t.ok(fs.existsSync(path.join(dir, 'out', 'dl1.restored.png')) && fs.existsSync(path.join(dir, 'out', 'dl1.pinv.png')), 'restore writes reconstructions');
+    const evalRun = cli('eval', '--model', model, '--data', images, '--json', path.join(dir, 'e.json'), '--markdown', path.join(dir, 'e.md'));
+    t.equal(evalRun.status, 0, 'eval exits 0');
+    const rows = JSON.parse(fs.readFileSync(path.join(dir, 'e.json'), 'utf8'));
+    t.deepEqual(rows.map((r) => r.method), ['A⁺y', 'IDM'], 'eval has a row per method');
+    t.equal(rows[1].operator.ratio, 0.25, "eval uses the operator the model was trained for");
+    t.equal(rows[1].images.length, 2, 'with per-image rows');
+    t.match(fs.readFileSync(path.join(dir, 'e.md'), 'utf8'), /\| idm\.safetensors \| blockCS 25% \| IDM \|/, 'and a Markdown table');
+    const bench = cli('bench', '--model', model, '--size', '32', '--json');
+    t.equal(bench.status, 0, 'bench exits 0');
+    t.ok(JSON.parse(bench.stdout).secondsPerReconstruction > 0, 'bench reports a time');
+    fs.rmSync(dir, { recursive: true });
+  });
+});
+
+test('invdiff commands: --help for each, and bad arguments exit 2 with a message', (t) => {
+  for (const c of ['info', 'train', 'restore', 'eval', 'bench']) {
+    const r = cli(c, '--help');
+    t.equal(r.status, 0, `${c} --help exits 0`);
+    t.match(r.stdout, new RegExp(`usage: invdiff ${c}`), `${c} --help shows its usage`);
+  }
+  const cases = [
+    [['train'], /train needs a model kind: idm/],
+    [['train', 'palette', '--out', 'x'], /not available yet/],
+    [['train', 'idm'], /--out FILE is required/],
+    [['train', 'idm', '--out', 'x', '--steps', '0'], /--steps must be a positive integer, got '0'/],
+    [['restore', '--bogus'], /Unknown option '--bogus'/],
+    [['restore', '--input', 'nowhere.png', '--out', 'o', '--model', 'm'], /input 'nowhere.png' does not exist|--model 'm' does not exist/],
+    [['restore', '--input', 'a', '--out', 'o'], /--model FILE is required/],
+    [['eval', '--model', 'm.safetensors'], /--data DIR is required/],
+    [['restore', '--input', 'a', '--out', 'o', '--model', 'm', '--operator', 'nope'], /--operator must be one of|does not exist/],
+    [['bench', '--size', '30'], /--size must be a positive multiple of 4/],
+  ];
+  for (const [args, message] of cases) {
+    const r = cli(...args);
+    t.equal(r.status, 2, `invdiff ${args.join(' ')} exits 2`);
+    t.match(r.stderr, message, r.stderr.trim());
+  }
+  t.end();
+});

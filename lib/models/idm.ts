@@ -96,6 +96,9 @@ function stableDiffusionName(name: string, levels: number): string | undefined {
 }
 
 export class IDM extends Module {
+  /** The file's metadata when loaded (training facts such as 'invdiff.trained'); empty otherwise. */
+  metadata: Record<string, string> = {};
+
   constructor(options: IDMOptions = {}) {
     super('idm', nativeOptions(options));
   }
@@ -158,6 +161,7 @@ export class IDM extends Module {
       if (metadata['invdiff.kind'] !== 'idm') throw new Error(`IDM.load: '${path}' holds a '${metadata['invdiff.kind'] ?? 'unknown'}' module, not an IDM`);
       const model = new IDM(JSON.parse(metadata['invdiff.options'] ?? '{}'));
       model.loadStateDict(tensors);
+      model.metadata = metadata;
       return model;
     } finally {
       for (const t of Object.values(tensors)) t.dispose();
