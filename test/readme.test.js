@@ -1,5 +1,5 @@
 'use strict';
-// The README's TypeScript example must compile and run as written.
+// The README's TypeScript examples must compile and run as written.
 const test = require('tape');
 const fs = require('fs');
 const os = require('os');
@@ -7,32 +7,43 @@ const path = require('path');
 const ts = require('typescript');
 
 const root = path.resolve(__dirname, '..');
+const blocks = [...fs.readFileSync(path.join(root, 'README.md'), 'utf8').matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]);
 
-test('the README example runs', async (t) => {
-  const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
-  const block = readme.match(/```ts\n([\s\S]*?)```/);
-  t.ok(block, 'README has a ts example');
-  const source = block[1];
-  const diagnostics = [];
+// Runs one example in a fresh directory; returns what it printed and the directory.
+async function run(t, source) {
   const js = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 }, reportDiagnostics: true, fileName: 'readme.ts' });
-  diagnostics.push(...(js.diagnostics || []));
-  t.equal(diagnostics.length, 0, 'it transpiles');
+  t.equal((js.diagnostics || []).length, 0, 'it transpiles');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'invdiff-readme-'));
   const cwd = process.cwd();
-  process.chdir(dir); // the example writes net.safetensors
+  process.chdir(dir); // examples write files
   const log = console.log;
   const printed = [];
   console.log = (...args) => printed.push(args);
   try {
     const requireShim = (name) => (name === 'invdiff' ? require(root) : require(name));
-    // CommonJS output wrapped in an async function, so the example's top-level await works.
+    // CommonJS output wrapped in an async function, so top-level await works.
     const AsyncFunction = Object.getPrototypeOf(async () => {}).constructor;
     await new AsyncFunction('require', 'exports', js.outputText)(requireShim, {});
   } finally {
     console.log = log;
     process.chdir(cwd);
   }
+  return { printed, dir };
+}
+
+test('the README tensor example runs', async (t) => {
+  t.ok(blocks.length >= 2, 'README has its ts examples');
+  const { printed, dir } = await run(t, blocks[0]);
   t.deepEqual(printed[0].slice(0, 2), [[4, 1, 32, 32], 'float32'], 'it prints the blurred shape and dtype');
   t.ok(fs.existsSync(path.join(dir, 'net.safetensors')), 'it saves the checkpoint');
+  fs.rmSync(dir, { recursive: true });
+});
+
+test('the README restoration example runs with the shipped checkpoint', async (t) => {
+  const { printed, dir } = await run(t, blocks[1]);
+  const [label, idm, , pinv] = printed[0];
+  t.equal(label, 'PSNR', 'it prints PSNRs');
+  t.ok(idm > pinv + 3, `IDM (${idm.toFixed(2)} dB) beats A⁺y (${pinv.toFixed(2)} dB) by more than 3 dB`);
+  t.ok(fs.existsSync(path.join(dir, 'restored.png')), 'it writes the restored image');
   fs.rmSync(dir, { recursive: true });
 });

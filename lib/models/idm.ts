@@ -1,5 +1,7 @@
 // IDM (Invertible Diffusion Models, papers.md §1): a few-step DDIM sampler with data consistency, unrolled
 // into one reconstruction network and trained end to end; reversible at the step and block level.
+import { existsSync } from 'fs';
+import { resolve as pathResolve } from 'path';
 import { cat, NativeBinding, th } from '../generated/ops';
 import { Module } from '../module';
 import { fromSpec, Operator, OperatorSpec } from '../operators/operator';
@@ -153,6 +155,14 @@ export class IDM extends Module {
     const joined = { restored: cat(restored, { dim: 0 }), baseline: cat(baseline, { dim: 0 }), seconds };
     for (const t of [...restored, ...baseline]) t.dispose();
     return joined;
+  }
+
+  /** A checkpoint shipped with the package: scrambled block CS at 10, 30 or 50% (see scripts/train-idm.js). */
+  static pretrained(ratioPercent: 10 | 30 | 50): IDM {
+    if (![10, 30, 50].includes(ratioPercent)) throw new RangeError(`IDM.pretrained: the shipped ratios are 10, 30 and 50 (%), got ${ratioPercent}`);
+    const file = pathResolve(__dirname, '..', '..', 'models', `idm-cs${ratioPercent}.safetensors`);
+    if (!existsSync(file)) throw new Error(`IDM.pretrained: '${file}' is missing; run npm run train:idm to make it`);
+    return IDM.load(file);
   }
 
   static load(path: string): IDM {
