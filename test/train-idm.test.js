@@ -46,7 +46,8 @@ function tinySetup() {
 
 test('trainIDM: resuming from a checkpoint equals the uninterrupted run, bit for bit (float64)', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'resume-'));
-  const common = { operator: { family: 'blockCS', ratio: 0.25, blockSize: 8 }, lr: 1e-3, milestones: [3], seed: 4, progress: false };
+  const validation = inv.deadLeaves({ count: 2, size: 20, seed: 9 }); // not a multiple of 4: padded
+  const common = { operator: { family: 'blockCS', ratio: 0.25, blockSize: 8 }, lr: 1e-3, milestones: [3], seed: 4, progress: false, validation, validateEvery: 2 };
   const straight = tinySetup();
   const initial = straight.model.namedParameters().map(([n, p]) => [n, inv.keep(p.clone())]);
   const full = await inv.training.trainIDM({ ...common, ...straight, steps: 5, ema: 0.9 });
@@ -59,6 +60,8 @@ test('trainIDM: resuming from a checkpoint equals the uninterrupted run, bit for
   const resumed = await inv.training.trainIDM({ ...common, ...second, steps: 5, ema: 0.9, checkpoint: ckpt, resume: true });
 
   t.deepEqual(resumed.losses, full.losses, 'the same loss at every step');
+  t.deepEqual(resumed.validation.map((v) => v.step), [2, 4, 5], 'validation ran every 2 steps and at the end');
+  t.deepEqual(resumed.validation, full.validation, 'with the same PSNRs');
   let worst = 0;
   const a = straight.model.namedParameters();
   const b = second.model.namedParameters();
