@@ -49,7 +49,7 @@ function check(file) {
   fetchHeaders();
   const version = fs.readFileSync(path.join(headers, 'torch', 'csrc', 'api', 'include', 'torch', 'version.h'), 'utf8').match(/TORCH_VERSION_MAJOR (\d+)[\s\S]*TORCH_VERSION_MINOR (\d+)/);
   console.log(`check-libtorch2: LibTorch ${version[1]}.${version[2]} headers`);
-  const files = [...sources(), 'native/test/core_test.cpp'];
+  const files = [...sources(), ...fs.readdirSync(path.join(root, 'native', 'test')).filter((f) => f.endsWith('.cpp')).map((f) => `native/test/${f}`)];
   const jobs = Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
   const results = [];
   for (let i = 0; i < files.length; i += jobs) results.push(...(await Promise.all(files.slice(i, i + jobs).map(check))));

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
 #include <torch/csrc/autograd/autograd.h>
 
 #include "core/reversible.h"
@@ -80,7 +81,7 @@ void reversibleTests() {
 
   {  // inversion to 1e-10 in float64, with a side input
     const auto layers = toy.layers(true);
-    at::NoGradGuard off;
+    c10::NoGradGuard off;
     const auto [y1, y2] = invdiff::runCouplings(layers, x1, x2, {side}, toy.params(), {});
     const auto [r1, r2] = invdiff::invertCouplings(layers, y1, y2, {side});
     EXPECT(relError(r1, x1) < 1e-10 && relError(r2, x2) < 1e-10, "couplings invert to 1e-10 (float64, side input)");
@@ -104,7 +105,7 @@ void reversibleTests() {
   nestedWrt.insert(nestedWrt.end(), nestedParams.begin(), nestedParams.end());
 
   {  // nested sequences invert too
-    at::NoGradGuard off;
+    c10::NoGradGuard off;
     const auto layers = nestedLayers(true);
     const auto [y1, y2] = invdiff::runCouplings(layers, x1, x2, {side}, nestedParams, {});
     const auto [r1, r2] = invdiff::invertCouplings(layers, y1, y2, {side});
