@@ -110,6 +110,7 @@ const commands: Record<string, Command> = {
   --lr X             Adam learning rate (default 1e-3, halved at 60% and 85% of the steps)
   --channels N       U-Net width (default 16); --blocks N blocks per level (default 1); --T N steps (default 3)
   --checkpoint FILE  checkpoint every 100 steps and on Ctrl-C; --resume continues from it
+  --plot FILE        a PNG chart of the loss (and validation PSNR), updated with each checkpoint
   --seed N           seeds data order, crops, operators (default 0)
 ${OPERATOR_HELP}`,
     options: {
@@ -124,6 +125,7 @@ ${OPERATOR_HELP}`,
       blocks: { type: 'string' },
       T: { type: 'string' },
       checkpoint: { type: 'string' },
+      plot: { type: 'string' },
       resume: { type: 'boolean' },
       seed: { type: 'string' },
     },
@@ -153,7 +155,7 @@ ${OPERATOR_HELP}`,
         model, data, operator, steps, seed, lr: number(values, 'lr', 1e-3, (v) => v > 0, 'a positive number'),
         milestones: [Math.round(steps * 0.6), Math.round(steps * 0.85)],
         checkpoint: values.checkpoint as string | undefined, checkpointEvery: 100, resume: Boolean(values.resume),
-        handleInterrupt: true, progress: true,
+        handleInterrupt: true, progress: true, plot: values.plot as string | undefined,
       });
       model.save(String(values.out), { 'invdiff.trained': JSON.stringify({ operator, steps: result.step, seed }) });
       console.log(`${result.interrupted ? 'interrupted' : 'trained'}: ${result.step} steps in ${result.seconds.toFixed(0)} s, last loss ${result.losses.at(-1)?.toFixed(4)}; model written to ${values.out}`);

@@ -42,9 +42,10 @@ test('every compiled module loads first, on its own', (t) => {
 test('invdiff train idm → restore → eval → bench, end to end on tiny settings', (t) => {
   const dir = fs.mkdtempSync(path.join(require('os').tmpdir(), 'cli-'));
   const model = path.join(dir, 'idm.safetensors');
-  const train = cli('train', 'idm', '--out', model, '--steps', '2', '--crop', '32', '--batch', '2', '--ratio', '0.25', '--seed', '3', '--checkpoint', path.join(dir, 'ckpt.safetensors'));
+  const train = cli('train', 'idm', '--out', model, '--steps', '2', '--crop', '32', '--batch', '2', '--ratio', '0.25', '--seed', '3', '--checkpoint', path.join(dir, 'ckpt.safetensors'), '--plot', path.join(dir, 'loss.png'));
   t.equal(train.status, 0, `train exits 0 (${train.stdout.trim().split('\n').pop()})`);
   t.ok(fs.existsSync(model) && fs.existsSync(path.join(dir, 'ckpt.safetensors')), 'the model and its checkpoint are written');
+  t.ok(fs.statSync(path.join(dir, 'loss.png')).size > 1000, 'and the loss chart');
   const images = path.join(dir, 'images');
   fs.mkdirSync(images);
   const inv = require('..');

@@ -1,3 +1,5 @@
 export { readImage, writeImage, readImageFolder, IMAGE_EXTENSIONS } from './image';
 export type { ReadImageOptions, ImageMode } from './image';
 export { encodePng } from './png';
+export { lineChartSvg, writeLineChart } from './plot';
+export type { Series } from './plot';

@@ -13,7 +13,7 @@ import { RunnerOptions, runTraining, TrainingResult } from './runner';
 /** The loop's own settings, passed through to runTraining (see RunnerOptions for each). */
 type LoopOptions = Pick<
   RunnerOptions,
-  'steps' | 'milestones' | 'gamma' | 'ema' | 'validateEvery' | 'checkpoint' | 'checkpointEvery' | 'resume' | 'progress' | 'onStep' | 'signal' | 'handleInterrupt'
+  'steps' | 'milestones' | 'gamma' | 'ema' | 'validateEvery' | 'checkpoint' | 'checkpointEvery' | 'resume' | 'progress' | 'onStep' | 'signal' | 'handleInterrupt' | 'plot'
 >;
 
 export interface TrainIDMOptions extends LoopOptions {

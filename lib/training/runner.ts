@@ -7,6 +7,7 @@ import { NativeBinding, th } from '../generated/ops';
 import type { Module } from '../module';
 import type { Optimizer } from '../optim';
 import { fromHandle, nativeAddon } from '../runtime';
+import { Series, writeLineChart } from '../io/plot';
 import { loadSafetensors, saveSafetensors } from '../safetensors';
 import { keep, scope } from '../scope';
 import type { Tensor } from '../tensor';
@@ -64,6 +65,8 @@ export interface RunnerOptions {
   signal?: AbortSignal;
   /** Save and stop on SIGINT (Ctrl-C) instead of dying. Default false (the CLI turns it on). */
   handleInterrupt?: boolean;
+  /** A PNG chart of the loss (mean per bucket of steps) and validation PSNR, rewritten with each checkpoint and at the end. */
+  plot?: string;
   /** Extra metadata stored in checkpoints (the trainer's configuration). */
   config?: Record<string, unknown>;
 }
@@ -73,6 +76,20 @@ interface CheckpointMeta {
   dataset: DatasetState;
   history: TrainingHistory;
   config?: Record<string, unknown>;
+}
+
+/** The loss curve (means over up to 200 buckets of steps) and the validation PSNR on a second axis. */
+export function plotHistory(file: string, history: TrainingHistory, title = 'training'): Promise<void> {
+  const n = history.losses.length;
+  const bucket = Math.max(1, Math.ceil(n / 200));
+  const loss: [number, number][] = [];
+  for (let i = 0; i < n; i += bucket) {
+    const part = history.losses.slice(i, i + bucket);
+    loss.push([i + part.length, part.reduce((a, b) => a + b, 0) / part.length]);
+  }
+  const series: Series[] = [{ name: 'loss', points: loss }];
+  if (history.validation.length) series.push({ name: 'validation PSNR (dB)', points: history.validation.map((v) => [v.step, v.psnr]), right: true });
+  return writeLineChart(file, series, { title, xLabel: 'step' });
 }
 
 function lrAt(step: number, o: RunnerOptions): number {
@@ -182,12 +199,16 @@ export async function runTraining(o: RunnerOptions): Promise<TrainingResult> {
       if (progress)
         process.stderr.write(`\r${step}/${o.steps} loss ${loss.toFixed(4)} · ${rate.toFixed(1)} img/s · ETA ${duration(info.etaSeconds)}   `);
       if (o.validate && o.validateEvery && step % o.validateEvery === 0 && step < o.steps) history.validation.push({ step, psnr: o.validate() });
-      if (o.checkpointEvery && step % o.checkpointEvery === 0) save();
+      if (o.checkpointEvery && step % o.checkpointEvery === 0) {
+        save();
+        if (o.plot) await plotHistory(o.plot, history);
+      }
       await new Promise((r) => setImmediate(r)); // lets Ctrl-C and the signal reach us between steps
     }
     const stoppedEarly = step < o.steps;
     if (o.validate && !stoppedEarly) history.validation.push({ step, psnr: o.validate() });
     save();
+    if (o.plot && history.losses.length) await plotHistory(o.plot, history);
     if (progress) process.stderr.write('\n');
     return { step, interrupted: stoppedEarly, seconds: (Date.now() - started) / 1000, ...history };
   } finally {
