@@ -203,3 +203,25 @@ test('IDM with dropout in training mode: the reversible backward replays the mas
   });
   t.end();
 });
+
+test('IDM attention in query chunks gives the same output and gradients as one block', (t) => {
+  inv.scope(() => {
+    const A = inv.operators.create('blockCS', { imageShape: [1, 16, 16], batch: 2, seed: 3, ratio: 0.3, blockSize: 8 });
+    const x = inv.rand([2, 1, 16, 16], { seed: 1, dtype: 'float64' });
+    const y = A.forward(x);
+    // 64 tokens at the first level: chunks of 24 split them unevenly.
+    let state;
+    const runs = [24, 2048].map((attentionChunk) => {
+      const m = new inv.models.IDM({ ...TINY, attentionChunk }).to({ dtype: 'float64' });
+      state = state ?? perturbed(m, 500);
+      m.loadStateDict(state);
+      return gradients(m, A, x, y);
+    });
+    t.ok(Math.abs(runs[0].loss - runs[1].loss) < 1e-12 * Math.abs(runs[1].loss), 'same loss');
+    let worst = 0;
+    for (let i = 0; i < runs[0].grads.length; i++) worst = Math.max(worst, worstRelative(runs[0].grads[i][1], runs[1].grads[i][1], 1e-6));
+    t.ok(worst < 1e-10, `same gradients (worst ${worst.toExponential(2)})`);
+  });
+  t.throws(() => new inv.models.IDM({ attentionChunk: 0 }), /'attentionChunk' must be a positive integer/);
+  t.end();
+});

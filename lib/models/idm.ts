@@ -27,6 +27,8 @@ export interface IDMOptions {
   /** Per level, whether it has self-attention blocks (each with two measurement injectors). Default: the last level only. */
   attention?: (boolean | number)[];
   heads?: number;
+  /** Attention queries processed at once (default 2048), which bounds attention memory on large images; results do not change. */
+  attentionChunk?: number;
   /** GroupNorm groups (default 8; the paper preset 32). */
   groups?: number;
   dropout?: number;
@@ -51,7 +53,7 @@ const PAPER: IDMOptions = {
   duplicateBottleneck: true,
 };
 
-const NUMERIC = ['steps', 'imageChannels', 'channels', 'blocks', 'heads', 'groups', 'dropout'] as const;
+const NUMERIC = ['steps', 'imageChannels', 'channels', 'blocks', 'heads', 'attentionChunk', 'groups', 'dropout'] as const;
 
 /** The options the native module takes: preset expanded, flags as numbers, checked. */
 function nativeOptions(options: IDMOptions): Record<string, number | boolean | string | number[]> {

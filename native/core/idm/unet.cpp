@@ -59,7 +59,7 @@ struct ResnetBlock : torch::nn::Module {
 
 // SD's Transformer2D without cross-attention: GN → 1×1 → [self-attention, GEGLU feed-forward] → 1×1, residual.
 struct Transformer : torch::nn::Module {
-  Transformer(int64_t c, int64_t groups, int64_t heads) : heads_(heads) {
+  Transformer(int64_t c, int64_t groups, int64_t heads, int64_t chunk) : heads_(heads), chunk_(chunk) {
     if (c % heads) throw std::invalid_argument("idm: option 'heads' must divide every level's channel count");
     norm_ = norm(*this, "norm", groups, c, 1e-6);
     projIn = conv(*this, "proj_in", c, c, 1);
@@ -82,13 +82,19 @@ struct Transformer : torch::nn::Module {
     at::Tensor t = projIn(norm_(x)).flatten(2).transpose(1, 2);  // B×N×C
     const at::Tensor n = norm1(t);
     auto split = [&](const at::Tensor& u) { return u.view({b, h * w, heads_, d}).transpose(1, 2); };
-    const at::Tensor weights = at::softmax(at::matmul(split(q(n)), split(k(n)).transpose(-1, -2)) / std::sqrt(double(d)), -1);
-    t = t + out(at::matmul(weights, split(v(n))).transpose(1, 2).reshape({b, h * w, c}));
+    const at::Tensor queries = split(q(n)) / std::sqrt(double(d)), keys = split(k(n)).transpose(-1, -2), values = split(v(n));
+    // Queries in chunks: a 512² image has 16k tokens at the coarsest level, whose full attention matrix
+    // would take gigabytes; rows of a softmax are independent, so the result is the same.
+    std::vector<at::Tensor> rows;
+    for (int64_t start = 0; start < h * w; start += chunk_)
+      rows.push_back(at::matmul(at::softmax(at::matmul(queries.narrow(2, start, std::min(chunk_, h * w - start)), keys), -1), values));
+    const at::Tensor attended = rows.size() == 1 ? rows[0] : at::cat(rows, 2);
+    t = t + out(attended.transpose(1, 2).reshape({b, h * w, c}));
     const auto parts = geglu(norm3(t)).chunk(2, -1);
     t = t + down(parts[0] * at::gelu(parts[1]));
     return projOut(t.transpose(1, 2).reshape({b, c, h, w})) + x;
   }
-  int64_t heads_;
+  int64_t heads_, chunk_;
   torch::nn::GroupNorm norm_{nullptr};
   torch::nn::Conv2d projIn{nullptr}, projOut{nullptr};
   torch::nn::LayerNorm norm1{nullptr}, norm3{nullptr};
@@ -152,6 +158,7 @@ UNetConfig UNetConfig::from(const Options& o) {
   if (!lastOnly.empty()) lastOnly.back() = 1;
   c.attention = o.list(k, "attention", lastOnly);
   c.heads = o.integer(k, "heads", 4);
+  c.attentionChunk = o.integer(k, "attentionChunk", 2048);
   c.groups = o.integer(k, "groups", 8);
   c.dropout = o.number(k, "dropout", 0);
   const std::string skips = o.string("skips", "level");
@@ -167,6 +174,7 @@ UNetConfig UNetConfig::from(const Options& o) {
   positive(c.channels, "channels");
   positive(c.blocks, "blocks");
   positive(c.heads, "heads");
+  positive(c.attentionChunk, "attentionChunk");
   positive(c.groups, "groups");
   if (c.multipliers.empty()) throw std::invalid_argument("idm: option 'multipliers' needs at least one level");
   for (int64_t m : c.multipliers) {
@@ -199,7 +207,7 @@ void addBlock(Level& level, const UNetConfig& c, int64_t index, std::shared_ptr<
     auto attentions = level.node->named_children().contains("attentions") ? level.node->named_children()["attentions"] : group(*level.node, "attentions");
     auto inject = [&](int64_t i) { return child(*injectors, std::to_string(i), std::make_shared<Injector>(level.channels, scale, c.imageChannels, c.steps)); };
     block.push_back({nullptr, -1, inject(2 * index), nullptr});
-    block.push_back({nullptr, -1, nullptr, child(*attentions, std::to_string(index), std::make_shared<Transformer>(level.channels, c.groups, c.heads))});
+    block.push_back({nullptr, -1, nullptr, child(*attentions, std::to_string(index), std::make_shared<Transformer>(level.channels, c.groups, c.heads, c.attentionChunk))});
     block.push_back({nullptr, -1, inject(2 * index + 1), nullptr});
   }
   level.blocks.push_back(std::move(block));
