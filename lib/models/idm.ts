@@ -27,7 +27,7 @@ export interface IDMOptions {
   /** Per level, whether it has self-attention blocks (each with two measurement injectors). Default: the last level only. */
   attention?: (boolean | number)[];
   heads?: number;
-  /** Attention queries processed at once (default 2048), which bounds attention memory on large images; results do not change. */
+  /** Attention queries processed at once (default 512), which bounds attention memory on large images; results do not change. */
   attentionChunk?: number;
   /** GroupNorm groups (default 8; the paper preset 32). */
   groups?: number;

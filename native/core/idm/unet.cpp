@@ -158,7 +158,7 @@ UNetConfig UNetConfig::from(const Options& o) {
   if (!lastOnly.empty()) lastOnly.back() = 1;
   c.attention = o.list(k, "attention", lastOnly);
   c.heads = o.integer(k, "heads", 4);
-  c.attentionChunk = o.integer(k, "attentionChunk", 2048);
+  c.attentionChunk = o.integer(k, "attentionChunk", 512);
   c.groups = o.integer(k, "groups", 8);
   c.dropout = o.number(k, "dropout", 0);
   const std::string skips = o.string("skips", "level");

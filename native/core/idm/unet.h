@@ -29,7 +29,7 @@ struct UNetConfig {
   int64_t blocks = 2;               // channel-preserving blocks per level (up levels add one that merges the skip)
   std::vector<int64_t> attention;   // per level: 1 = self-attention blocks (with injectors) there
   int64_t heads = 4;
-  int64_t attentionChunk = 2048;    // queries per attention block, bounding its memory on large images
+  int64_t attentionChunk = 512;    // queries per attention block, bounding its memory on large images
   int64_t groups = 8;               // GroupNorm groups
   double dropout = 0;
   bool blockSkips = false;          // SD's skip per block (memory grows with depth) instead of one per level
