@@ -60,7 +60,7 @@ async function testImages(): Promise<{ images: Tensor; source: string }> {
     const crops = list.slice(0, 8).map(({ image }) => image.narrow(2, (image.shape[2] - side) >> 1, side).narrow(3, (image.shape[3] - side) >> 1, side));
     return { images: keep(cat(crops, { dim: 0 })), source: `${Math.min(8, list.length)} images from ${args.data} (Y channel, centre ${side}² crops)` };
   }
-  return { images: keep(deadLeaves({ count: 4, size: 128, seed: seed + 7 })), source: '4 dead-leaves images of 128² made by invdiff (a synthetic stand-in for natural-image statistics)' };
+  return { images: keep(deadLeaves({ count: 4, size: 128, seed: seed + 7, minRadius: 6 })), source: '4 dead-leaves images of 128² (disc radii from 6 pixels) made by invdiff, a synthetic stand-in for natural-image statistics' };
 }
 
 async function main(): Promise<void> {
