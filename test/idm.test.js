@@ -225,3 +225,22 @@ test('IDM attention in query chunks gives the same output and gradients as one b
   t.throws(() => new inv.models.IDM({ attentionChunk: 0 }), /'attentionChunk' must be a positive integer/);
   t.end();
 });
+
+test('IDM reconstructs and trains with every operator family', (t) => {
+  const m = new inv.models.IDM({ channels: 8, groups: 4, heads: 2, blocks: 1, steps: 2 });
+  for (const family of inv.operators.names()) {
+    inv.scope(() => {
+      const A = inv.operators.create(family, { imageShape: [1, 16, 16], seed: 1 });
+      const x = inv.rand([1, 1, 16, 16], { seed: 2 });
+      const y = A.forward(x);
+      for (const p of m.parameters()) p.zeroGrad();
+      const out = m.reconstruct(A, y);
+      out.sub(x).abs().mean().backward();
+      const alphaGrad = m.namedParameters().find(([n]) => n === 'alpha')[1].grad.abs().sum().item();
+      const finite = Number.isFinite(out.sum().item());
+      if (family === 'none') t.ok(finite && out.sub(y).abs().max().item() < 1e-5, 'none: the projection returns y itself');
+      else t.ok(finite && alphaGrad > 0, `${family}: a finite reconstruction and a gradient for the schedule`);
+    });
+  }
+  t.end();
+});
