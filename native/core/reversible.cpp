@@ -66,6 +66,19 @@ struct Differentiable {
 
 at::Tensor orZeros(const at::Tensor& g, const at::Tensor& like) { return g.defined() ? g : at::zeros_like(like); }
 
+// The couplings applied in order; with `rng`, the generator state before each layer's body is recorded.
+std::pair<at::Tensor, at::Tensor> couple(const std::vector<Coupling>& layers, at::Tensor a, at::Tensor b, const std::vector<at::Tensor>& sides,
+                                         std::vector<at::Tensor>* rng) {
+  for (const auto& layer : layers) {
+    if (rng) rng->push_back(captureRng());
+    const at::Tensor v = couplingWeight(layer.vLogit);
+    at::Tensor next = (1 - v) * layer.body(a, sides) + v * b;
+    b = a;
+    a = next;
+  }
+  return {a, b};
+}
+
 // Held by the autograd graph: what backward needs besides the saved tensors.
 struct SequenceState : torch::CustomClassHolder {
   std::vector<Coupling> layers;
@@ -80,14 +93,7 @@ struct SequenceFunction : torch::autograd::Function<SequenceFunction> {
   static variable_list forward(AutogradContext* ctx, c10::intrusive_ptr<SequenceState> state, at::TensorList inputs) {
     for (const auto& t : inputs) state->needsGrad.push_back(t.requires_grad());
     const std::vector<at::Tensor> sides(inputs.begin() + 2, inputs.begin() + 2 + state->sides);
-    at::Tensor a = inputs[0], b = inputs[1];
-    for (const auto& layer : state->layers) {
-      if (state->preserveRng) state->rng.push_back(captureRng());
-      const at::Tensor v = couplingWeight(layer.vLogit);
-      at::Tensor next = (1 - v) * layer.body(a, sides) + v * b;
-      b = a;
-      a = next;
-    }
+    auto [a, b] = couple(state->layers, inputs[0], inputs[1], sides, state->preserveRng ? &state->rng : nullptr);
     // An output that is an input (a single layer's y₂ = x₁) must be a tensor of its own for autograd.
     if (b.is_same(inputs[0])) b = b.clone();
     std::vector<at::Tensor> saved{a, b};
@@ -191,16 +197,7 @@ std::pair<at::Tensor, at::Tensor> runCouplings(const std::vector<Coupling>& laye
                                                SequenceOptions options) {
   if (!x1.sizes().equals(x2.sizes())) throw std::invalid_argument("reversible couplings: the two streams must have the same shape");
   const bool record = at::GradMode::is_enabled() && (anyNeedsGrad({x1, x2}, sides) || anyNeedsGrad(params, {}));
-  if (!options.reversible || !record) {
-    at::Tensor a = x1, b = x2;
-    for (const auto& layer : layers) {
-      const at::Tensor v = couplingWeight(layer.vLogit);
-      at::Tensor next = (1 - v) * layer.body(a, sides) + v * b;
-      b = a;
-      a = next;
-    }
-    return {a, b};
-  }
+  if (!options.reversible || !record) return couple(layers, x1, x2, sides, nullptr);
   auto state = c10::make_intrusive<SequenceState>();
   state->layers = layers;
   state->params = params;
