@@ -150,7 +150,7 @@ ${OPERATOR_HELP}`,
       if (crop % model.sizeMultiple) throw new UsageError(`--crop must be a multiple of ${model.sizeMultiple}`);
       const data = values.data
         ? await ImageDataset.fromFolder(String(values.data), { crop, batch, seed, mode: 'y' })
-        : new ImageDataset(Array.from({ length: 64 }, (_, i) => deadLeaves({ count: 1, size: Math.max(96, crop), seed: 1000 + i })), { crop, batch, seed });
+        : ImageDataset.deadLeaves({ count: 64, size: Math.max(96, crop), imageSeed: 1000, crop, batch, seed });
       const result = await trainIDM({
         model, data, operator, steps, seed, lr: number(values, 'lr', 1e-3, (v) => v > 0, 'a positive number'),
         milestones: [Math.round(steps * 0.6), Math.round(steps * 0.85)],

@@ -94,7 +94,7 @@ async function main(): Promise<void> {
   const losses: number[] = [];
   if (trainSteps > 0) {
     console.log(`live training: IDM from scratch, ${trainSteps} steps on dead-leaves 64² patches, 10% block CS`);
-    const data = new ImageDataset(Array.from({ length: 32 }, (_, i) => deadLeaves({ count: 1, size: 96, seed: 100 + i })), { crop: 64, batch: 4, seed });
+    const data = ImageDataset.deadLeaves({ count: 32, size: 96, imageSeed: 100, crop: 64, batch: 4, seed });
     const model = new IDM({ channels: 16, blocks: 1, heads: 2 });
     const result = await trainIDM({
       model, data, operator: { family: 'blockCS', ratio: 0.1 }, steps: trainSteps, lr: 1e-3, ema: 0, seed,

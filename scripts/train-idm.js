@@ -57,7 +57,7 @@ async function parallel(ratios) {
   for (const ratio of values.ratios.split(',').map(Number)) {
     const data = dataDir
       ? await inv.ImageDataset.fromFolder(dataDir, { crop: 64, batch: 4, seed, mode: 'y' })
-      : new inv.ImageDataset(Array.from({ length: 64 }, (_, i) => inv.deadLeaves({ count: 1, size: 128, seed: 1000 + i })), { crop: 64, batch: 4, seed });
+      : inv.ImageDataset.deadLeaves({ count: 64, size: 128, imageSeed: 1000, crop: 64, batch: 4, seed });
     const model = new inv.models.IDM(MODEL);
     const operator = { family: 'blockCS', ratio: ratio / 100 };
     const steps = Number(values.steps);

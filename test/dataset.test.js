@@ -76,3 +76,17 @@ test('mixed sizes, folders, prefetch and errors', async (t) => {
   });
   fs.rmSync(dir, { recursive: true });
 });
+
+test('ImageDataset.deadLeaves equals a dataset of the same images built by hand, and frees its drafts', (t) => {
+  const before = inv.memory().tensors;
+  const made = inv.ImageDataset.deadLeaves({ count: 3, size: 40, imageSeed: 7, crop: 16, batch: 2, seed: 1 });
+  t.equal(inv.memory().tensors - before, 3, 'it holds its three images; the generated drafts are freed');
+  t.equal(made.size, 3, 'count images');
+  const byHand = new inv.ImageDataset([7, 8, 9].map((seed) => inv.deadLeaves({ count: 1, size: 40, seed })), { crop: 16, batch: 2, seed: 1 });
+  for (let i = 0; i < 3; i++) {
+    const [a, b] = [made.next(), byHand.next()];
+    t.equal(a.sub(b).abs().max().item(), 0, `batch ${i} is the same`);
+  }
+  made.dispose();
+  t.end();
+});

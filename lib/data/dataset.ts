@@ -4,7 +4,7 @@ import { cat, interpolate } from '../generated/ops';
 import { readImageFolder, ReadImageOptions } from '../io/image';
 import { keep, scope } from '../scope';
 import type { Tensor } from '../tensor';
-import { mulberry32, SeededRandom } from './dead-leaves';
+import { deadLeaves, mulberry32, SeededRandom } from './dead-leaves';
 
 export interface ImageDatasetOptions {
   /** Side of the square crops. */
@@ -53,6 +53,15 @@ export class ImageDataset {
       return keep(scope(() => interpolate(img, { size: [Math.ceil(h * scale), Math.ceil(w * scale)], mode: 'bilinear', alignCorners: false })));
     });
     this.random = mulberry32(options.seed ?? 0);
+  }
+
+  /**
+   * The embedded default when no images are given: `count` dead-leaves images of size², image i drawn with
+   * seed imageSeed + i (so each image stays the same whatever the count).
+   */
+  static deadLeaves(options: ImageDatasetOptions & { count: number; size: number; imageSeed?: number }): ImageDataset {
+    const first = options.imageSeed ?? 0;
+    return scope(() => new ImageDataset(Array.from({ length: options.count }, (_, i) => deadLeaves({ count: 1, size: options.size, seed: first + i })), options));
   }
 
   static async fromFolder(dir: string, options: ImageDatasetOptions & ReadImageOptions): Promise<ImageDataset> {
