@@ -3,11 +3,14 @@
 import { existsSync } from 'fs';
 import { resolve as pathResolve } from 'path';
 import { cat, NativeBinding, th } from '../generated/ops';
-import { Module } from '../module';
+import { Module, ModuleOptions } from '../module';
 import { fromSpec, Operator, OperatorSpec } from '../operators/operator';
 import { noGrad } from '../autograd';
 import { fromHandle, nativeAddon } from '../runtime';
 import { loadSafetensors } from '../safetensors';
+import { loadModel } from './load';
+import { nativeOptions } from './options';
+import { padToMultiple } from './padding';
 import { keep, scope } from '../scope';
 import type { Tensor } from '../tensor';
 
@@ -53,41 +56,19 @@ const PAPER: IDMOptions = {
   duplicateBottleneck: true,
 };
 
-const NUMERIC = ['steps', 'imageChannels', 'channels', 'blocks', 'heads', 'attentionChunk', 'groups', 'dropout'] as const;
+const OPTION_SPEC = {
+  numbers: ['steps', 'imageChannels', 'channels', 'blocks', 'heads', 'attentionChunk', 'groups', 'dropout'],
+  integerLists: ['multipliers'],
+  flagLists: ['attention'],
+  booleans: ['duplicateBottleneck', 'reversible'],
+  choices: { skips: ['level', 'block'], preset: ['small', 'paper'] },
+} as const;
 
 /** The options the native module takes: preset expanded, flags as numbers, checked. */
-function nativeOptions(options: IDMOptions): Record<string, number | boolean | string | number[]> {
-  if (typeof options !== 'object' || options === null) throw new TypeError(`IDM: argument 'options' expected an object`);
-  const known = new Set<string>([...NUMERIC, 'multipliers', 'attention', 'skips', 'duplicateBottleneck', 'reversible', 'preset']);
-  for (const key of Object.keys(options))
-    if (!known.has(key)) throw new TypeError(`IDM: unknown option '${key}' (expected one of ${[...known].join(', ')})`);
-  if (options.preset !== undefined && options.preset !== 'small' && options.preset !== 'paper')
-    throw new TypeError(`IDM: option 'preset' must be 'small' or 'paper', got ${JSON.stringify(options.preset)}`);
-  const { preset, ...rest } = options;
-  const merged: IDMOptions = { ...(preset === 'paper' ? PAPER : {}), ...rest };
-  const out: Record<string, number | boolean | string | number[]> = {};
-  for (const key of NUMERIC) {
-    const v = merged[key];
-    if (v === undefined) continue;
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw new TypeError(`IDM: option '${key}' must be a number, got ${JSON.stringify(v)}`);
-    out[key] = v;
-  }
-  if (merged.multipliers !== undefined) {
-    if (!Array.isArray(merged.multipliers) || !merged.multipliers.every(Number.isInteger))
-      throw new TypeError(`IDM: option 'multipliers' must be an array of integers`);
-    out.multipliers = merged.multipliers;
-  }
-  if (merged.attention !== undefined) {
-    if (!Array.isArray(merged.attention)) throw new TypeError(`IDM: option 'attention' must be an array of per-level flags`);
-    out.attention = merged.attention.map((a) => (a ? 1 : 0));
-  }
-  if (merged.skips !== undefined) out.skips = merged.skips;
-  for (const key of ['duplicateBottleneck', 'reversible'] as const)
-    if (merged[key] !== undefined) {
-      if (typeof merged[key] !== 'boolean') throw new TypeError(`IDM: option '${key}' must be a boolean`);
-      out[key] = merged[key] as boolean;
-    }
-  return out;
+function idmOptions(options: IDMOptions): ModuleOptions {
+  const checked = nativeOptions('IDM', options, OPTION_SPEC);
+  const { preset, ...rest } = checked;
+  return preset === 'paper' ? { ...nativeOptions('IDM', PAPER, OPTION_SPEC), ...rest } : rest;
 }
 
 /** The SD-1.5 diffusers name of one of our U-Net parameters, or undefined for IDM's own additions. */
@@ -104,7 +85,7 @@ export class IDM extends Module {
   metadata: Record<string, string> = {};
 
   constructor(options: IDMOptions = {}) {
-    super('idm', nativeOptions(options));
+    super('idm', idmOptions(options));
   }
 
   /** Images must have height and width that are multiples of this (pad them otherwise). */
@@ -128,10 +109,7 @@ export class IDM extends Module {
    */
   restoreImages(images: Tensor, operator: OperatorSpec, opts: { seed?: number } = {}): { restored: Tensor; baseline: Tensor; seconds: number } {
     if (images.ndim !== 4) throw new RangeError(`IDM.restoreImages: 'images' must be N×C×H×W, got [${images.shape}]`);
-    const [n, c, h, w] = images.shape;
-    const k = this.sizeMultiple;
-    const ph = (k - (h % k)) % k;
-    const pw = (k - (w % k)) % k;
+    const [n, c] = images.shape;
     const dtype = this.parameters()[0].dtype;
     let seconds = 0;
     const restored: Tensor[] = [];
@@ -139,16 +117,15 @@ export class IDM extends Module {
     noGrad(() => {
       for (let i = 0; i < n; i++)
         scope(() => {
-          const one = images.narrow(0, i, 1);
-          const x = (ph || pw ? one.pad([0, pw, 0, ph], { mode: 'reflect' }) : one).to({ dtype });
-          const A = fromSpec(operator, [c, h + ph, w + pw], { seed: (opts.seed ?? 0) + i });
+          const { padded, crop } = padToMultiple(images.narrow(0, i, 1), this.sizeMultiple);
+          const x = padded.to({ dtype });
+          const A = fromSpec(operator, [c, x.shape[2], x.shape[3]], { seed: (opts.seed ?? 0) + i });
           try {
             const y = A.noiseStd > 0 ? A.measure(x, { seed: (opts.seed ?? 0) + i }) : A.forward(x);
-            const crop = (t: Tensor) => keep(t.narrow(2, 0, h).narrow(3, 0, w).contiguous());
             const started = performance.now();
-            restored.push(crop(this.reconstruct(A, y)));
+            restored.push(keep(crop(this.reconstruct(A, y))));
             seconds += (performance.now() - started) / 1000;
-            baseline.push(crop(A.pinv(y)));
+            baseline.push(keep(crop(A.pinv(y))));
           } finally {
             A.dispose();
           }
@@ -168,16 +145,7 @@ export class IDM extends Module {
   }
 
   static load(path: string): IDM {
-    const { tensors, metadata } = loadSafetensors(path);
-    try {
-      if (metadata['invdiff.kind'] !== 'idm') throw new Error(`IDM.load: '${path}' holds a '${metadata['invdiff.kind'] ?? 'unknown'}' module, not an IDM`);
-      const model = new IDM(JSON.parse(metadata['invdiff.options'] ?? '{}'));
-      model.loadStateDict(tensors);
-      model.metadata = metadata;
-      return model;
-    } finally {
-      for (const t of Object.values(tensors)) t.dispose();
-    }
+    return loadModel(path, 'idm', (o) => new IDM(o as IDMOptions), 'IDM');
   }
 
   /**

@@ -1,2 +1,4 @@
 export { IDM } from './idm';
 export type { IDMOptions } from './idm';
+export { DiffusionModel, Unconditional, Palette, MMSE_SIGMA } from './diffusion';
+export type { DiffusionUNetOptions } from './diffusion';

@@ -11,7 +11,7 @@ import type { Tensor } from '../tensor';
 import { RunnerOptions, runTraining, TrainingResult } from './runner';
 
 /** The loop's own settings, passed through to runTraining (see RunnerOptions for each). */
-type LoopOptions = Pick<
+export type LoopOptions = Pick<
   RunnerOptions,
   'steps' | 'milestones' | 'gamma' | 'ema' | 'validateEvery' | 'checkpoint' | 'checkpointEvery' | 'resume' | 'progress' | 'onStep' | 'signal' | 'handleInterrupt' | 'plot'
 >;

@@ -1,5 +1,6 @@
 #include "core/modules.h"
 #include "core/named_table.h"
+#include "core/diffusion/edm_unet.h"
 #include "core/idm/idm.h"
 
 #include <cmath>
@@ -128,6 +129,8 @@ constexpr Kind kKinds[] = {
     {"groupNorm", make<GroupNorm>},
     {"mlp", make<Mlp>},
     {"idm", idm::makeIdm},
+    {"unconditional", diffusion::makeUnconditional},
+    {"palette", diffusion::makePalette},
 };
 
 }  // namespace

@@ -3,103 +3,21 @@
 #include <cmath>
 #include <stdexcept>
 
-#include <torch/nn/init.h>
-#include <torch/nn/modules/conv.h>
-#include <torch/nn/modules/linear.h>
-#include <torch/nn/modules/normalization.h>
-
+#include "core/nn/blocks.h"
 #include "core/reversible.h"
 
 namespace invdiff::idm {
 
+using nn::child;
+using nn::conv;
+using nn::group;
+using nn::Group;
+using nn::norm;
+using nn::ResnetBlock;
+using nn::Transformer;
+using nn::zeroInit;
+
 namespace {
-
-// A named node with children only, so names nest as in diffusers (down_blocks.0.resnets.1.conv1.weight).
-struct Group : torch::nn::Module {};
-
-template <class M>
-std::shared_ptr<M> child(torch::nn::Module& parent, const std::string& name, std::shared_ptr<M> m) {
-  return parent.register_module(name, std::move(m));
-}
-std::shared_ptr<Group> group(torch::nn::Module& parent, const std::string& name) { return child(parent, name, std::make_shared<Group>()); }
-
-torch::nn::Conv2d conv(torch::nn::Module& parent, const std::string& name, int64_t in, int64_t out, int64_t size, int64_t stride = 1) {
-  return parent.register_module(name, torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, size).stride(stride).padding(size / 2)));
-}
-torch::nn::GroupNorm norm(torch::nn::Module& parent, const std::string& name, int64_t groups, int64_t channels, double eps) {
-  return parent.register_module(name, torch::nn::GroupNorm(torch::nn::GroupNormOptions(groups, channels).eps(eps)));
-}
-torch::nn::Linear linear(torch::nn::Module& parent, const std::string& name, int64_t in, int64_t out, bool bias = true) {
-  return parent.register_module(name, torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(bias)));
-}
-// A residual branch's last layer starts at zero, so every block starts as the identity.
-void zeroInit(torch::nn::Module& m) {
-  at::NoGradGuard off;
-  for (auto& p : m.parameters()) p.zero_();
-}
-
-struct ResnetBlock : torch::nn::Module {
-  ResnetBlock(int64_t in, int64_t out, int64_t groups, double dropout) : dropout_(dropout) {
-    norm1 = norm(*this, "norm1", groups, in, 1e-5);
-    conv1 = conv(*this, "conv1", in, out, 3);
-    norm2 = norm(*this, "norm2", groups, out, 1e-5);
-    conv2 = conv(*this, "conv2", out, out, 3);
-    zeroInit(*conv2);
-    if (in != out) shortcut = conv(*this, "conv_shortcut", in, out, 1);
-  }
-  at::Tensor forward(const at::Tensor& x) {
-    at::Tensor h = conv1(at::silu(norm1(x)));
-    h = conv2(at::dropout(at::silu(norm2(h)), dropout_, is_training()));
-    return (shortcut ? shortcut(x) : x) + h;
-  }
-  torch::nn::GroupNorm norm1{nullptr}, norm2{nullptr};
-  torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, shortcut{nullptr};
-  double dropout_;
-};
-
-// SD's Transformer2D without cross-attention: GN → 1×1 → [self-attention, GEGLU feed-forward] → 1×1, residual.
-struct Transformer : torch::nn::Module {
-  Transformer(int64_t c, int64_t groups, int64_t heads, int64_t chunk) : heads_(heads), chunk_(chunk) {
-    if (c % heads) throw std::invalid_argument("idm: option 'heads' must divide every level's channel count");
-    norm_ = norm(*this, "norm", groups, c, 1e-6);
-    projIn = conv(*this, "proj_in", c, c, 1);
-    auto block = group(*group(*this, "transformer_blocks"), "0");
-    norm1 = block->register_module("norm1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c})));
-    auto attn = group(*block, "attn1");
-    q = linear(*attn, "to_q", c, c, false);
-    k = linear(*attn, "to_k", c, c, false);
-    v = linear(*attn, "to_v", c, c, false);
-    out = linear(*group(*attn, "to_out"), "0", c, c);
-    norm3 = block->register_module("norm3", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c})));
-    auto net = group(*group(*block, "ff"), "net");
-    geglu = linear(*group(*net, "0"), "proj", c, 8 * c);
-    down = linear(*net, "2", 4 * c, c);
-    projOut = conv(*this, "proj_out", c, c, 1);
-    zeroInit(*projOut);
-  }
-  at::Tensor forward(const at::Tensor& x) {
-    const int64_t b = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3), d = c / heads_;
-    at::Tensor t = projIn(norm_(x)).flatten(2).transpose(1, 2);  // B×N×C
-    const at::Tensor n = norm1(t);
-    auto split = [&](const at::Tensor& u) { return u.view({b, h * w, heads_, d}).transpose(1, 2); };
-    const at::Tensor queries = split(q(n)) / std::sqrt(double(d)), keys = split(k(n)).transpose(-1, -2), values = split(v(n));
-    // Queries in chunks: a 512² image has 16k tokens at the coarsest level, whose full attention matrix
-    // would take gigabytes; rows of a softmax are independent, so the result is the same.
-    std::vector<at::Tensor> rows;
-    for (int64_t start = 0; start < h * w; start += chunk_)
-      rows.push_back(at::matmul(at::softmax(at::matmul(queries.narrow(2, start, std::min(chunk_, h * w - start)), keys), -1), values));
-    const at::Tensor attended = rows.size() == 1 ? rows[0] : at::cat(rows, 2);
-    t = t + out(attended.transpose(1, 2).reshape({b, h * w, c}));
-    const auto parts = geglu(norm3(t)).chunk(2, -1);
-    t = t + down(parts[0] * at::gelu(parts[1]));
-    return projOut(t.transpose(1, 2).reshape({b, c, h, w})) + x;
-  }
-  int64_t heads_, chunk_;
-  torch::nn::GroupNorm norm_{nullptr};
-  torch::nn::Conv2d projIn{nullptr}, projOut{nullptr};
-  torch::nn::LayerNorm norm1{nullptr}, norm3{nullptr};
-  torch::nn::Linear q{nullptr}, k{nullptr}, v{nullptr}, out{nullptr}, geglu{nullptr}, down{nullptr};
-};
 
 // §1.5: features → image z → [z, AᵀA z, Aᵀy] → features, added back; one weight set per sampling step.
 struct Injector : torch::nn::Module {

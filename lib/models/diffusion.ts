@@ -1,0 +1,133 @@
+// Diffusion denoisers on a noise-conditional U-Net with EDM preconditioning (papers.md §4.1):
+// Unconditional, the prior every zero-shot sampler runs on, and Palette, which also reads A⁺y (§2.6's
+// degradation-blind conditional baseline). Both are Denoisers, so any sampler drives them.
+import { existsSync } from 'fs';
+import { resolve as pathResolve } from 'path';
+import { noGrad } from '../autograd';
+import { randn, tensor } from '../generated/ops';
+import { Module } from '../module';
+import type { Operator } from '../operators/operator';
+import type { DenoiseContext, Denoiser } from '../samplers/denoiser';
+import { scope } from '../scope';
+import type { Tensor } from '../tensor';
+import { loadModel } from './load';
+import { nativeOptions } from './options';
+
+export interface DiffusionUNetOptions {
+  /** 1 for grayscale (default), 3 for RGB. */
+  imageChannels?: number;
+  /** Width at the first level (default 32). */
+  channels?: number;
+  /** Width multiplier per level (default [1, 2, 2]); images must be multiples of patch · 2^(levels − 1). */
+  multipliers?: number[];
+  /** Resnet blocks per level on the way down (default 1; the way up has one more). */
+  blocks?: number;
+  /** Per level, whether each resnet is followed by self-attention (default: the last level only). */
+  attention?: (boolean | number)[];
+  heads?: number;
+  /** Attention queries processed at once (default 1024); bounds memory on large images. */
+  attentionChunk?: number;
+  groups?: number;
+  /** Pixel-unshuffle factor at the input (default 2): a quarter of the pixels, for CPU budgets. */
+  patch?: number;
+  dropout?: number;
+  /** σ_data of the preconditioning (default 0.5, for images in [-1, 1]). */
+  sigmaData?: number;
+}
+
+const OPTION_SPEC = {
+  numbers: ['imageChannels', 'channels', 'blocks', 'heads', 'attentionChunk', 'groups', 'patch', 'dropout', 'sigmaData'],
+  integerLists: ['multipliers'],
+  flagLists: ['attention'],
+} as const;
+
+/** σ at which one denoiser call gives the MMSE estimate E[x | y] (papers.md §2.7). */
+export const MMSE_SIGMA = 100;
+
+export abstract class DiffusionModel extends Module implements Denoiser {
+  /** The file's metadata when loaded (training facts such as 'invdiff.trained'); empty otherwise. */
+  metadata: Record<string, string> = {};
+
+  protected constructor(kind: 'unconditional' | 'palette', owner: string, options: DiffusionUNetOptions) {
+    super(kind, nativeOptions(owner, options, OPTION_SPEC));
+  }
+
+  /** Image height and width must be multiples of this (pad them otherwise). */
+  get sizeMultiple(): number {
+    return ((this.options.patch as number | undefined) ?? 2) * 2 ** (((this.options.multipliers as number[] | undefined)?.length ?? 3) - 1);
+  }
+  get imageChannels(): number {
+    return (this.options.imageChannels as number | undefined) ?? 1;
+  }
+
+  /** What the network reads beside x: nothing, or A⁺y. */
+  protected abstract conditions(context: DenoiseContext): Tensor[];
+
+  /** D(x; σ) → x̂₀ for a batch x, at one σ (number) or one per image (tensor of N values). Differentiable. */
+  denoise(x: Tensor, sigma: number | Tensor, context: DenoiseContext = {}): Tensor {
+    return scope(() => this.call(x, sigmaTensor(sigma), ...this.conditions(context)));
+  }
+  denoiseAsync(x: Tensor, sigma: number | Tensor, context: DenoiseContext = {}): Promise<Tensor> {
+    const inputs = scope(() => [sigmaTensor(sigma), ...this.conditions(context)]);
+    return this.forwardAsync(x, ...inputs).then(([out]) => {
+      for (const t of inputs) t.dispose();
+      return out;
+    });
+  }
+
+  /** The posterior mean E[x | y] in one call: D(σn, σ; A, y) at σ = 100 (papers.md §2.7). */
+  mmse(A: Operator, y: Tensor, opts: { seed?: number } = {}): Tensor {
+    return noGrad(() =>
+      scope(() => {
+        const [c, h, w] = A.imageShape;
+        const x = randn([y.shape[0], c, h, w], { seed: opts.seed ?? 0, dtype: this.parameters()[0].dtype }).mul(MMSE_SIGMA);
+        return this.denoise(x, MMSE_SIGMA, { operator: A, y });
+      }),
+    );
+  }
+}
+
+function sigmaTensor(sigma: number | Tensor): Tensor {
+  if (typeof sigma === 'number') {
+    if (!(sigma > 0) || !Number.isFinite(sigma)) throw new RangeError(`denoise: argument 'sigma' must be a positive finite number, got ${sigma}`);
+    return tensor([sigma], [1]);
+  }
+  return sigma.reshape([-1]);
+}
+
+/** An unconditional denoiser D(x; σ): the prior of the zero-shot samplers. It ignores any operator. */
+export class Unconditional extends DiffusionModel {
+  constructor(options: DiffusionUNetOptions = {}) {
+    super('unconditional', 'Unconditional', options);
+  }
+  protected conditions(): Tensor[] {
+    return [];
+  }
+  /** The checkpoint shipped with the package (grayscale, see scripts/train-diffusion.js). */
+  static pretrained(): Unconditional {
+    return Unconditional.load(shippedFile('unconditional', 'Unconditional'));
+  }
+  static load(path: string): Unconditional {
+    return loadModel(path, 'unconditional', (o) => new Unconditional(o as DiffusionUNetOptions), 'Unconditional');
+  }
+}
+
+/** Palette-style conditional denoiser D(x; σ, A⁺y): sees the measurement only through A⁺y, not the operator itself. */
+export class Palette extends DiffusionModel {
+  constructor(options: DiffusionUNetOptions = {}) {
+    super('palette', 'Palette', options);
+  }
+  protected conditions({ operator, y }: DenoiseContext): Tensor[] {
+    if (!operator || !y) throw new TypeError(`Palette.denoise: the context needs 'operator' and 'y' (Palette is conditional)`);
+    return [operator.pinv(y)];
+  }
+  static load(path: string): Palette {
+    return loadModel(path, 'palette', (o) => new Palette(o as DiffusionUNetOptions), 'Palette');
+  }
+}
+
+function shippedFile(name: string, owner: string): string {
+  const file = pathResolve(__dirname, '..', '..', 'models', `${name}.safetensors`);
+  if (!existsSync(file)) throw new Error(`${owner}.pretrained: '${file}' is missing; run npm run train:diffusion to make it`);
+  return file;
+}
