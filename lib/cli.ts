@@ -10,11 +10,15 @@ import { deadLeaves } from './data/dead-leaves';
 import { readImage, readImageFolder, writeImage } from './io/image';
 import { psnrPerImage } from './metrics/psnr';
 import { ssimPerImage } from './metrics/ssim';
+import { load as loadAnyModel, AnyModel } from './models/any';
+import { DiffusionModel, Palette, Unconditional } from './models/diffusion';
 import { IDM } from './models/idm';
 import { moduleKinds } from './module';
 import { names, OperatorSpec } from './operators/operator';
 import { keep } from './scope';
 import type { Tensor } from './tensor';
+import { mmseRestorer, Restorer, restoreImages, SAMPLER_NAMES, SamplerName, samplerRestorer } from './restoration';
+import { trainDiffusion } from './training/diffusion';
 import { trainIDM } from './training/idm';
 
 class UsageError extends Error {}
@@ -77,10 +81,41 @@ async function inputs(where: string): Promise<{ name: string; image: Tensor }[]>
   return [{ name: path.basename(where), image: await readImage(where, { mode: 'y' }) }];
 }
 
-function loadModel(file: string | undefined): IDM {
-  if (!file) throw new UsageError('--model FILE is required (an IDM .safetensors, e.g. models/idm-cs10.safetensors)');
+function loadModel(file: string | undefined): AnyModel {
+  if (!file) throw new UsageError('--model FILE is required (a model .safetensors, e.g. models/idm-cs10.safetensors or models/unconditional.safetensors)');
   if (!fs.existsSync(file)) throw new UsageError(`--model '${file}' does not exist`);
-  return IDM.load(file);
+  return loadAnyModel(file);
+}
+
+const METHOD_OPTIONS: Options = { method: { type: 'string' }, steps: { type: 'string' } };
+const ZERO_SHOT = ['ddnm', 'ddrm', 'dps', 'pigdm', 'daps'];
+const METHOD_HELP = `  --method NAME      how a diffusion model restores: ${ZERO_SHOT.join(', ')} (zero-shot, on an unconditional model;
+                     default ddnm), heun, euler, ddim or mmse (on a palette model; default heun). An IDM is itself the method.
+  --steps N          sampler steps (default 100 for the zero-shot samplers, 32 for heun/euler/ddim)`;
+
+/** The restoration method a model and --method name: the IDM itself, or a sampler or MMSE on a diffusion model. */
+function restorer(model: AnyModel, method: string | undefined, values: Values): Restorer {
+  if (model instanceof IDM) {
+    if (method && method !== 'idm') throw new UsageError(`--method ${method} does not apply to an IDM model (it is its own method)`);
+    return model;
+  }
+  const name = method ?? (model instanceof Unconditional ? 'ddnm' : 'heun');
+  if (name === 'mmse') {
+    if (!(model instanceof Palette)) throw new UsageError(`--method mmse needs a conditional (palette) model; an unconditional model's MMSE ignores y`);
+    return mmseRestorer(model);
+  }
+  if (!(SAMPLER_NAMES as readonly string[]).includes(name)) throw new UsageError(`--method must be one of ${[...SAMPLER_NAMES, 'mmse'].join(', ')}, got '${name}'`);
+  if (model instanceof Unconditional && !ZERO_SHOT.includes(name))
+    throw new UsageError(`--method ${name} on an unconditional model would ignore the measurement; use one of ${ZERO_SHOT.join(', ')}`);
+  const steps = number(values, 'steps', ZERO_SHOT.includes(name) ? 100 : 32, positiveInt, 'a positive integer');
+  return samplerRestorer(name as SamplerName, model as DiffusionModel, { steps });
+}
+
+/** The degradation a model is evaluated on: --operator when given, else what it was trained for, else block CS 10%. */
+function evaluationOperator(model: AnyModel, values: Values): OperatorSpec {
+  if (values.operator) return operatorSpec(values);
+  const trained = JSON.parse(model.metadata['invdiff.trained'] ?? '{}');
+  return (trained.operator as OperatorSpec | undefined) ?? (trained.degradations as OperatorSpec[] | undefined)?.[0] ?? operatorSpec({ ...values, operator: 'blockCS' });
 }
 
 const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
@@ -102,16 +137,18 @@ const commands: Record<string, Command> = {
     },
   },
   train: {
-    summary: 'train a model: idm (palette, invfussion and unconditional are not available yet)',
-    usage: `invdiff train idm --out FILE [options]
-  --data DIR         training images (default: generated dead-leaves images)
+    summary: 'train a model: idm, unconditional or palette (invfussion is not available yet)',
+    usage: `invdiff train idm|unconditional|palette --out FILE [options]
+  --data DIR         training images, Y channel (default: generated dead-leaves images)
   --steps N          optimisation steps (default 1000)
   --crop N --batch N patch side and batch size (default 64, 4)
   --lr X             Adam learning rate (default 1e-3, halved at 60% and 85% of the steps)
-  --channels N       U-Net width (default 16); --blocks N blocks per level (default 1); --T N steps (default 3)
+  --channels N       U-Net width (default 16 for idm, 32 otherwise); --blocks N blocks per level (default 1)
+  --T N              idm: sampling steps of the unrolled chain (default 3)
   --checkpoint FILE  checkpoint every 100 steps and on Ctrl-C; --resume continues from it
   --plot FILE        a PNG chart of the loss (and validation PSNR), updated with each checkpoint
-  --seed N           seeds data order, crops, operators (default 0)
+  --seed N           seeds data order, crops, noise and operators (default 0)
+  idm trains for the operator below; palette trains on it as its degradation; unconditional ignores it.
 ${OPERATOR_HELP}`,
     options: {
       ...OPERATOR_OPTIONS,
@@ -131,92 +168,108 @@ ${OPERATOR_HELP}`,
     },
     async run(values, positionals) {
       const kind = positionals[0];
-      if (kind !== 'idm')
-        throw new UsageError(
-          kind && ['palette', 'invfussion', 'unconditional'].includes(kind) ? `training '${kind}' models is not available yet; 'idm' is` : `train needs a model kind: idm`,
-        );
+      if (!['idm', 'unconditional', 'palette'].includes(kind))
+        throw new UsageError(kind === 'invfussion' ? `training 'invfussion' models is not available yet; idm, unconditional and palette are` : `train needs a model kind: idm, unconditional or palette`);
       if (!values.out) throw new UsageError('--out FILE is required (where the trained model goes)');
       const steps = number(values, 'steps', 1000, positiveInt, 'a positive integer');
       const crop = number(values, 'crop', 64, positiveInt, 'a positive integer');
       const batch = number(values, 'batch', 4, positiveInt, 'a positive integer');
       const seed = number(values, 'seed', 0, Number.isInteger, 'an integer');
       const operator = operatorSpec(values);
-      const model = new IDM({
-        channels: number(values, 'channels', 16, positiveInt, 'a positive integer'),
-        blocks: number(values, 'blocks', 1, positiveInt, 'a positive integer'),
-        steps: number(values, 'T', 3, positiveInt, 'a positive integer'),
-        heads: 2,
-      });
+      const channels = number(values, 'channels', kind === 'idm' ? 16 : 32, positiveInt, 'a positive integer');
+      const blocks = number(values, 'blocks', 1, positiveInt, 'a positive integer');
+      if (kind !== 'idm' && values.T !== undefined) throw new UsageError('--T applies to idm only');
+      const model =
+        kind === 'idm'
+          ? new IDM({ channels, blocks, steps: number(values, 'T', 3, positiveInt, 'a positive integer'), heads: 2 })
+          : new (kind === 'palette' ? Palette : Unconditional)({ channels, blocks });
       if (crop % model.sizeMultiple) throw new UsageError(`--crop must be a multiple of ${model.sizeMultiple}`);
       const data = values.data
         ? await ImageDataset.fromFolder(String(values.data), { crop, batch, seed, mode: 'y' })
         : ImageDataset.deadLeaves({ count: 64, size: Math.max(96, crop), imageSeed: 1000, crop, batch, seed });
-      const result = await trainIDM({
-        model, data, operator, steps, seed, lr: number(values, 'lr', 1e-3, (v) => v > 0, 'a positive number'),
+      const loop = {
+        steps, seed, lr: number(values, 'lr', 1e-3, (v) => v > 0, 'a positive number'),
         milestones: [Math.round(steps * 0.6), Math.round(steps * 0.85)],
         checkpoint: values.checkpoint as string | undefined, checkpointEvery: 100, resume: Boolean(values.resume),
         handleInterrupt: true, progress: true, plot: values.plot as string | undefined,
-      });
-      model.save(String(values.out), { 'invdiff.trained': JSON.stringify({ operator, steps: result.step, seed }) });
+      };
+      const result =
+        model instanceof IDM
+          ? await trainIDM({ ...loop, model, data, operator })
+          : await trainDiffusion({ ...loop, model, data, degradations: model instanceof Palette ? [operator] : undefined });
+      const trained = model instanceof IDM ? { operator } : model instanceof Palette ? { degradations: [operator] } : {};
+      model.save(String(values.out), { 'invdiff.trained': JSON.stringify({ ...trained, steps: result.step, seed }) });
       console.log(`${result.interrupted ? 'interrupted' : 'trained'}: ${result.step} steps in ${result.seconds.toFixed(0)} s, last loss ${result.losses.at(-1)?.toFixed(4)}; model written to ${values.out}`);
       data.dispose();
       return result.interrupted ? 130 : 0;
     },
   },
   restore: {
-    summary: 'measure images with an operator and reconstruct them with a trained model; writes PNGs',
+    summary: 'measure images with an operator and restore them with a model (IDM, or a sampler on a diffusion model); writes PNGs',
     usage: `invdiff restore --model FILE --input IMAGE|DIR --out DIR [options]
-  --seed N           operator seed (image i uses N + i)
+  --seed N           operator and sampler seed (image i uses N + i)
+  the operator defaults to the one the model was trained for
+${METHOD_HELP}
 ${OPERATOR_HELP}`,
-    options: { ...OPERATOR_OPTIONS, model: { type: 'string' }, input: { type: 'string' }, out: { type: 'string' }, seed: { type: 'string' } },
+    options: { ...OPERATOR_OPTIONS, ...METHOD_OPTIONS, operator: { type: 'string' }, model: { type: 'string' }, input: { type: 'string' }, out: { type: 'string' }, seed: { type: 'string' } },
     async run(values) {
       if (!values.input) throw new UsageError('--input IMAGE|DIR is required');
       if (!values.out) throw new UsageError('--out DIR is required');
       const model = loadModel(values.model as string | undefined);
-      const operator = operatorSpec(values);
+      const method = restorer(model, values.method as string | undefined, values);
+      const operator = evaluationOperator(model, values);
       const seed = number(values, 'seed', 0, Number.isInteger, 'an integer');
       fs.mkdirSync(String(values.out), { recursive: true });
       for (const [i, { name, image }] of (await inputs(String(values.input))).entries()) {
-        const { restored, baseline, seconds } = model.restoreImages(image, operator, { seed: seed + i });
+        const { restored, baseline, seconds } = restoreImages(method, image, operator, { seed: seed + i });
         const stem = path.join(String(values.out), name.replace(/\.[^.]+$/, ''));
         await writeImage(`${stem}.restored.png`, restored);
         await writeImage(`${stem}.pinv.png`, baseline);
-        console.log(`${name}: PSNR ${psnrPerImage(restored, image)[0].toFixed(2)} dB (A⁺y ${psnrPerImage(baseline, image)[0].toFixed(2)} dB), ${seconds.toFixed(2)} s -> ${stem}.restored.png`);
+        console.log(`${name}: ${method.label} PSNR ${psnrPerImage(restored, image)[0].toFixed(2)} dB (A⁺y ${psnrPerImage(baseline, image)[0].toFixed(2)} dB), ${seconds.toFixed(2)} s -> ${stem}.restored.png`);
         for (const t of [restored, baseline, image]) t.dispose();
       }
       return 0;
     },
   },
   eval: {
-    summary: 'a PSNR/SSIM table over a test set for one or more models, as Markdown and JSON',
-    usage: `invdiff eval --model FILE[,FILE...] --data DIR [--json FILE] [--markdown FILE] [options]
-  each model is evaluated with the operator it was trained for (block CS at its ratio) unless --operator is given
-  --seed N           operator seed (image i uses N + i)
+    summary: 'a PSNR/SSIM table over a test set for one or more models and methods, as Markdown and JSON',
+    usage: `invdiff eval --model FILE[,FILE...] --data DIR [--method NAME[,NAME...]] [--json FILE] [--markdown FILE] [options]
+  each model is evaluated with the operator it was trained for unless --operator is given (block CS 10% for an
+  unconditional model); --method lists the methods to run on each diffusion model (an IDM is its own method)
+  --seed N           operator and sampler seed (image i uses N + i)
+${METHOD_HELP}
 ${OPERATOR_HELP}`,
-    options: { ...OPERATOR_OPTIONS, operator: { type: 'string' }, model: { type: 'string' }, data: { type: 'string' }, json: { type: 'string' }, markdown: { type: 'string' }, seed: { type: 'string' } },
+    options: { ...OPERATOR_OPTIONS, ...METHOD_OPTIONS, operator: { type: 'string' }, model: { type: 'string' }, data: { type: 'string' }, json: { type: 'string' }, markdown: { type: 'string' }, seed: { type: 'string' } },
     async run(values) {
       if (!values.data) throw new UsageError('--data DIR is required');
       const files = String(values.model ?? '').split(',').filter(Boolean);
       if (!files.length) throw new UsageError('--model FILE[,FILE...] is required');
       const seed = number(values, 'seed', 0, Number.isInteger, 'an integer');
       const images = (await inputs(String(values.data))).map(({ name, image }) => ({ name, image: keep(image) }));
-      const rows: { model: string; operator: OperatorSpec; method: string; psnr: number; ssim: number; secondsPerImage: number; images: { name: string; psnr: number; ssim: number }[] }[] = [];
+      type Score = { name: string; psnr: number; ssim: number };
+      const rows: { model: string; operator: OperatorSpec; method: string; psnr: number; ssim: number; secondsPerImage: number; images: Score[] }[] = [];
+      const score = (name: string, x: Tensor, ref: Tensor): Score => ({ name, psnr: psnrPerImage(x, ref)[0], ssim: ssimPerImage(x, ref)[0] });
       for (const file of files) {
         const model = loadModel(file);
-        const trained = JSON.parse(model.metadata['invdiff.trained'] ?? '{}');
-        const operator = values.operator ? operatorSpec(values) : (trained.operator as OperatorSpec | undefined) ?? operatorSpec({ ...values, operator: 'blockCS' });
-        const per = { idm: [] as { name: string; psnr: number; ssim: number }[], pinv: [] as { name: string; psnr: number; ssim: number }[] };
-        let seconds = 0;
-        for (const [i, { name, image }] of images.entries()) {
-          const r = model.restoreImages(image, operator, { seed: seed + i });
-          seconds += r.seconds;
-          per.idm.push({ name, psnr: psnrPerImage(r.restored, image)[0], ssim: ssimPerImage(r.restored, image)[0] });
-          per.pinv.push({ name, psnr: psnrPerImage(r.baseline, image)[0], ssim: ssimPerImage(r.baseline, image)[0] });
-          r.restored.dispose();
-          r.baseline.dispose();
+        const operator = evaluationOperator(model, values);
+        const methods = model instanceof IDM ? [undefined] : String(values.method ?? '').split(',').filter(Boolean);
+        for (const [m, name] of (methods.length ? methods : [undefined]).entries()) {
+          const method = restorer(model, name, values);
+          const per: Score[] = [];
+          const pinv: Score[] = [];
+          let seconds = 0;
+          for (const [i, { name: imageName, image }] of images.entries()) {
+            const r = restoreImages(method, image, operator, { seed: seed + i });
+            seconds += r.seconds;
+            per.push(score(imageName, r.restored, image));
+            pinv.push(score(imageName, r.baseline, image));
+            r.restored.dispose();
+            r.baseline.dispose();
+          }
+          const row = (label: string, list: Score[], s: number) => ({ model: path.basename(file), operator, method: label, psnr: mean(list.map((r) => r.psnr)), ssim: mean(list.map((r) => r.ssim)), secondsPerImage: s, images: list });
+          if (m === 0) rows.push(row('A⁺y', pinv, 0));
+          rows.push(row(method.label, per, seconds / images.length));
         }
-        for (const [method, list] of [['A⁺y', per.pinv], ['IDM', per.idm]] as const)
-          rows.push({ model: path.basename(file), operator, method, psnr: mean(list.map((r) => r.psnr)), ssim: mean(list.map((r) => r.ssim)), secondsPerImage: method === 'IDM' ? seconds / images.length : 0, images: list });
         model.dispose();
       }
       const describe = (o: OperatorSpec) => `${o.family}${o.ratio ? ` ${Math.round(Number(o.ratio) * 100)}%` : ''}`;
@@ -232,26 +285,27 @@ ${OPERATOR_HELP}`,
     },
   },
   bench: {
-    summary: 'time an IDM reconstruction on this machine',
-    usage: 'invdiff bench [--model FILE] [--size N] [--json]',
-    options: { model: { type: 'string' }, size: { type: 'string' }, json: { type: 'boolean' } },
+    summary: 'time a restoration (IDM by default, or any model and method) on this machine',
+    usage: `invdiff bench [--model FILE] [--method NAME] [--steps N] [--size N] [--json]
+${METHOD_HELP}`,
+    options: { ...METHOD_OPTIONS, model: { type: 'string' }, size: { type: 'string' }, json: { type: 'boolean' } },
     run(values) {
       const model = values.model ? loadModel(String(values.model)) : new IDM({ channels: 16, blocks: 1, heads: 2 });
-      const size = number(values, 'size', 128, (v) => positiveInt(v) && v % model.sizeMultiple === 0, `a positive multiple of ${model.sizeMultiple}`);
+      const method = restorer(model, values.method as string | undefined, values);
+      const size = number(values, 'size', 128, (v) => positiveInt(v) && v % method.sizeMultiple === 0, `a positive multiple of ${method.sizeMultiple}`);
       const image = deadLeaves({ count: 1, size, seed: 1 });
       const operator = { family: 'blockCS', ratio: 0.1 };
-      model.restoreImages(image, operator); // warm-up
-      const runs = 3;
+      const runs = model instanceof IDM ? 3 : 1;
       let seconds = 0;
-      for (let i = 0; i < runs; i++) {
-        const r = model.restoreImages(image, operator, { seed: i });
-        seconds += r.seconds;
+      for (let i = -1; i < runs; i++) {
+        const r = restoreImages(method, image, operator, { seed: Math.max(i, 0) });
+        if (i >= 0) seconds += r.seconds; // the first run warms up
         r.restored.dispose();
         r.baseline.dispose();
       }
-      const result = { backend: backend(), size, secondsPerReconstruction: seconds / runs };
+      const result = { backend: backend(), method: method.label, size, secondsPerReconstruction: seconds / runs };
       if (values.json) console.log(JSON.stringify(result, null, 2));
-      else console.log(`IDM reconstruction of one ${size}² image (10% block CS): ${(result.secondsPerReconstruction * 1000).toFixed(0)} ms on ${result.backend.threads} threads`);
+      else console.log(`${method.label} restoring one ${size}² image (10% block CS): ${(result.secondsPerReconstruction * 1000).toFixed(0)} ms on ${result.backend.threads} threads`);
       return 0;
     },
   },

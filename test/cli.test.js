@@ -52,18 +52,55 @@ test('invdiff train idm → restore → eval → bench, end to end on tiny setti
   return Promise.all([0, 1].map((i) => inv.io.writeImage(path.join(images, `dl${i}.png`), inv.deadLeaves({ count: 1, size: 40, seed: i })))).then(() => {
     const restore = cli('restore', '--model', model, '--input', images, '--out', path.join(dir, 'out'), '--ratio', '0.25');
     t.equal(restore.status, 0, 'restore exits 0');
-    t.match(restore.stdout, /dl0\.png: PSNR [\d.]+ dB \(A⁺y [\d.]+ dB\)/, 'restore reports PSNR per image');
+    t.match(restore.stdout, /dl0\.png: IDM \(T = 3\) PSNR [\d.]+ dB \(A⁺y [\d.]+ dB\)/, 'restore reports PSNR per image');
     t.ok(fs.existsSync(path.join(dir, 'out', 'dl1.restored.png')) && fs.existsSync(path.join(dir, 'out', 'dl1.pinv.png')), 'restore writes reconstructions');
     const evalRun = cli('eval', '--model', model, '--data', images, '--json', path.join(dir, 'e.json'), '--markdown', path.join(dir, 'e.md'));
     t.equal(evalRun.status, 0, 'eval exits 0');
     const rows = JSON.parse(fs.readFileSync(path.join(dir, 'e.json'), 'utf8'));
-    t.deepEqual(rows.map((r) => r.method), ['A⁺y', 'IDM'], 'eval has a row per method');
+    t.deepEqual(rows.map((r) => r.method), ['A⁺y', 'IDM (T = 3)'], 'eval has a row per method');
     t.equal(rows[1].operator.ratio, 0.25, "eval uses the operator the model was trained for");
     t.equal(rows[1].images.length, 2, 'with per-image rows');
-    t.match(fs.readFileSync(path.join(dir, 'e.md'), 'utf8'), /\| idm\.safetensors \| blockCS 25% \| IDM \|/, 'and a Markdown table');
+    t.match(fs.readFileSync(path.join(dir, 'e.md'), 'utf8'), /\| idm\.safetensors \| blockCS 25% \| IDM \(T = 3\) \|/, 'and a Markdown table');
     const bench = cli('bench', '--model', model, '--size', '32', '--json');
     t.equal(bench.status, 0, 'bench exits 0');
     t.ok(JSON.parse(bench.stdout).secondsPerReconstruction > 0, 'bench reports a time');
+    fs.rmSync(dir, { recursive: true });
+  });
+});
+
+test('invdiff train unconditional|palette → restore and eval with zero-shot samplers, posterior sampling and MMSE', (t) => {
+  const dir = fs.mkdtempSync(path.join(require('os').tmpdir(), 'cli-diffusion-'));
+  const prior = path.join(dir, 'prior.safetensors');
+  const palette = path.join(dir, 'palette.safetensors');
+  const tiny = ['--steps', '2', '--crop', '16', '--batch', '2', '--channels', '8', '--seed', '1'];
+  const a = cli('train', 'unconditional', '--out', prior, ...tiny);
+  t.equal(a.status, 0, `train unconditional exits 0 (${a.stdout.trim().split('\n').pop()})`);
+  const b = cli('train', 'palette', '--out', palette, '--operator', 'inpainting', ...tiny);
+  t.equal(b.status, 0, `train palette exits 0 (${b.stdout.trim().split('\n').pop()})`);
+  const images = path.join(dir, 'images');
+  fs.mkdirSync(images);
+  const inv = require('..');
+  return inv.io.writeImage(path.join(images, 'dl.png'), inv.deadLeaves({ count: 1, size: 20, seed: 2 })).then(() => {
+    const restore = cli('restore', '--model', prior, '--input', images, '--out', path.join(dir, 'out'), '--ratio', '0.25', '--steps', '3');
+    t.equal(restore.status, 0, 'restore with an unconditional model exits 0');
+    t.match(restore.stdout, /dl\.png: DDNM, 3 steps PSNR [\d.]+ dB/, 'the default zero-shot method is DDNM');
+    const e2 = cli('eval', '--model', prior, '--data', images, '--method', 'ddnm,dps', '--steps', '2', '--json', path.join(dir, 'e.json'));
+    t.equal(e2.status, 0, 'eval of two zero-shot methods exits 0');
+    const rows = JSON.parse(fs.readFileSync(path.join(dir, 'e.json'), 'utf8'));
+    t.deepEqual(rows.map((r) => r.method), ['A⁺y', 'DDNM, 2 steps', 'DPS, 2 steps'], 'one A⁺y row, then a row per method');
+    t.equal(rows[1].operator.family, 'blockCS', 'an unconditional model is evaluated on block CS unless told');
+    const e3 = cli('eval', '--model', palette, '--data', images, '--method', 'mmse,heun', '--steps', '2', '--json', path.join(dir, 'p.json'));
+    t.equal(e3.status, 0, 'eval of a palette model exits 0');
+    const prows = JSON.parse(fs.readFileSync(path.join(dir, 'p.json'), 'utf8'));
+    t.deepEqual(prows.map((r) => r.method), ['A⁺y', 'MMSE (1 step)', 'Heun, 2 steps'], 'palette: MMSE and posterior sampling');
+    t.equal(prows[1].operator.family, 'inpainting', 'a palette model is evaluated on the degradation it was trained on');
+    const bad = cli('restore', '--model', prior, '--input', images, '--out', path.join(dir, 'o2'), '--method', 'heun');
+    t.equal(bad.status, 2, 'heun on an unconditional model exits 2');
+    t.match(bad.stderr, /would ignore the measurement/, bad.stderr.trim());
+    const mmse = cli('restore', '--model', prior, '--input', images, '--out', path.join(dir, 'o3'), '--method', 'mmse');
+    t.match(mmse.stderr, /--method mmse needs a conditional \(palette\) model/, mmse.stderr.trim());
+    const idmMethod = cli('bench', '--method', 'ddnm');
+    t.match(idmMethod.stderr, /does not apply to an IDM model/, idmMethod.stderr.trim());
     fs.rmSync(dir, { recursive: true });
   });
 });
@@ -75,8 +112,9 @@ test('invdiff commands: --help for each, and bad arguments exit 2 with a message
     t.match(r.stdout, new RegExp(`usage: invdiff ${c}`), `${c} --help shows its usage`);
   }
   const cases = [
-    [['train'], /train needs a model kind: idm/],
-    [['train', 'palette', '--out', 'x'], /not available yet/],
+    [['train'], /train needs a model kind: idm, unconditional or palette/],
+    [['train', 'invfussion', '--out', 'x'], /'invfussion' models is not available yet/],
+    [['train', 'unconditional', '--out', 'x', '--T', '3'], /--T applies to idm only/],
     [['train', 'idm'], /--out FILE is required/],
     [['train', 'idm', '--out', 'x', '--steps', '0'], /--steps must be a positive integer, got '0'/],
     [['restore', '--bogus'], /Unknown option '--bogus'/],

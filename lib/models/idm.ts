@@ -2,16 +2,15 @@
 // into one reconstruction network and trained end to end; reversible at the step and block level.
 import { existsSync } from 'fs';
 import { resolve as pathResolve } from 'path';
-import { cat, NativeBinding, th } from '../generated/ops';
+import { NativeBinding, th } from '../generated/ops';
 import { Module, ModuleOptions } from '../module';
-import { fromSpec, Operator, OperatorSpec } from '../operators/operator';
-import { noGrad } from '../autograd';
+import type { Operator, OperatorSpec } from '../operators/operator';
 import { fromHandle, nativeAddon } from '../runtime';
 import { loadSafetensors } from '../safetensors';
 import { loadModel } from './load';
 import { nativeOptions } from './options';
-import { padToMultiple } from './padding';
-import { keep, scope } from '../scope';
+import { restoreImages, Restored, Restorer } from '../restoration';
+import { scope } from '../scope';
 import type { Tensor } from '../tensor';
 
 const native = nativeAddon as NativeBinding;
@@ -80,7 +79,7 @@ function stableDiffusionName(name: string, levels: number): string | undefined {
   return rest.replace(/^up_blocks\.(\d+)\./, (_, i: string) => `up_blocks.${Number(i) + 4 - levels}.`);
 }
 
-export class IDM extends Module {
+export class IDM extends Module implements Restorer {
   /** The file's metadata when loaded (training facts such as 'invdiff.trained'); empty otherwise. */
   metadata: Record<string, string> = {};
 
@@ -101,39 +100,25 @@ export class IDM extends Module {
     return native['idmReconstruct$async'](this.handle, A.handle, th(y)).then(fromHandle);
   }
 
+  /** IDM as a restoration method (restoreImages, the CLI's eval and restore, the demo). */
+  get label(): string {
+    return `IDM (T = ${(this.options.steps as number | undefined) ?? 3})`;
+  }
+  get dtype(): 'float32' | 'float64' {
+    return this.parameters()[0].dtype as 'float32' | 'float64';
+  }
+  restore(A: Operator, y: Tensor): Tensor {
+    return this.reconstruct(A, y);
+  }
+
   /**
    * Restores whole images one at a time (image i measured by the spec's operator with seed + i): pads each
    * side (reflecting) to the model's size multiple, measures y = A x (with noise if the spec sets noiseStd),
    * reconstructs and crops back. Also returns A⁺y, the baseline every method is compared with, and the
    * seconds the reconstructions took.
    */
-  restoreImages(images: Tensor, operator: OperatorSpec, opts: { seed?: number } = {}): { restored: Tensor; baseline: Tensor; seconds: number } {
-    if (images.ndim !== 4) throw new RangeError(`IDM.restoreImages: 'images' must be N×C×H×W, got [${images.shape}]`);
-    const [n, c] = images.shape;
-    const dtype = this.parameters()[0].dtype;
-    let seconds = 0;
-    const restored: Tensor[] = [];
-    const baseline: Tensor[] = [];
-    noGrad(() => {
-      for (let i = 0; i < n; i++)
-        scope(() => {
-          const { padded, crop } = padToMultiple(images.narrow(0, i, 1), this.sizeMultiple);
-          const x = padded.to({ dtype });
-          const A = fromSpec(operator, [c, x.shape[2], x.shape[3]], { seed: (opts.seed ?? 0) + i });
-          try {
-            const y = A.noiseStd > 0 ? A.measure(x, { seed: (opts.seed ?? 0) + i }) : A.forward(x);
-            const started = performance.now();
-            restored.push(keep(crop(this.reconstruct(A, y))));
-            seconds += (performance.now() - started) / 1000;
-            baseline.push(keep(crop(A.pinv(y))));
-          } finally {
-            A.dispose();
-          }
-        });
-    });
-    const joined = { restored: cat(restored, { dim: 0 }), baseline: cat(baseline, { dim: 0 }), seconds };
-    for (const t of [...restored, ...baseline]) t.dispose();
-    return joined;
+  restoreImages(images: Tensor, operator: OperatorSpec, opts: { seed?: number } = {}): Restored {
+    return restoreImages(this, images, operator, opts);
   }
 
   /** A checkpoint shipped with the package: scrambled block CS at 10, 30 or 50% (see scripts/train-idm.js). */

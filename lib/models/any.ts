@@ -1,0 +1,18 @@
+// Loading a saved model of any family: the file's 'invdiff.kind' metadata says which class rebuilds it.
+import { loadSafetensors } from '../safetensors';
+import { Palette, Unconditional } from './diffusion';
+import { IDM } from './idm';
+
+export type AnyModel = IDM | Unconditional | Palette;
+
+const LOADERS: Record<string, (path: string) => AnyModel> = { idm: IDM.load, unconditional: Unconditional.load, palette: Palette.load };
+
+/** The model a file written by save() holds, as its own class. */
+export function load(path: string): AnyModel {
+  const { tensors, metadata } = loadSafetensors(path);
+  for (const t of Object.values(tensors)) t.dispose();
+  const kind = metadata['invdiff.kind'];
+  const loader = kind ? LOADERS[kind] : undefined;
+  if (!loader) throw new Error(`models.load: '${path}' holds ${kind ? `a '${kind}' module` : 'no invdiff model'}; expected one of ${Object.keys(LOADERS).join(', ')}`);
+  return loader(path);
+}
