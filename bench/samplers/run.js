@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 'use strict';
 // bench/samplers: per sampler, ms per NFE and the sampler's own time outside the denoiser (its arithmetic),
-// with a small native conv network (8×3×32×32, 3→64→64→3, EDM preconditioning) and with the exact Gaussian
-// denoiser, next to the same samplers in PyTorch (Python) on the same LibTorch. Goals: TS overhead below 5%
-// of the network's NFE cost, TS/Python ≤ 1.0.
+// with a toy native conv network (8×3×32×32, 3→64→64→3, EDM preconditioning), with the exact Gaussian
+// denoiser, and with the project's own small U-Net (the shipped Unconditional configuration, the prior the
+// zero-shot solvers run on; 4×1×64×64), next to the same samplers in PyTorch (Python) on the same LibTorch.
+// Goals: TS overhead below 5% of a small network's NFE cost, TS/Python ≤ 1.0.
 const { spawnSync } = require('child_process');
 const fs = require('fs');
 const os = require('os');
@@ -73,8 +74,25 @@ function measure(run, denoise) {
   return { msPerNfe: best.total / best.nfe, overheadMsPerNfe: (best.total - best.inside) / best.nfe, overheadShare: (best.total - best.inside) / best.inside };
 }
 
+// The shipped prior's configuration (scripts/train-diffusion.js); timing does not depend on the weights.
+const unet = new inv.models.Unconditional({ channels: 48, multipliers: [1, 2, 2], blocks: 1, heads: 4 });
+const U = [4, 1, 64, 64];
+const A1 = inv.operators.create('inpainting', { imageShape: U.slice(1), keep: 0.5, seed: 1 });
+const y1 = inv.keep(A1.forward(inv.randn(U, { seed: 2 })));
+const unetSamplers = {
+  heun: (d) => inv.samplers.heun(d, { shape: U, steps: 18 }),
+  euler: (d) => inv.samplers.euler(d, { shape: U, steps: 35 }),
+  ddim: (d) => inv.samplers.ddim(d, { shape: U, steps: 35, eta: 0.5 }),
+  ddnm: (d) => inv.samplers.ddnm(d, { operator: A1, y: y1, steps: 35 }),
+  ddrm: (d) => inv.samplers.ddrm(d, { operator: A1, y: y1, steps: 35 }),
+  pigdm: (d) => inv.samplers.pigdm(d, { operator: A1, y: y1, steps: 35 }),
+  dps: (d) => inv.samplers.dps(d, { operator: A1, y: y1, steps: 35 }),
+  daps: (d) => inv.samplers.daps(d, { operator: A1, y: y1, steps: 7, odeSteps: 5, langevinSteps: 20 }),
+};
+
 const ts = {};
-for (const [name, run] of Object.entries(samplers)) ts[name] = { network: measure(run, network), exact: measure(run, gaussian) };
+for (const [name, run] of Object.entries(samplers))
+  ts[name] = { network: measure(run, network), exact: measure(run, gaussian), unet: measure(unetSamplers[name], (x, s, ctx) => unet.denoise(x, s, ctx)) };
 
 let py = {};
 if (fs.existsSync(PYTHON) && spawnSync(PYTHON, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0) {
@@ -86,10 +104,10 @@ if (fs.existsSync(PYTHON) && spawnSync(PYTHON, ['-c', 'import torch'], { stdio: 
 }
 
 console.log(`bench/samplers — ${B}×${C}×${H}×${H}, LibTorch ${inv.backend().torch}, ${threads} threads`);
-console.log('| sampler | ms/NFE, network (TS) | overhead/NFE (TS) | overhead share (TS, goal < 5%) | ms/NFE (Python) | overhead/NFE (Python) | TS/Python | ms/NFE, exact denoiser (TS) |');
-console.log('|---|---|---|---|---|---|---|---|');
+console.log('| sampler | ms/NFE, toy network (TS) | overhead/NFE (TS) | overhead share (TS, goal < 5%) | ms/NFE (Python) | overhead/NFE (Python) | TS/Python | ms/NFE, exact denoiser (TS) | ms/NFE, U-Net (TS) | overhead share, U-Net |');
+console.log('|---|---|---|---|---|---|---|---|---|---|');
 for (const [name, r] of Object.entries(ts)) {
   const p = py[name];
   const vjpNote = name === 'dps' || name === 'pigdm' ? ' (includes the VJP backward)' : '';
-  console.log(`| ${name} | ${r.network.msPerNfe.toFixed(2)} | ${r.network.overheadMsPerNfe.toFixed(3)}${vjpNote} | ${(100 * r.network.overheadShare).toFixed(1)}% | ${p ? p.msPerNfe.toFixed(2) : '-'} | ${p ? p.overheadMsPerNfe.toFixed(3) : '-'} | ${p ? (r.network.msPerNfe / p.msPerNfe).toFixed(2) : '-'} | ${r.exact.msPerNfe.toFixed(3)} |`);
+  console.log(`| ${name} | ${r.network.msPerNfe.toFixed(2)} | ${r.network.overheadMsPerNfe.toFixed(3)}${vjpNote} | ${(100 * r.network.overheadShare).toFixed(1)}% | ${p ? p.msPerNfe.toFixed(2) : '-'} | ${p ? p.overheadMsPerNfe.toFixed(3) : '-'} | ${p ? (r.network.msPerNfe / p.msPerNfe).toFixed(2) : '-'} | ${r.exact.msPerNfe.toFixed(3)} | ${r.unet.msPerNfe.toFixed(1)} | ${(100 * r.unet.overheadShare).toFixed(2)}% |`);
 }
