@@ -1,6 +1,7 @@
 // npm run demo: the main job. Compressed sensing (scrambled block CS at 10/30/50%) with the shipped IDM
-// checkpoints, next to A⁺y, on images invdiff makes itself (dead-leaves) or on --data DIR; plus a short live
-// IDM training run that shows the loss falling. Writes demo-output/report.html with PNG grids and a table.
+// checkpoints, next to A⁺y and to DDNM (zero-shot) on the shipped unconditional prior, on images invdiff makes
+// itself (dead-leaves) or on --data DIR; plus a short live IDM training run that shows the loss falling.
+// Writes demo-output/report.html with PNG grids and a table.
 import * as fs from 'fs';
 import * as path from 'path';
 import { parseArgs } from 'util';
@@ -12,7 +13,9 @@ import { readImageFolder } from './io/image';
 import { encodePng } from './io/png';
 import { psnrPerImage } from './metrics/psnr';
 import { ssimPerImage } from './metrics/ssim';
+import { Unconditional } from './models/diffusion';
 import { IDM } from './models/idm';
+import { Restorer, restoreImages, samplerRestorer } from './restoration';
 import { keep, scope } from './scope';
 import type { Tensor } from './tensor';
 import { trainIDM } from './training/idm';
@@ -23,18 +26,23 @@ const { values: args } = parseArgs({
     data: { type: 'string' },
     models: { type: 'string', default: path.resolve(__dirname, '..', 'models') },
     'train-steps': { type: 'string', default: '40' },
+    'ddnm-steps': { type: 'string', default: '100' },
     seed: { type: 'string', default: '0' },
     help: { type: 'boolean', default: false },
   },
 });
 if (args.help) {
-  console.log('npm run demo [-- --data DIR] [--out DIR] [--train-steps N] [--seed N]\nIDM compressed sensing at 10/30/50% with the shipped checkpoints, and a short live training run.');
+  console.log(
+    'npm run demo [-- --data DIR] [--out DIR] [--train-steps N] [--ddnm-steps N] [--seed N]\nCompressed sensing at 10/30/50%: the shipped IDM checkpoints and DDNM on the shipped unconditional prior, and a short live training run.',
+  );
   process.exit(0);
 }
 const outDir = path.resolve(args.out!);
 const trainSteps = Number(args['train-steps']);
 const seed = Number(args.seed);
+const ddnmSteps = Number(args['ddnm-steps']);
 if (!Number.isInteger(trainSteps) || trainSteps < 0) throw new RangeError(`demo: --train-steps must be a non-negative integer, got ${args['train-steps']}`);
+if (!Number.isInteger(ddnmSteps) || ddnmSteps < 0) throw new RangeError(`demo: --ddnm-steps must be a non-negative integer (0 skips DDNM), got ${args['ddnm-steps']}`);
 
 const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
 
@@ -71,24 +79,37 @@ async function main(): Promise<void> {
   const { images, source } = await testImages();
   console.log(`test images: ${source}`);
   const rows: { ratio: number; method: string; psnr: number; ssim: number; seconds: number }[] = [];
-  const grids: { ratio: number; file: string }[] = [];
+  const grids: { ratio: number; file: string; columns: string[] }[] = [];
+  const priorFile = path.join(args.models!, 'unconditional.safetensors');
+  const prior = ddnmSteps > 0 && fs.existsSync(priorFile) ? Unconditional.load(priorFile) : undefined;
+  if (ddnmSteps > 0 && !prior) console.log(`(no prior ${priorFile}: run npm run train:diffusion; DDNM skipped)`);
   for (const ratio of [10, 30, 50]) {
     const file = path.join(args.models!, `idm-cs${ratio}.safetensors`);
-    if (!fs.existsSync(file)) {
-      console.log(`(no checkpoint ${file}: run npm run train:idm)`);
-      continue;
-    }
-    const model = IDM.load(file);
-    const { restored, baseline, seconds } = model.restoreImages(images, { family: 'blockCS', ratio: ratio / 100 }, { seed });
-    rows.push({ ratio, method: 'A⁺y', psnr: mean(psnrPerImage(baseline, images)), ssim: mean(ssimPerImage(baseline, images)), seconds: 0 });
-    rows.push({ ratio, method: 'IDM (T = 3)', psnr: mean(psnrPerImage(restored, images)), ssim: mean(ssimPerImage(restored, images)), seconds: seconds / images.shape[0] });
+    const methods: Restorer[] = [];
+    if (fs.existsSync(file)) methods.push(IDM.load(file));
+    else console.log(`(no checkpoint ${file}: run npm run train:idm)`);
+    if (prior) methods.push(samplerRestorer('ddnm', prior, { steps: ddnmSteps }));
+    if (!methods.length) continue;
+    const operator = { family: 'blockCS', ratio: ratio / 100 };
+    const results = methods.map((m) => ({ label: m.label, ...restoreImages(m, images, operator, { seed }) }));
+    const baseline = results[0].baseline;
+    const score = (method: string, x: Tensor, seconds: number) => {
+      rows.push({ ratio, method, psnr: mean(psnrPerImage(x, images)), ssim: mean(ssimPerImage(x, images)), seconds: seconds / images.shape[0] });
+      const r = rows[rows.length - 1];
+      console.log(`CS ${ratio}%  ${method.padEnd(18)} PSNR ${r.psnr.toFixed(2)} dB  SSIM ${r.ssim.toFixed(4)}${seconds ? `  ${r.seconds.toFixed(2)} s/image` : ''}`);
+    };
+    score('A⁺y', baseline, 0);
+    for (const r of results) score(r.label, r.restored, r.seconds);
     const png = `cs${ratio}.png`;
-    scope(() => gridPng([images, baseline, restored, restored.sub(images).abs().mul(4).sub(1)], path.join(outDir, png)));
-    grids.push({ ratio, file: png });
-    for (const r of rows.slice(-2)) console.log(`CS ${ratio}%  ${r.method.padEnd(12)} PSNR ${r.psnr.toFixed(2)} dB  SSIM ${r.ssim.toFixed(4)}`);
-    for (const t of [restored, baseline]) t.dispose();
-    model.dispose();
+    scope(() => gridPng([images, baseline, ...results.map((r) => r.restored), ...results.map((r) => r.restored.sub(images).abs().mul(4).sub(1))], path.join(outDir, png)));
+    grids.push({ ratio, file: png, columns: ['ground truth', 'A⁺y', ...results.map((r) => r.label), ...results.map((r) => `|error| × 4, ${r.label}`)] });
+    for (const r of results) {
+      r.restored.dispose();
+      r.baseline.dispose();
+    }
+    for (const m of methods) if (m instanceof IDM) m.dispose();
   }
+  prior?.dispose();
 
   // A short live run: an IDM trained from scratch on dead-leaves patches, 10% block CS.
   const losses: number[] = [];
@@ -114,13 +135,14 @@ async function main(): Promise<void> {
     path.join(outDir, 'report.html'),
     `<!doctype html><meta charset="utf-8"><title>invdiff demo</title>
 <style>body{font-family:sans-serif;max-width:64em;margin:2em auto}td,th{padding:.3em 1em;text-align:left}</style>
-<h1>invdiff demo: compressed sensing with IDM</h1>
+<h1>invdiff demo: compressed sensing with IDM and DDNM</h1>
 <p>${source}. Scrambled block compressed sensing (32×32 blocks, orthonormal rows), measured with a fresh permutation per image,
-reconstructed by the shipped IDM checkpoints (T = 3 steps, trained by <code>npm run train:idm</code>) and compared with A⁺y.
+reconstructed by the shipped IDM checkpoints (T = 3 steps, trained by <code>npm run train:idm</code>) and by DDNM
+(zero-shot, ${ddnmSteps} steps) on the shipped unconditional prior (trained by <code>npm run train:diffusion</code>), and compared with A⁺y.
 LibTorch ${b.torch}, ${b.threads} threads, ${seconds.toFixed(0)} s in all.</p>
 <table><tr><th>ratio</th><th>method</th><th>PSNR (dB)</th><th>SSIM</th><th>s/image</th></tr>
 ${rows.map((r) => `<tr><td>${r.ratio}%</td><td>${r.method}</td><td>${r.psnr.toFixed(2)}</td><td>${r.ssim.toFixed(4)}</td><td>${r.seconds ? r.seconds.toFixed(2) : ''}</td></tr>`).join('\n')}</table>
-${grids.map((g) => `<h2>${g.ratio}%</h2><p>Columns: ground truth, A⁺y, IDM, |error| × 4.</p><img src="${g.file}" alt="CS ${g.ratio}%">`).join('\n')}
+${grids.map((g) => `<h2>${g.ratio}%</h2><p>Columns: ${g.columns.join(', ')}.</p><img src="${g.file}" alt="CS ${g.ratio}%">`).join('\n')}
 <h2>Live training (loss falling)</h2><table><tr><th>step</th><th>L1 loss</th></tr>${lossRows.map(([s, l]) => `<tr><td>${s}</td><td>${l.toFixed(4)}</td></tr>`).join('')}</table>
 `,
   );
