@@ -123,7 +123,7 @@ test('trainDiffusion: Palette over two degradations; resume equals the uninterru
 });
 
 test('the zero-shot samplers and MMSE run on a model', (t) => {
-  inv.scope(() => {
+  return inv.scopeAsync(() => {
     const model = perturb(new inv.models.Unconditional(TINY), 40);
     const x = inv.deadLeaves({ count: 1, size: 16, seed: 6 });
     const A = inv.operators.create('inpainting', { imageShape: [1, 16, 16], seed: 7 });
@@ -138,7 +138,9 @@ test('the zero-shot samplers and MMSE run on a model', (t) => {
     const m = palette.mmse(A, y, { seed: 3 });
     t.deepEqual(m.shape, [1, 1, 16, 16], 'Palette MMSE: one image per measurement');
     t.ok(maxDiff(m, palette.mmse(A, y, { seed: 3 })) === 0, 'MMSE is reproducible by seed');
-    A.dispose();
+    return palette.mmseAsync(A, y, { seed: 3 }).then((async) => {
+      t.equal(maxDiff(async, m), 0, 'mmseAsync gives the same estimate off the event loop');
+      A.dispose();
+    });
   });
-  t.end();
 });

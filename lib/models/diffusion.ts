@@ -77,13 +77,19 @@ export abstract class DiffusionModel extends Module implements Denoiser {
 
   /** The posterior mean E[x | y] in one call: D(σn, σ; A, y) at σ = 100 (papers.md §2.7). */
   mmse(A: Operator, y: Tensor, opts: { seed?: number } = {}): Tensor {
-    return noGrad(() =>
-      scope(() => {
-        const [c, h, w] = A.imageShape;
-        const x = randn([y.shape[0], c, h, w], { seed: opts.seed ?? 0, dtype: this.parameters()[0].dtype }).mul(MMSE_SIGMA);
-        return this.denoise(x, MMSE_SIGMA, { operator: A, y });
-      }),
-    );
+    return noGrad(() => scope(() => this.denoise(this.mmseStart(A, y, opts.seed), MMSE_SIGMA, { operator: A, y })));
+  }
+  async mmseAsync(A: Operator, y: Tensor, opts: { seed?: number } = {}): Promise<Tensor> {
+    const start = this.mmseStart(A, y, opts.seed);
+    try {
+      return await this.denoiseAsync(start, MMSE_SIGMA, { operator: A, y });
+    } finally {
+      start.dispose();
+    }
+  }
+  private mmseStart(A: Operator, y: Tensor, seed = 0): Tensor {
+    const [c, h, w] = A.imageShape;
+    return scope(() => randn([y.shape[0], c, h, w], { seed, dtype: this.parameters()[0].dtype }).mul(MMSE_SIGMA));
   }
 }
 
