@@ -8,12 +8,11 @@ import { randn } from '../generated/ops';
 import { psnr } from '../metrics/psnr';
 import { DiffusionModel, Palette } from '../models/diffusion';
 import { padToMultiple } from '../models/padding';
-import { Adam } from '../optim';
 import { fromSpec, OperatorSpec } from '../operators';
 import { scope } from '../scope';
 import type { Tensor } from '../tensor';
 import type { LoopOptions } from './idm';
-import { runTraining, TrainingResult } from './runner';
+import { runWithAdam, TrainingResult } from './runner';
 
 export interface TrainDiffusionOptions extends LoopOptions {
   model: DiffusionModel;
@@ -48,43 +47,36 @@ export async function trainDiffusion(o: TrainDiffusionOptions): Promise<Training
   if (crop % model.sizeMultiple) throw new RangeError(`trainDiffusion: the data's crop ${crop} must be a multiple of ${model.sizeMultiple} for this model`);
   const dtype = model.parameters()[0].dtype;
   const sd2 = ((model.options.sigmaData as number | undefined) ?? 0.5) ** 2;
-  const optimizer = new Adam(model.parameters(), { lr, beta1: 0.9, beta2: 0.99 });
-  model.train();
-  try {
-    return await runTraining({
-      ...loop,
-      model,
-      optimizer,
-      data,
-      lr,
-      loss: (images, step) => {
-        const x = images.to({ dtype });
-        const stepSeed = seed * 1_000_003 + step * batch;
-        const sigma = randn([batch], { seed: stepSeed, dtype }).mul(pStd).add(pMean).exp();
-        const s = sigma.reshape([batch, 1, 1, 1]);
-        const noisy = x.add(randn(x.shape, { seed: stepSeed + 1, dtype }).mul(s));
-        let denoised: Tensor;
-        if (conditional) {
-          const spec = degradations[Math.floor(mulberry32(stepSeed)() * degradations.length)];
-          const A = fromSpec(spec, x.shape.slice(1), { batch, seed: stepSeed });
-          try {
-            denoised = model.denoise(noisy, sigma, { operator: A, y: A.noiseStd > 0 ? A.measure(x, { seed: stepSeed + 2 }) : A.forward(x) });
-          } finally {
-            A.dispose();
-          }
-        } else {
-          denoised = model.denoise(noisy, sigma);
+  return runWithAdam({
+    ...loop,
+    model,
+    betas: [0.9, 0.99],
+    data,
+    lr,
+    loss: (images, step) => {
+      const x = images.to({ dtype });
+      const stepSeed = seed * 1_000_003 + step * batch;
+      const sigma = randn([batch], { seed: stepSeed, dtype }).mul(pStd).add(pMean).exp();
+      const s = sigma.reshape([batch, 1, 1, 1]);
+      const noisy = x.add(randn(x.shape, { seed: stepSeed + 1, dtype }).mul(s));
+      let denoised: Tensor;
+      if (conditional) {
+        const spec = degradations[Math.floor(mulberry32(stepSeed)() * degradations.length)];
+        const A = fromSpec(spec, x.shape.slice(1), { batch, seed: stepSeed });
+        try {
+          denoised = model.denoise(noisy, sigma, { operator: A, y: A.noiseStd > 0 ? A.measure(x, { seed: stepSeed + 2 }) : A.forward(x) });
+        } finally {
+          A.dispose();
         }
-        const weight = s.square().add(sd2).div(s.square().mul(sd2));
-        return denoised.sub(x).square().mul(weight).mean();
-      },
-      validate: validation ? () => evaluate(model, validation, conditional ? degradations[0] : undefined, validationSigma, seed) : undefined,
-      config: { trainer: 'diffusion', degradations, seed, lr, pMean, pStd, milestones: o.milestones ?? [], steps: o.steps },
-    });
-  } finally {
-    optimizer.dispose();
-    model.eval();
-  }
+      } else {
+        denoised = model.denoise(noisy, sigma);
+      }
+      const weight = s.square().add(sd2).div(s.square().mul(sd2));
+      return denoised.sub(x).square().mul(weight).mean();
+    },
+    validate: validation ? () => evaluate(model, validation, conditional ? degradations[0] : undefined, validationSigma, seed) : undefined,
+    config: { trainer: 'diffusion', degradations, seed, lr, pMean, pStd, milestones: o.milestones ?? [], steps: o.steps },
+  });
 }
 
 function evaluate(model: DiffusionModel, images: Tensor, degradation: OperatorSpec | undefined, sigma: number, seed: number): number {

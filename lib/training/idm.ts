@@ -3,12 +3,11 @@
 // permutation per image) for every batch.
 import type { ImageDataset } from '../data/dataset';
 import type { IDM } from '../models/idm';
-import { Adam } from '../optim';
 import { fromSpec, OperatorSpec } from '../operators';
 import { noGrad } from '../autograd';
 import { psnr } from '../metrics/psnr';
 import type { Tensor } from '../tensor';
-import { RunnerOptions, runTraining, TrainingResult } from './runner';
+import { RunnerOptions, runWithAdam, TrainingResult } from './runner';
 
 /** The loop's own settings, passed through to runTraining (see RunnerOptions for each). */
 export type LoopOptions = Pick<
@@ -36,32 +35,24 @@ export async function trainIDM(o: TrainIDMOptions): Promise<TrainingResult> {
   const channels = (model.options.imageChannels as number | undefined) ?? 1;
   if (crop % model.sizeMultiple) throw new RangeError(`trainIDM: the data's crop ${crop} must be a multiple of ${model.sizeMultiple} for this model`);
   const dtype = model.parameters()[0].dtype;
-  const optimizer = new Adam(model.parameters(), { lr });
-  model.train();
-  try {
-    return await runTraining({
-      ...loop,
-      model,
-      optimizer,
-      data,
-      lr,
-      loss: (images, step) => {
-        const x = images.to({ dtype });
-        // A fresh operator per batch; seeds never repeat across steps or batch elements.
-        const A = fromSpec(operator, [channels, crop, crop], { batch, seed: seed * 1_000_003 + step * batch });
-        try {
-          return model.reconstruct(A, A.forward(x)).sub(x).abs().mean();
-        } finally {
-          A.dispose();
-        }
-      },
-      validate: validation ? () => evaluate(model, validation, operator, seed) : undefined,
-      config: { trainer: 'idm', operator, seed, lr, milestones: o.milestones ?? [], steps: o.steps },
-    });
-  } finally {
-    optimizer.dispose();
-    model.eval();
-  }
+  return runWithAdam({
+    ...loop,
+    model,
+    data,
+    lr,
+    loss: (images, step) => {
+      const x = images.to({ dtype });
+      // A fresh operator per batch; seeds never repeat across steps or batch elements.
+      const A = fromSpec(operator, [channels, crop, crop], { batch, seed: seed * 1_000_003 + step * batch });
+      try {
+        return model.reconstruct(A, A.forward(x)).sub(x).abs().mean();
+      } finally {
+        A.dispose();
+      }
+    },
+    validate: validation ? () => evaluate(model, validation, operator, seed) : undefined,
+    config: { trainer: 'idm', operator, seed, lr, milestones: o.milestones ?? [], steps: o.steps },
+  });
 }
 
 function evaluate(model: IDM, images: Tensor, operator: OperatorSpec, seed: number): number {

@@ -5,7 +5,7 @@ import * as fs from 'fs';
 import type { ImageDataset, DatasetState } from '../data/dataset';
 import { NativeBinding, th } from '../generated/ops';
 import type { Module } from '../module';
-import type { Optimizer } from '../optim';
+import { Adam, Optimizer } from '../optim';
 import { fromHandle, nativeAddon } from '../runtime';
 import { Series, writeLineChart } from '../io/plot';
 import { loadSafetensors, saveSafetensors } from '../safetensors';
@@ -114,6 +114,22 @@ export function checkpointWeights(path: string, which: 'ema' | 'model' = 'ema'):
   }
   if (!weights.length) throw new Error(`'${path}' is not an invdiff training checkpoint (no model.* tensors)`);
   return { weights, metadata };
+}
+
+/**
+ * runTraining with Adam over all the model's parameters, in training mode for the run and eval mode after:
+ * what every trainer here does around its loss.
+ */
+export async function runWithAdam(o: Omit<RunnerOptions, 'optimizer'> & { betas?: [number, number] }): Promise<TrainingResult> {
+  const { betas = [0.9, 0.999], ...rest } = o;
+  const optimizer = new Adam(o.model.parameters(), { lr: o.lr, beta1: betas[0], beta2: betas[1] });
+  o.model.train();
+  try {
+    return await runTraining({ ...rest, optimizer });
+  } finally {
+    optimizer.dispose();
+    o.model.eval();
+  }
 }
 
 export async function runTraining(o: RunnerOptions): Promise<TrainingResult> {
