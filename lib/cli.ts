@@ -70,6 +70,16 @@ function operatorSpec(values: Values): OperatorSpec {
   return spec;
 }
 
+/** Several operators for eval: --operator a,b,… and, for blockCS, --ratio r1,r2,… (each combination). */
+function operatorSpecs(values: Values): OperatorSpec[] {
+  const specs: OperatorSpec[] = [];
+  for (const family of String(values.operator).split(',')) {
+    const ratios = family === 'blockCS' && values.ratio !== undefined ? String(values.ratio).split(',') : [values.ratio as string | undefined];
+    for (const ratio of ratios) specs.push(operatorSpec({ ...values, operator: family, ratio }));
+  }
+  return specs;
+}
+
 /** Images from a file or a folder (Y channel, as the CS papers use), with their names. */
 async function inputs(where: string): Promise<{ name: string; image: Tensor }[]> {
   if (!fs.existsSync(where)) throw new UsageError(`input '${where}' does not exist`);
@@ -235,7 +245,8 @@ ${OPERATOR_HELP}`,
     summary: 'a PSNR/SSIM table over a test set for one or more models and methods, as Markdown and JSON',
     usage: `invdiff eval --model FILE[,FILE...] --data DIR [--method NAME[,NAME...]] [--json FILE] [--markdown FILE] [options]
   each model is evaluated with the operator it was trained for unless --operator is given (block CS 10% for an
-  unconditional model); --method lists the methods to run on each diffusion model (an IDM is its own method)
+  unconditional model); --operator a,b and --ratio r1,r2 (block CS) evaluate every combination;
+  --method lists the methods to run on each diffusion model (an IDM is its own method)
   --seed N           operator and sampler seed (image i uses N + i)
 ${METHOD_HELP}
 ${OPERATOR_HELP}`,
@@ -251,9 +262,11 @@ ${OPERATOR_HELP}`,
       const score = (name: string, x: Tensor, ref: Tensor): Score => ({ name, psnr: psnrPerImage(x, ref)[0], ssim: ssimPerImage(x, ref)[0] });
       for (const file of files) {
         const model = loadModel(file);
-        const operator = evaluationOperator(model, values);
         const methods = model instanceof IDM ? [undefined] : String(values.method ?? '').split(',').filter(Boolean);
-        for (const [m, name] of (methods.length ? methods : [undefined]).entries()) {
+        const operators = values.operator ? operatorSpecs(values) : [evaluationOperator(model, values)];
+        // Each operator gets an A⁺y row, then a row per method.
+        const runs = operators.flatMap((operator) => (methods.length ? methods : [undefined]).map((name, m) => ({ operator, name, first: m === 0 })));
+        for (const { operator, name, first } of runs) {
           const method = restorer(model, name, values);
           const per: Score[] = [];
           const pinv: Score[] = [];
@@ -267,7 +280,7 @@ ${OPERATOR_HELP}`,
             r.baseline.dispose();
           }
           const row = (label: string, list: Score[], s: number) => ({ model: path.basename(file), operator, method: label, psnr: mean(list.map((r) => r.psnr)), ssim: mean(list.map((r) => r.ssim)), secondsPerImage: s, images: list });
-          if (m === 0) rows.push(row('A⁺y', pinv, 0));
+          if (first) rows.push(row('A⁺y', pinv, 0));
           rows.push(row(method.label, per, seconds / images.length));
         }
         model.dispose();

@@ -61,6 +61,11 @@ test('invdiff train idm → restore → eval → bench, end to end on tiny setti
     t.equal(rows[1].operator.ratio, 0.25, "eval uses the operator the model was trained for");
     t.equal(rows[1].images.length, 2, 'with per-image rows');
     t.match(fs.readFileSync(path.join(dir, 'e.md'), 'utf8'), /\| idm\.safetensors \| blockCS 25% \| IDM \(T = 3\) \|/, 'and a Markdown table');
+    const multi = cli('eval', '--model', model, '--data', images, '--operator', 'blockCS', '--ratio', '0.25,0.5', '--json', path.join(dir, 'm.json'));
+    t.equal(multi.status, 0, 'eval over two ratios exits 0');
+    const mrows = JSON.parse(fs.readFileSync(path.join(dir, 'm.json'), 'utf8'));
+    t.deepEqual(mrows.map((r) => `${r.method} ${r.operator.ratio}`), ['A⁺y 0.25', 'IDM (T = 3) 0.25', 'A⁺y 0.5', 'IDM (T = 3) 0.5'], 'eval: a block of rows per operator');
+    t.ok(mrows[2].psnr > mrows[0].psnr, `more measurements, a better A⁺y (${mrows[0].psnr.toFixed(1)} → ${mrows[2].psnr.toFixed(1)} dB)`);
     const bench = cli('bench', '--model', model, '--size', '32', '--json');
     t.equal(bench.status, 0, 'bench exits 0');
     t.ok(JSON.parse(bench.stdout).secondsPerReconstruction > 0, 'bench reports a time');
