@@ -272,6 +272,7 @@ ${OPERATOR_HELP}`,
           const pinv: Score[] = [];
           let seconds = 0;
           for (const [i, { name: imageName, image }] of images.entries()) {
+            if (process.stderr.isTTY) process.stderr.write(`\r${path.basename(file)} · ${method.label} · ${operator.family}: image ${i + 1}/${images.length}   `);
             const r = restoreImages(method, image, operator, { seed: seed + i });
             seconds += r.seconds;
             per.push(score(imageName, r.restored, image));
@@ -285,6 +286,7 @@ ${OPERATOR_HELP}`,
         }
         model.dispose();
       }
+      if (process.stderr.isTTY) process.stderr.write('\n');
       const describe = (o: OperatorSpec) => `${o.family}${o.ratio ? ` ${Math.round(Number(o.ratio) * 100)}%` : ''}`;
       const md = [
         `| model | operator | method | PSNR (dB) | SSIM | s/image |`,
