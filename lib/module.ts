@@ -2,6 +2,7 @@
 import { Device, Dtype, NativeBinding } from './generated/ops';
 import { fromHandle, nativeAddon } from './runtime';
 import { loadSafetensors, loadSafetensorsAsync, saveSafetensors } from './safetensors';
+import { scope } from './scope';
 import type { Tensor } from './tensor';
 
 const native = nativeAddon as NativeBinding;
@@ -57,9 +58,15 @@ export class Module {
     native.moduleLoadState(this.handle, pairs.map(([n, t]) => [n, t.h]));
   }
 
-  /** Writes parameters (safetensors) with the kind and options as metadata, so Module.load rebuilds it. */
-  save(path: string, metadata: Record<string, string> = {}): void {
-    saveSafetensors(path, this.namedParameters(), { ...metadata, 'invdiff.kind': this.kind, 'invdiff.options': JSON.stringify(this.options) });
+  /**
+   * Writes parameters (safetensors) with the kind and options as metadata, so Module.load rebuilds it.
+   * `dtype` stores them converted (e.g. 'float16' halves a shipped file); loading converts back to the
+   * module's own dtype.
+   */
+  save(path: string, metadata: Record<string, string> = {}, opts: { dtype?: Dtype } = {}): void {
+    const meta = { ...metadata, 'invdiff.kind': this.kind, 'invdiff.options': JSON.stringify(this.options) };
+    if (!opts.dtype) return saveSafetensors(path, this.namedParameters(), meta);
+    scope(() => saveSafetensors(path, this.namedParameters().map(([n, p]): [string, Tensor] => [n, p.to({ dtype: opts.dtype })]), meta));
   }
 
   static load(path: string): Module {

@@ -36,6 +36,13 @@ test('Unconditional: EDM preconditioning, per-image σ, float64, save and load',
     const loaded = inv.models.Unconditional.load(file);
     t.equal(maxDiff(loaded.denoise(x, 0.5), model.denoise(x, 0.5)), 0, 'a loaded model gives the same output');
     t.throws(() => inv.models.Palette.load(file), /holds a 'unconditional' module, not a 'palette' one/);
+    const half = file.replace('.safetensors', '-f16.safetensors');
+    model.save(half, {}, { dtype: 'float16' });
+    t.ok(fs.statSync(half).size < 0.6 * fs.statSync(file).size, 'stored as float16: about half the file');
+    const fromHalf = inv.models.load(half);
+    t.equal(fromHalf.parameters()[0].dtype, 'float32', 'and loaded back as float32');
+    const d = maxDiff(fromHalf.denoise(x, 0.5), model.denoise(x, 0.5));
+    t.ok(d > 0 && d < 1e-2, `within float16 rounding of the original (max |diff| ${d.toExponential(1)})`);
     const m64 = new inv.models.Unconditional(TINY).to({ dtype: 'float64' });
     perturb(m64, 10);
     t.equal(m64.denoise(x.to({ dtype: 'float64' }), 0.5).dtype, 'float64', 'runs in float64');
