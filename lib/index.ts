@@ -9,7 +9,7 @@ export type { MemoryStats, BackendInfo } from './backend';
 export { Module, moduleKinds, nn } from './module';
 export type { ModuleOptions } from './module';
 export * as optim from './optim';
-export { saveSafetensors, saveSafetensorsAsync, loadSafetensors, loadSafetensorsAsync } from './safetensors';
+export { saveSafetensors, saveSafetensorsAsync, loadSafetensors, loadSafetensorsAsync, readSafetensorsMetadata } from './safetensors';
 export type { SafetensorsContents, NamedTensors } from './safetensors';
 export * as metrics from './metrics';
 export { deadLeaves, mulberry32 } from './data/dead-leaves';

@@ -1,4 +1,5 @@
 // Checkpoints in the safetensors format, written atomically by the native core.
+import * as fs from 'fs';
 import * as path from 'path';
 import { NativeBinding } from './generated/ops';
 import { fromHandle, nativeAddon } from './runtime';
@@ -34,4 +35,20 @@ export function loadSafetensors(file: string): SafetensorsContents {
 }
 export async function loadSafetensorsAsync(file: string): Promise<SafetensorsContents> {
   return contents(await native['loadSafetensors$async'](path.resolve(file)));
+}
+
+/** Only the string metadata of a safetensors file: reads the header, not the tensors. */
+export function readSafetensorsMetadata(file: string): Record<string, string> {
+  const fd = fs.openSync(path.resolve(file), 'r');
+  try {
+    const size = Buffer.alloc(8);
+    if (fs.readSync(fd, size, 0, 8, 0) !== 8) throw new Error(`'${file}' is not a safetensors file (shorter than its 8-byte header size)`);
+    const length = Number(size.readBigUInt64LE(0));
+    if (length > 100_000_000) throw new Error(`'${file}' is not a safetensors file (header size ${length})`);
+    const header = Buffer.alloc(length);
+    if (fs.readSync(fd, header, 0, length, 8) !== length) throw new Error(`'${file}' is truncated inside its header`);
+    return JSON.parse(header.toString('utf8')).__metadata__ ?? {};
+  } finally {
+    fs.closeSync(fd);
+  }
 }

@@ -69,6 +69,8 @@ test('overwriting is atomic and bad files give clear errors', (t) => {
   inv.saveSafetensors(file, {}, { only: 'metadata' });
   const empty = inv.loadSafetensors(file);
   t.deepEqual([Object.keys(empty.tensors), empty.metadata], [[], { only: 'metadata' }], 'a file with no tensors round-trips');
+  inv.scope(() => inv.saveSafetensors(file, { x: inv.ones([5]) }, { kind: 'k' }));
+  t.deepEqual(inv.readSafetensorsMetadata(file), { kind: 'k' }, 'readSafetensorsMetadata reads the header only');
   inv.saveSafetensors(file, {});
   t.deepEqual(Object.keys(inv.loadSafetensors(file).tensors), [], 'and one with nothing at all');
   fs.writeFileSync(path.join(dir, 'short'), Buffer.from([1, 2, 3]));
@@ -77,6 +79,8 @@ test('overwriting is atomic and bad files give clear errors', (t) => {
   big.writeBigUInt64LE(1000n);
   fs.writeFileSync(path.join(dir, 'lies'), big);
   t.throws(() => inv.loadSafetensors(path.join(dir, 'lies')), /header larger than the file/);
+  t.throws(() => inv.readSafetensorsMetadata(path.join(dir, 'lies')), /truncated inside its header/);
+  t.throws(() => inv.readSafetensorsMetadata(path.join(dir, 'short')), /not a safetensors file/);
   const header = Buffer.from('{"x":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}');
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(header.length));

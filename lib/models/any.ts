@@ -1,5 +1,5 @@
 // Loading a saved model of any family: the file's 'invdiff.kind' metadata says which class rebuilds it.
-import { loadSafetensors } from '../safetensors';
+import { readSafetensorsMetadata } from '../safetensors';
 import { Palette, Unconditional } from './diffusion';
 import { IDM } from './idm';
 
@@ -9,9 +9,7 @@ const LOADERS: Record<string, (path: string) => AnyModel> = { idm: IDM.load, unc
 
 /** The model a file written by save() holds, as its own class. */
 export function load(path: string): AnyModel {
-  const { tensors, metadata } = loadSafetensors(path);
-  for (const t of Object.values(tensors)) t.dispose();
-  const kind = metadata['invdiff.kind'];
+  const kind = readSafetensorsMetadata(path)['invdiff.kind'];
   const loader = kind ? LOADERS[kind] : undefined;
   if (!loader) throw new Error(`models.load: '${path}' holds ${kind ? `a '${kind}' module` : 'no invdiff model'}; expected one of ${Object.keys(LOADERS).join(', ')}`);
   return loader(path);
