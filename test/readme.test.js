@@ -45,5 +45,10 @@ test('the README restoration example runs with the shipped checkpoint', async (t
   t.equal(label, 'PSNR', 'it prints PSNRs');
   t.ok(idm > pinv + 3, `IDM (${idm.toFixed(2)} dB) beats A⁺y (${pinv.toFixed(2)} dB) by more than 3 dB`);
   t.ok(fs.existsSync(path.join(dir, 'restored.png')), 'it writes the restored image');
+  const [name, ddnm, , nfe, , residual] = printed[1];
+  t.equal(name, 'DDNM', 'it runs DDNM on the shipped prior');
+  t.ok(ddnm > pinv + 3, `DDNM (${ddnm.toFixed(2)} dB) beats A⁺y by more than 3 dB`);
+  t.equal(nfe, 100, 'with one network call per step');
+  t.ok(residual < 1e-3, `and a result consistent with y (${residual.toExponential(1)})`);
   fs.rmSync(dir, { recursive: true });
 });
