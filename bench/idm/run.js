@@ -4,7 +4,7 @@
 // ratios measured side by side in child processes; (2) the shipped checkpoints (models/idm-cs*.safetensors)
 // on Set11 at 10/30/50% scrambled block CS, next to A⁺y, to DDNM with 100 steps on the shipped unconditional
 // prior (models/unconditional.safetensors), and to the paper's figures; IDM-3's speed-up over DDNM-100.
-//   node bench/idm/run.js [--quick] [--skip-memory]   (--quick: fewer memory configurations, DDNM on 3 images)
+//   node bench/idm/run.js [--quick] [--skip-memory] [--ratios 10,30,50]   (--quick: fewer memory configurations, DDNM on 3 images)
 const { execFileSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
@@ -13,6 +13,8 @@ const inv = require('../..');
 const root = path.resolve(__dirname, '..', '..');
 const quick = process.argv.includes('--quick');
 const skipMemory = process.argv.includes('--skip-memory');
+const ratioArg = process.argv.indexOf('--ratios');
+const ratios = ratioArg > 0 ? process.argv[ratioArg + 1].split(',').map(Number) : [10, 30, 50];
 
 // Training steps in a fresh process: activation bytes of one step (peak minus live before) and the median
 // wall time of three more.
@@ -73,7 +75,7 @@ const set11Dir = path.resolve(root, '..', 'shared', 'data', 'Set11');
     return row;
   };
   const avg = (rows, k) => rows.reduce((a, r) => a + r[k], 0) / rows.length;
-  for (const ratio of [10, 30, 50]) {
+  for (const ratio of ratios) {
     const file = path.join(root, 'models', `idm-cs${ratio}.safetensors`);
     if (!fs.existsSync(file)) {
       console.log(`| ${ratio}% | (no ${path.relative(root, file)}) | | | | | | | ${PAPER[ratio]} |`);
