@@ -37,6 +37,10 @@ export class Module {
   parameters(): Tensor[] {
     return this.namedParameters().map(([, t]) => t);
   }
+  /** The dtype of the parameters (of the first one; modules keep them alike). */
+  get dtype(): Dtype {
+    return scope(() => this.parameters()[0]?.dtype ?? 'float32');
+  }
   train(flag = true): this {
     native.moduleSetTraining(this.handle, flag);
     return this;

@@ -151,3 +151,26 @@ test('the zero-shot samplers and MMSE run on a model', (t) => {
     });
   });
 });
+
+test('restoreImages and restoreImagesAsync agree for IDM, a sampler and MMSE; padding and A⁺y', async (t) => {
+  const images = inv.deadLeaves({ count: 2, size: 18, seed: 12 }); // 18 is not a multiple of 4: padded
+  const spec = { family: 'inpainting' };
+  const idm = new inv.models.IDM({ channels: 8, groups: 4, heads: 2, blocks: 1, steps: 2 });
+  const prior = perturb(new inv.models.Unconditional(TINY), 50);
+  const palette = perturb(new inv.models.Palette(TINY), 51);
+  for (const method of [idm, inv.samplerRestorer('ddnm', prior, { steps: 3 }), inv.mmseRestorer(palette)]) {
+    const sync = inv.restoreImages(method, images, spec, { seed: 4 });
+    const async = await inv.restoreImagesAsync(method, images, spec, { seed: 4 });
+    t.deepEqual(sync.restored.shape, [2, 1, 18, 18], `${method.label}: cropped back to the images' size`);
+    t.equal(maxDiff(sync.restored, async.restored), 0, `${method.label}: the async twin gives the same images`);
+    t.equal(maxDiff(sync.baseline, async.baseline), 0, `${method.label}: and the same A⁺y`);
+    t.ok(sync.seconds > 0 && async.seconds > 0, `${method.label}: both are timed`);
+  }
+  const live = inv.memory().tensors;
+  const again = await inv.restoreImagesAsync(inv.samplerRestorer('ddnm', prior, { steps: 2 }), images, spec);
+  again.restored.dispose();
+  again.baseline.dispose();
+  t.equal(inv.memory().tensors, live, 'restoreImagesAsync leaves no tensors behind');
+  t.throws(() => inv.restoreImages(idm, inv.ones([1, 8, 8]), spec), /'images' must be N×C×H×W/);
+  t.end();
+});

@@ -89,7 +89,7 @@ export abstract class DiffusionModel extends Module implements Denoiser {
   }
   private mmseStart(A: Operator, y: Tensor, seed = 0): Tensor {
     const [c, h, w] = A.imageShape;
-    return scope(() => randn([y.shape[0], c, h, w], { seed, dtype: this.parameters()[0].dtype }).mul(MMSE_SIGMA));
+    return scope(() => randn([y.shape[0], c, h, w], { seed, dtype: this.dtype }).mul(MMSE_SIGMA));
   }
 }
 

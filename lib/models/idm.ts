@@ -104,11 +104,11 @@ export class IDM extends Module implements Restorer {
   get label(): string {
     return `IDM (T = ${(this.options.steps as number | undefined) ?? 3})`;
   }
-  get dtype(): 'float32' | 'float64' {
-    return this.parameters()[0].dtype as 'float32' | 'float64';
-  }
   restore(A: Operator, y: Tensor): Tensor {
     return this.reconstruct(A, y);
+  }
+  restoreAsync(A: Operator, y: Tensor): Promise<Tensor> {
+    return this.reconstructAsync(A, y);
   }
 
   /**

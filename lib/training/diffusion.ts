@@ -45,7 +45,7 @@ export async function trainDiffusion(o: TrainDiffusionOptions): Promise<Training
   if (!(pStd > 0) || !Number.isFinite(pMean)) throw new RangeError(`trainDiffusion: options 'pMean' must be finite and 'pStd' positive`);
   const { crop, batch } = data.options;
   if (crop % model.sizeMultiple) throw new RangeError(`trainDiffusion: the data's crop ${crop} must be a multiple of ${model.sizeMultiple} for this model`);
-  const dtype = model.parameters()[0].dtype;
+  const dtype = model.dtype;
   const sd2 = ((model.options.sigmaData as number | undefined) ?? 0.5) ** 2;
   return runWithAdam({
     ...loop,
@@ -86,7 +86,7 @@ function evaluate(model: DiffusionModel, images: Tensor, degradation: OperatorSp
     return noGrad(() =>
       scope(() => {
         const { padded, crop } = padToMultiple(images, model.sizeMultiple);
-        const x = padded.to({ dtype: model.parameters()[0].dtype });
+        const x = padded.to({ dtype: model.dtype });
         if (!degradation) return psnr(crop(model.denoise(x.add(randn(x.shape, { seed, dtype: x.dtype }).mul(sigma)), sigma)), images);
         const A = fromSpec(degradation, x.shape.slice(1), { batch: x.shape[0], seed });
         try {

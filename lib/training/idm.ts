@@ -34,7 +34,7 @@ export async function trainIDM(o: TrainIDMOptions): Promise<TrainingResult> {
   const { crop, batch } = data.options;
   const channels = (model.options.imageChannels as number | undefined) ?? 1;
   if (crop % model.sizeMultiple) throw new RangeError(`trainIDM: the data's crop ${crop} must be a multiple of ${model.sizeMultiple} for this model`);
-  const dtype = model.parameters()[0].dtype;
+  const dtype = model.dtype;
   return runWithAdam({
     ...loop,
     model,
