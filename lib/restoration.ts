@@ -68,7 +68,7 @@ class Parts {
       t.dispose(); // samplers hand over kept results; the crop holds what is needed
     };
     try {
-      const y = A.noiseStd > 0 ? A.measure(x, { seed: seed + i }) : A.forward(x);
+      const y = A.measure(x, { seed: seed + i }); // A x plus the spec's noise, if any
       this.baseline.push(keep(crop(A.pinv(y))));
       started = performance.now();
       out = run(A, y, seed + i);

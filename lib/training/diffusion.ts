@@ -1,7 +1,6 @@
 // trainDiffusion: EDM denoising score matching (papers.md §4.1) for the Unconditional and Palette models.
 // ln σ ~ N(pMean, pStd²), x_σ = x + σn, loss λ(σ)·‖D(x_σ; σ) − x‖² with λ = (σ² + σ_d²)/(σσ_d)², which makes
 // the loss on the network's own output unit-weighted. Palette sees A⁺y of a degradation drawn per batch.
-import { noGrad } from '../autograd';
 import type { ImageDataset } from '../data/dataset';
 import { mulberry32 } from '../data/dead-leaves';
 import { randn } from '../generated/ops';
@@ -12,7 +11,7 @@ import { fromSpec, OperatorSpec } from '../operators';
 import { scope } from '../scope';
 import type { Tensor } from '../tensor';
 import type { LoopOptions } from './idm';
-import { runWithAdam, TrainingResult } from './runner';
+import { evaluating, runWithAdam, TrainingResult } from './runner';
 
 export interface TrainDiffusionOptions extends LoopOptions {
   model: DiffusionModel;
@@ -64,7 +63,7 @@ export async function trainDiffusion(o: TrainDiffusionOptions): Promise<Training
         const spec = degradations[Math.floor(mulberry32(stepSeed)() * degradations.length)];
         const A = fromSpec(spec, x.shape.slice(1), { batch, seed: stepSeed });
         try {
-          denoised = model.denoise(noisy, sigma, { operator: A, y: A.noiseStd > 0 ? A.measure(x, { seed: stepSeed + 2 }) : A.forward(x) });
+          denoised = model.denoise(noisy, sigma, { operator: A, y: A.measure(x, { seed: stepSeed + 2 }) });
         } finally {
           A.dispose();
         }
@@ -80,23 +79,17 @@ export async function trainDiffusion(o: TrainDiffusionOptions): Promise<Training
 }
 
 function evaluate(model: DiffusionModel, images: Tensor, degradation: OperatorSpec | undefined, sigma: number, seed: number): number {
-  const wasTraining = model.training;
-  model.eval();
-  try {
-    return noGrad(() =>
-      scope(() => {
-        const { padded, crop } = padToMultiple(images, model.sizeMultiple);
-        const x = padded.to({ dtype: model.dtype });
-        if (!degradation) return psnr(crop(model.denoise(x.add(randn(x.shape, { seed, dtype: x.dtype }).mul(sigma)), sigma)), images);
-        const A = fromSpec(degradation, x.shape.slice(1), { batch: x.shape[0], seed });
-        try {
-          return psnr(crop(model.mmse(A, A.noiseStd > 0 ? A.measure(x, { seed }) : A.forward(x), { seed })), images);
-        } finally {
-          A.dispose();
-        }
-      }),
-    );
-  } finally {
-    model.train(wasTraining);
-  }
+  return evaluating(model, () =>
+    scope(() => {
+      const { padded, crop } = padToMultiple(images, model.sizeMultiple);
+      const x = padded.to({ dtype: model.dtype });
+      if (!degradation) return psnr(crop(model.denoise(x.add(randn(x.shape, { seed, dtype: x.dtype }).mul(sigma)), sigma)), images);
+      const A = fromSpec(degradation, x.shape.slice(1), { batch: x.shape[0], seed });
+      try {
+        return psnr(crop(model.mmse(A, A.measure(x, { seed }), { seed })), images);
+      } finally {
+        A.dispose();
+      }
+    }),
+  );
 }

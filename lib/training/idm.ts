@@ -4,10 +4,9 @@
 import type { ImageDataset } from '../data/dataset';
 import type { IDM } from '../models/idm';
 import { fromSpec, OperatorSpec } from '../operators';
-import { noGrad } from '../autograd';
 import { psnr } from '../metrics/psnr';
 import type { Tensor } from '../tensor';
-import { RunnerOptions, runWithAdam, TrainingResult } from './runner';
+import { evaluating, RunnerOptions, runWithAdam, TrainingResult } from './runner';
 
 /** The loop's own settings, passed through to runTraining (see RunnerOptions for each). */
 export type LoopOptions = Pick<
@@ -56,16 +55,11 @@ export async function trainIDM(o: TrainIDMOptions): Promise<TrainingResult> {
 }
 
 function evaluate(model: IDM, images: Tensor, operator: OperatorSpec, seed: number): number {
-  const wasTraining = model.training;
-  model.eval();
-  try {
-    return noGrad(() => {
-      const { restored } = model.restoreImages(images, operator, { seed });
-      const value = psnr(restored, images);
-      restored.dispose();
-      return value;
-    });
-  } finally {
-    model.train(wasTraining);
-  }
+  return evaluating(model, () => {
+    const { restored, baseline } = model.restoreImages(images, operator, { seed });
+    const value = psnr(restored, images);
+    restored.dispose();
+    baseline.dispose();
+    return value;
+  });
 }

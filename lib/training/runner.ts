@@ -5,6 +5,7 @@ import * as fs from 'fs';
 import type { ImageDataset, DatasetState } from '../data/dataset';
 import { NativeBinding, th } from '../generated/ops';
 import type { Module } from '../module';
+import { noGrad } from '../autograd';
 import { Adam, Optimizer } from '../optim';
 import { fromHandle, nativeAddon } from '../runtime';
 import { Series, writeLineChart } from '../io/plot';
@@ -114,6 +115,17 @@ export function checkpointWeights(path: string, which: 'ema' | 'model' = 'ema'):
   }
   if (!weights.length) throw new Error(`'${path}' is not an invdiff training checkpoint (no model.* tensors)`);
   return { weights, metadata };
+}
+
+/** fn's value computed in eval mode without autograd (validation inside a training run); the mode is restored after. */
+export function evaluating<T>(model: Module, fn: () => T): T {
+  const wasTraining = model.training;
+  model.eval();
+  try {
+    return noGrad(fn);
+  } finally {
+    model.train(wasTraining);
+  }
 }
 
 /**
