@@ -31,7 +31,7 @@ function publicType(arg) {
   if (arg.kind === 'S' && arg.name === 'dtype') return 'Dtype';
   if (arg.kind === 'S' && arg.name === 'device') return 'Device';
   return {
-    T: 'Tensor', TS: 'Tensor | number', N: 'number', I: 'number', B: 'boolean', Is: 'number | number[]',
+    T: 'Tensor', TS: 'Tensor | number', N: 'number', I: 'number', B: 'boolean', Is: 'number | number[]', Ns: 'number[]',
     Ts: 'Tensor[]', S: 'string', D: DATA, Opt: 'Record<string, unknown>', NT: '[string, Tensor][]', Meta: 'Record<string, string>',
   }[arg.kind];
 }
@@ -39,7 +39,7 @@ function publicType(arg) {
 // The type the raw binding receives (tensors travel as handles).
 function nativeType(arg) {
   return {
-    T: 'Handle', TS: `Handle | number, ${arg.name}IsTensor: boolean`, N: 'number', I: 'number', B: 'boolean', Is: 'number | number[]',
+    T: 'Handle', TS: `Handle | number, ${arg.name}IsTensor: boolean`, N: 'number', I: 'number', B: 'boolean', Is: 'number | number[]', Ns: 'number[]',
     Ts: 'Handle[]', S: 'string', D: DATA, M: 'number', O: 'number', Op: 'number', Opt: 'object', NT: '[string, Handle][]', Meta: 'Record<string, string>',
   }[arg.kind];
 }

@@ -24,6 +24,8 @@ export interface NativeBinding {
   zerosLike(self: Handle): number | null;
   onesLike(self: Handle): number | null;
   randnLike(self: Handle, seed?: number): number | null;
+  gaussianNoise(shape: number | number[], seed?: number, std?: number, dtype?: string, device?: string): number | null;
+  combine(tensors: Handle[], coefficients: number[], noise?: number, seed?: number): number | null;
   to(self: Handle, dtype?: string, device?: string): number | null;
   clone(self: Handle): number | null;
   contiguous(self: Handle): number | null;
@@ -229,6 +231,7 @@ export interface NativeBinding {
   'operatorPinv$async'(op: number, y: Handle): Promise<number | null>;
   operatorProject(op: number, x: Handle, y: Handle): number | null;
   'operatorProject$async'(op: number, x: Handle, y: Handle): Promise<number | null>;
+  operatorLangevin(op: number, x: Handle, center: Handle, y: Handle, lr: number, priorStd: number, dataStd: number, steps: number, seed: number): number | null;
   operatorMeasure(op: number, x: Handle, seed?: number): number | null;
   'operatorMeasure$async'(op: number, x: Handle, seed?: number): Promise<number | null>;
   operatorInfo(op: number): string;
@@ -253,6 +256,8 @@ const $manualSeed = native.manualSeed;
 const $zerosLike = native.zerosLike;
 const $onesLike = native.onesLike;
 const $randnLike = native.randnLike;
+const $gaussianNoise = native.gaussianNoise;
+const $combine = native.combine;
 const $to = native.to;
 const $clone = native.clone;
 const $contiguous = native.contiguous;
@@ -1144,6 +1149,18 @@ export function manualSeed(seed: number): void {
   return $manualSeed(seed);
 }
 
+/** std · z, z ~ N(0, I) from the counter-based generator keyed by seed: the same numbers on every device and thread count, drawn several times faster than randn. */
+export function gaussianNoise(shape: number | number[], opts: { seed?: number; std?: number; dtype?: Dtype; device?: Device } = {}): Tensor {
+  opts = checkOptions('gaussianNoise', opts, ["seed","std","dtype","device"]);
+  return fromHandle($gaussianNoise(shape, opts.seed, opts.std, opts.dtype, opts.device));
+}
+
+/** Σ coefficients[k]·tensors[k] + noise·z (z as gaussianNoise keyed by seed) in one pass over memory: a sampler step in one call. */
+export function combine(tensors: Tensor[], coefficients: number[], opts: { noise?: number; seed?: number } = {}): Tensor {
+  opts = checkOptions('combine', opts, ["noise","seed"]);
+  return fromHandle($combine(tl(tensors), coefficients, opts.noise, opts.seed));
+}
+
 /** a where condition holds, b elsewhere. */
 export function where(condition: Tensor, a: Tensor | number, b: Tensor | number): Tensor {
   return fromHandle($where(th(condition), tn(a), typeof a !== 'number', tn(b), typeof b !== 'number'));
@@ -1288,4 +1305,4 @@ export function sheppLogan(size: number): Tensor {
 }
 
 /** The names of the package-level tensor functions, for the index. */
-export const functionNames = ["tensor","zeros","ones","full","arange","linspace","eye","randn","rand","randperm","manualSeed","where","cat","stack","einsum","complex","linear","conv2d","convTranspose2d","interpolate","avgPool2d","maxPool2d","adaptiveAvgPool2d","pixelShuffle","pixelUnshuffle","groupNorm","layerNorm","attention","dropout","mseLoss","l1Loss","grad","sheppLogan"] as const;
+export const functionNames = ["tensor","zeros","ones","full","arange","linspace","eye","randn","rand","randperm","manualSeed","gaussianNoise","combine","where","cat","stack","einsum","complex","linear","conv2d","convTranspose2d","interpolate","avgPool2d","maxPool2d","adaptiveAvgPool2d","pixelShuffle","pixelUnshuffle","groupNorm","layerNorm","attention","dropout","mseLoss","l1Loss","grad","sheppLogan"] as const;

@@ -30,6 +30,16 @@ interface Info {
   pinvExact: boolean;
 }
 
+export interface LangevinOptions {
+  center: Tensor;
+  y: Tensor;
+  lr: number;
+  priorStd: number;
+  dataStd: number;
+  steps: number;
+  seed?: number;
+}
+
 export class Operator {
   readonly handle: number;
   readonly family: string;
@@ -85,6 +95,15 @@ export class Operator {
   /** A x + noiseStd · n with n ~ N(0, I) drawn from seed. */
   measure(x: Tensor, opts: { seed?: number } = {}): Tensor {
     return fromHandle(native.operatorMeasure(this.handle, th(x), opts.seed));
+  }
+  /**
+   * `steps` Langevin steps from x on p(x) ∝ exp(−‖A x − y‖²/(2·dataStd²) − ‖x − center‖²/(2·priorStd²)) at rate
+   * lr: x ← x − lr·∇(−log p(x)) + √(2·lr)·z, step k's noise keyed by seed + k (as gaussianNoise). DAPS's inner
+   * loop, run natively: three native calls per step instead of a dozen.
+   */
+  langevin(x: Tensor, opts: LangevinOptions): Tensor {
+    const { center, y, lr, priorStd, dataStd, steps, seed = 0 } = opts;
+    return fromHandle(native.operatorLangevin(this.handle, th(x), th(center), th(y), lr, priorStd, dataStd, steps, seed));
   }
   forwardAsync(x: Tensor): Promise<Tensor> {
     return native['operatorForward$async'](this.handle, th(x)).then(fromHandle);

@@ -1,6 +1,6 @@
 // What every sampler shares: option checks, the image shape, seeded noise per step, and a holder for the
 // tensors a program keeps across yields (freed on return, error or cancel).
-import { randn } from '../generated/ops';
+import { gaussianNoise } from '../generated/ops';
 import { keep } from '../scope';
 import type { Operator } from '../operators/operator';
 import type { Tensor } from '../tensor';
@@ -43,9 +43,14 @@ export function measurement(name: string, r: Resolved): { A: Operator; y: Tensor
   return { A: r.operator, y: r.y };
 }
 
-/** Standard normal noise for step i: the same seed reproduces every draw. */
-export function noise(r: Resolved, i: number, like?: Tensor): Tensor {
-  return randn(r.shape, { seed: r.seed * 100003 + i, dtype: like?.dtype });
+/** The key of draw i: the same seed reproduces every draw. */
+export function noiseSeed(r: Resolved, i: number): number {
+  return r.seed * 100003 + i;
+}
+
+/** std · z for draw i, z ~ N(0, I) from the counter-based generator (as the fused steps' noise). */
+export function noise(r: Resolved, i: number, std = 1): Tensor {
+  return gaussianNoise(r.shape, { seed: noiseSeed(r, i), std });
 }
 
 /** Tensors a sampler program keeps across yields. */

@@ -2,9 +2,11 @@
 // probability-flow ODE down to σ = 0.01; Langevin steps on exp(−‖A x₀ − y‖²/(2τ²) − ‖x₀ − x̂₀‖²/(2σ_i²)),
 // τ = max(σ_y, 0.01), with lr annealed by (1 + (i/N)(0.01 − 1)) and capped for stability; then
 // x_{i+1} = x₀ + σ_{i+1} z. The data
-// gradient uses Aᵀ directly (no network gradients). N·odeSteps NFEs.
+// gradient uses Aᵀ directly (no network gradients), and the Langevin chain runs natively (Operator.langevin).
+// N·odeSteps NFEs.
 import { defineSampler, SamplerOptions, SamplerProgram } from './driver';
-import { Held, measurement, noise, Resolved } from './common';
+import { combine } from '../generated/ops';
+import { Held, measurement, noise, noiseSeed, Resolved } from './common';
 import { edmSigmas } from './schedule';
 
 export interface DapsOptions extends SamplerOptions {
@@ -23,7 +25,7 @@ function* program(r: Resolved & DapsOptions, held: Held): SamplerProgram {
     throw new RangeError('daps: options need odeSteps >= 1, langevinSteps >= 0 (integers) and lr > 0');
   }
   const tau = Math.max(A.noiseStd, 0.01);
-  let x = held.take(noise(r, 0).mul(sigmas[0]));
+  let x = held.take(noise(r, 0, sigmas[0]));
   let x0: ReturnType<typeof x.add> | undefined;
   for (let i = 0; i < steps; i++) {
     const sigma = sigmas[i];
@@ -36,7 +38,8 @@ function* program(r: Resolved & DapsOptions, held: Held): SamplerProgram {
       if (k === ode.length - 1) {
         x0hat = held.replace(z, d.clone());
       } else {
-        z = held.replace(z, z.add(z.sub(d).mul((ode[k + 1] - ode[k]) / ode[k])));
+        const h = (ode[k + 1] - ode[k]) / ode[k];
+        z = held.replace(z, combine([z, d], [1 + h, -h]));
       }
     }
     r.onStep?.({ step: i, steps, sigma, x0: x0hat });
@@ -44,15 +47,11 @@ function* program(r: Resolved & DapsOptions, held: Held): SamplerProgram {
     // The annealed rate, capped where the Langevin step would diverge (curvature 1/τ² + 1/σ_i², for ‖A‖ ≤ 1):
     // at σ_i = 0.002 the prior term alone has curvature 2.5e5.
     const lr = Math.min(lr0 * (1 + (i / steps) * (0.01 - 1)), 1 / (1 / (tau * tau) + 1 / (sigma * sigma)));
-    let xs = held.take(x0hat.clone());
-    for (let k = 0; k < langevinSteps; k++) {
-      const grad = A.adjoint(A.forward(xs).sub(y)).div(tau * tau).add(xs.sub(x0hat).div(sigma * sigma));
-      xs = held.replace(xs, xs.sub(grad.mul(lr)).add(noise(r, 1000 * (i + 1) + k).mul(Math.sqrt(2 * lr))));
-    }
+    const xs = held.take(A.langevin(x0hat, { center: x0hat, y, lr, priorStd: sigma, dataStd: tau, steps: langevinSteps, seed: noiseSeed(r, 1000 * (i + 1)) }));
     held.drop(x0hat);
     if (x0) held.drop(x0);
     x0 = xs;
-    x = held.replace(x, xs.add(noise(r, 1000 * (i + 1) + 999).mul(sigmas[i + 1])));
+    x = held.replace(x, combine([xs], [1], { noise: sigmas[i + 1], seed: noiseSeed(r, 1000 * (i + 1) + 999) }));
   }
   held.drop(x);
   return held.release(x0!);

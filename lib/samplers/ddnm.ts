@@ -3,7 +3,8 @@
 // σ_{i+1} < σ_y, otherwise γ = √(σ_{i+1}² − σ_y²). `mixing` chooses how the noise mixes: 'ddnm' (√(1−η²), η),
 // the paper's; 'invfussion' ((1−η), η), InvFussion's code; 'ddim', the variance-exact DDIM-η step.
 import { defineSampler, SamplerOptions, SamplerProgram } from './driver';
-import { Held, measurement, noise, Resolved } from './common';
+import { combine } from '../generated/ops';
+import { Held, measurement, noise, noiseSeed, Resolved } from './common';
 import { checkEta } from './ddim';
 
 export interface DdnmOptions extends SamplerOptions {
@@ -18,29 +19,27 @@ function* program(r: Resolved & DdnmOptions, held: Held): SamplerProgram {
   const mixing = r.mixing ?? 'ddnm';
   if (!['ddnm', 'invfussion', 'ddim'].includes(mixing)) throw new RangeError(`ddnm: option 'mixing' must be 'ddnm', 'invfussion' or 'ddim', got '${mixing}'`);
   const sigmaY = A.noiseStd;
-  let x = held.take(noise(r, 0).mul(sigmas[0]));
+  let x = held.take(noise(r, 0, sigmas[0]));
   for (let i = 0; i < steps; i++) {
     const sigma = sigmas[i];
     const next = sigmas[i + 1];
     const { x0 } = yield { x, sigma };
-    const eps = x.sub(x0).div(sigma);
     const lambda = sigmaY > 0 && next < sigmaY ? next / sigmaY : 1;
     const gamma = sigmaY > 0 ? (next < sigmaY ? 0 : Math.sqrt(next * next - sigmaY * sigmaY)) : next;
     // x̂₀ + λ A⁺(y − A x̂₀); with λ = 1 that is the operator's own projection, one native call.
-    const x0Prime = lambda === 1 ? A.project(x0, y) : x0.add(A.pinv(y.sub(A.forward(x0))).mul(lambda));
+    const x0Prime = lambda === 1 ? A.project(x0, y) : combine([x0, A.pinv(y.sub(A.forward(x0)))], [1, lambda]);
     r.onStep?.({ step: i, steps, sigma, x0: x0Prime });
-    let out = x0Prime;
-    if (gamma > 0) {
-      const z = noise(r, i + 1);
-      if (mixing === 'ddim') {
-        const c = eta * gamma * Math.sqrt(Math.max(0, 1 - (gamma * gamma) / (sigma * sigma)));
-        out = out.add(eps.mul(Math.sqrt(gamma * gamma - c * c))).add(z.mul(c));
-      } else {
-        const keepEps = mixing === 'ddnm' ? Math.sqrt(1 - eta * eta) : 1 - eta;
-        out = out.add(eps.mul(keepEps * gamma)).add(z.mul(eta * gamma));
-      }
+    // x̂₀′ + a·ε̂ + c·z with ε̂ = (x − x̂₀)/σ, as one fused combination.
+    let a = 0;
+    let c = 0;
+    if (gamma > 0 && mixing === 'ddim') {
+      c = eta * gamma * Math.sqrt(Math.max(0, 1 - (gamma * gamma) / (sigma * sigma)));
+      a = Math.sqrt(gamma * gamma - c * c);
+    } else if (gamma > 0) {
+      a = (mixing === 'ddnm' ? Math.sqrt(1 - eta * eta) : 1 - eta) * gamma;
+      c = eta * gamma;
     }
-    x = held.replace(x, out);
+    x = held.replace(x, combine([x0Prime, x, x0], [1, a / sigma, -a / sigma], { noise: c, seed: noiseSeed(r, i + 1) }));
   }
   return held.release(x);
 }

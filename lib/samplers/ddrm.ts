@@ -2,7 +2,10 @@
 // when noiseless). P = A⁺A splits x into range and null space. Null space: a DDIM-η step from x̂₀. Range
 // space: while σ_{i+1} ≥ σ_y it is η_b·A⁺y + (1 − η_b)·P x̂₀ plus noise √(σ_{i+1}² − η_b²σ_y²); below σ_y the
 // Wiener-like mix P x̂₀ + √(1−η²)·σ_{i+1}(A⁺y − P x̂₀)/σ_y + η·σ_{i+1}·z. N NFEs.
+// One draw z per step serves both parts: P is the orthogonal projection onto the row space (A⁺ is the
+// Moore–Penrose inverse), so (I − P)z and P z are independent, as two separate draws would be.
 import { defineSampler, SamplerOptions, SamplerProgram } from './driver';
+import { combine } from '../generated/ops';
 import { Held, measurement, noise, Resolved } from './common';
 import { checkEta } from './ddim';
 
@@ -17,30 +20,24 @@ function* program(r: Resolved & DdrmOptions, held: Held): SamplerProgram {
   const eta = checkEta('ddrm', r.eta ?? 0.85);
   const etaB = checkEta('ddrm', r.etaB ?? 1);
   const sigmaY = A.noiseStd;
-  const project = (v: Parameters<typeof A.forward>[0]) => A.pinv(A.forward(v)); // P v
   const yBar = held.take(A.pinv(y));
-  let x = held.take(yBar.add(noise(r, 0).mul(sigmas[0])));
+  let x = held.take(yBar.add(noise(r, 0, sigmas[0])));
   for (let i = 0; i < steps; i++) {
     const sigma = sigmas[i];
     const next = sigmas[i + 1];
     const { x0 } = yield { x, sigma };
     r.onStep?.({ step: i, steps, sigma, x0 });
-    const eps = x.sub(x0).div(sigma);
-    const z = noise(r, 2 * i + 1);
-    const nullStep = x0.add(eps.mul(Math.sqrt(1 - eta * eta) * next)).add(z.mul(eta * next));
-    // Range part c₁·A⁺y + P((1 − c₁)x̂₀ + c₂·z′); with the null part (I − P)·nullStep, P is linear, so one
-    // projection per step serves both.
-    let c1: number;
-    let noisy;
-    if (next >= sigmaY) {
-      c1 = etaB;
-      noisy = noise(r, 2 * i + 2).mul(Math.sqrt(Math.max(0, next * next - etaB * etaB * sigmaY * sigmaY)));
-    } else {
-      c1 = (Math.sqrt(1 - eta * eta) * next) / sigmaY;
-      noisy = z.mul(eta * next);
-    }
-    const inRange = project(x0.mul(1 - c1).add(noisy).sub(nullStep));
-    x = held.replace(x, nullStep.add(yBar.mul(c1)).add(inRange));
+    const z = noise(r, i + 1);
+    // Null part: the DDIM-η step x̂₀ + a·ε̂ + b·z with ε̂ = (x − x̂₀)/σ.
+    const a = (Math.sqrt(1 - eta * eta) * next) / sigma;
+    const b = eta * next;
+    const nullStep = combine([x0, x, z], [1 - a, a, b]);
+    // Range part c₁·A⁺y + P((1 − c₁)x̂₀ + c₂·z); with the null part (I − P)·nullStep, P is linear, so one
+    // projection per step serves both: x = nullStep + c₁·A⁺y + P((1 − c₁)x̂₀ + c₂·z − nullStep).
+    const [c1, c2] =
+      next >= sigmaY ? [etaB, Math.sqrt(Math.max(0, next * next - etaB * etaB * sigmaY * sigmaY))] : [(Math.sqrt(1 - eta * eta) * next) / sigmaY, b];
+    const inRange = A.pinv(A.forward(combine([x0, x, z], [a - c1, -a, c2 - b])));
+    x = held.replace(x, combine([nullStep, yBar, inRange], [1, c1, 1]));
   }
   return held.release(x);
 }

@@ -2,7 +2,8 @@
 // vector–Jacobian product through the denoiser. step: 'invfussion' uses ζ (default 0.5) on the gradient of
 // the un-squared norm; 'original' uses ζ_i = ζ/‖y − A x̂₀‖ on the squared norm. N NFEs and N VJPs.
 import { defineSampler, SamplerOptions, SamplerProgram } from './driver';
-import { Held, measurement, noise, Resolved } from './common';
+import { combine } from '../generated/ops';
+import { Held, measurement, noise, noiseSeed, Resolved } from './common';
 import type { Tensor } from '../tensor';
 
 export interface DpsOptions extends SamplerOptions {
@@ -20,19 +21,21 @@ function* program(r: Resolved & DpsOptions, held: Held): SamplerProgram {
   // Per-sample residual norms, summed: each sample's gradient is its own.
   const residualNorm = (x0: Tensor) => y.sub(A.forward(x0)).flatten({ startDim: 1 }).norm({ dim: 1 });
   const objective = form === 'invfussion' ? (x0: Tensor) => residualNorm(x0).sum() : (x0: Tensor) => residualNorm(x0).square().sum();
-  let x = held.take(noise(r, 0).mul(sigmas[0]));
+  let x = held.take(noise(r, 0, sigmas[0]));
   for (let i = 0; i < steps; i++) {
     const sigma = sigmas[i];
     const next = sigmas[i + 1];
     const { x0, grad } = yield { x, sigma, vjp: objective };
     r.onStep?.({ step: i, steps, sigma, x0 });
-    const eps = x.sub(x0).div(sigma);
     const c = (next * Math.sqrt(sigma * sigma - next * next)) / sigma;
-    let out = x0.add(eps.mul(Math.sqrt(Math.max(0, next * next - c * c))));
-    if (c > 0) out = out.add(noise(r, i + 1).mul(c));
-    let weight: Tensor | number = zeta;
-    if (form === 'original') weight = residualNorm(x0).reshape([-1, 1, 1, 1]).pow(-1).mul(zeta);
-    x = held.replace(x, out.sub(grad!.mul(weight)));
+    // The DDIM step x̂₀ + k·ε̂ + c·z (ε̂ = (x − x̂₀)/σ) minus the guidance, fused where the weight is one number.
+    const k = Math.sqrt(Math.max(0, next * next - c * c)) / sigma;
+    const noisy = { noise: c, seed: noiseSeed(r, i + 1) };
+    const out =
+      form === 'original'
+        ? combine([x0, x], [1 - k, k], noisy).sub(grad!.mul(residualNorm(x0).reshape([-1, 1, 1, 1]).pow(-1).mul(zeta)))
+        : combine([x0, x, grad!], [1 - k, k, -zeta], noisy);
+    x = held.replace(x, out);
   }
   return held.release(x);
 }

@@ -3,6 +3,7 @@
 // (r_t² A Aᵀ + σ_y² I)⁻¹ weighting becomes the scalar r_t²/(r_t² + σ_y²) under equal singular values, with
 // r_t² = σ²/(1 + σ²). N NFEs and N VJPs.
 import { defineSampler, SamplerOptions, SamplerProgram } from './driver';
+import { combine } from '../generated/ops';
 import { Held, measurement, noise, Resolved } from './common';
 import type { Tensor } from '../tensor';
 
@@ -16,7 +17,7 @@ function* program(r: Resolved & PigdmOptions, held: Held): SamplerProgram {
   const { A, y } = measurement('pigdm', r);
   const scale = r.guidance ?? 1;
   const sigmaY = A.noiseStd;
-  let x = held.take(noise(r, 0).mul(sigmas[0]));
+  let x = held.take(noise(r, 0, sigmas[0]));
   for (let i = 0; i < steps; i++) {
     const sigma = sigmas[i];
     const next = sigmas[i + 1];
@@ -29,8 +30,8 @@ function* program(r: Resolved & PigdmOptions, held: Held): SamplerProgram {
     };
     const { x0, grad } = yield { x, sigma, vjp: guidanceObjective };
     r.onStep?.({ step: i, steps, sigma, x0 });
-    const eps = x.sub(x0).div(sigma);
-    x = held.replace(x, x.add(eps.mul(next - sigma)).add(grad!.mul(scale)));
+    const h = (next - sigma) / sigma;
+    x = held.replace(x, combine([x, x0, grad!], [1 + h, -h, scale]));
   }
   return held.release(x);
 }

@@ -49,7 +49,7 @@ struct Entry {
 Kind kindFromSpec(const std::string& k, const std::string& op) {
   static const std::pair<const char*, Kind> kinds[] = {
       {"T", Kind::Tensor}, {"TS", Kind::TensorOrScalar}, {"N", Kind::Number}, {"I", Kind::Integer},
-      {"B", Kind::Bool},   {"Is", Kind::Ints},           {"Ts", Kind::Tensors}, {"S", Kind::String},
+      {"B", Kind::Bool},   {"Is", Kind::Ints},           {"Ns", Kind::Numbers},        {"Ts", Kind::Tensors}, {"S", Kind::String},
       {"D", Kind::Data},   {"M", Kind::Module},          {"O", Kind::Optimizer}, {"Op", Kind::Operator}, {"Opt", Kind::Options},
       {"NT", Kind::Named}, {"Meta", Kind::Meta}};
   for (const auto& [name, kind] : kinds)
@@ -321,6 +321,20 @@ void readArgs(napi_env env, const Entry& e, napi_value* argv, size_t argc, Args&
         }
         break;
       }
+      case Kind::Numbers: {
+        if (!isArray(env, v)) a.fail(i, "a list of numbers, got " + describe(env, v));
+        uint32_t n = 0;
+        napi_get_array_length(env, v, &n);
+        auto& numbers = out.more().numbers;
+        numbers.reserve(n);
+        for (uint32_t k = 0; k < n; ++k) {
+          napi_value el;
+          napi_get_element(env, v, k, &el);
+          if (typeOf(env, el) != napi_number) a.fail(i, "a list of numbers, element " + std::to_string(k) + " is " + describe(env, el));
+          numbers.push_back(numberOf(env, el));
+        }
+        break;
+      }
       case Kind::Tensors: {
         if (!isArray(env, v)) a.fail(i, "an array of Tensors, got " + describe(env, v));
         uint32_t n = 0;
@@ -507,6 +521,7 @@ std::string callSignature(const Entry& e, const Args& a) {
     else if (v.isTensor) o << dtypeName(v.get().scalar_type()) << v.get().sizes() << (v.get().is_cuda() ? " cuda" : "");
     else if (e.specs[i].kind == Kind::Ints) o << c10::IntArrayRef(v.ints);
     else if (e.specs[i].kind == Kind::Tensors) o << v.tensors.size() << " tensors";
+    else if (e.specs[i].kind == Kind::Numbers) o << v.extra->numbers.size() << " numbers";
     else if (e.specs[i].kind == Kind::String) o << "'" << v.string << "'";
     else if (e.specs[i].kind == Kind::Number || e.specs[i].kind == Kind::Integer || e.specs[i].kind == Kind::TensorOrScalar) o << v.number;
     else if (e.specs[i].kind == Kind::Bool) o << (v.number ? "true" : "false");

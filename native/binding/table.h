@@ -5,6 +5,7 @@
 // Spec: space-separated `name:Kind`, optional `?` (may be undefined) or `=default`; a lone `|` starts
 // the group that TypeScript takes as one options object.
 //   T tensor · TS tensor or number · N number · I integer · B boolean · Is integer list (a number is [n])
+//   Ns number list
 //   Ts tensor list · S string · D data (typed array or number[]) · M module · O optimizer · Op operator
 //   Opt options object · NT [name, tensor][] · Meta {string: string}
 // Result kinds: T Ts N B Is S D M O Op NT Load none
@@ -24,7 +25,7 @@
 
 namespace invdiff::binding {
 
-enum class Kind { Tensor, TensorOrScalar, Number, Integer, Bool, Ints, Tensors, String, Data, Module, Optimizer, Operator, Options, Named, Meta };
+enum class Kind { Tensor, TensorOrScalar, Number, Integer, Bool, Ints, Numbers, Tensors, String, Data, Module, Optimizer, Operator, Options, Named, Meta };
 
 struct ArgSpec {
   std::string name;
@@ -42,6 +43,7 @@ struct ArgExtra {
   Options options;
   safetensors::NamedTensors named;
   safetensors::Metadata meta;
+  std::vector<double> numbers;
 };
 
 // One parsed argument. Parsing happens on the main thread, so an op body may run on a worker.
@@ -81,6 +83,12 @@ class Args {
   int64_t i64(size_t i) const { return static_cast<int64_t>(values[i].number); }
   bool b(size_t i) const { return values[i].number != 0; }
   const std::vector<int64_t>& ints(size_t i) const { return values[i].ints; }
+  const std::vector<double>& numbers(size_t i) const { return values[i].extra->numbers; }
+  // Seeds are keys of counter-based draws: any non-negative integer JS can hold exactly.
+  uint64_t seed(size_t i) const {
+    if (n(i) < 0) fail(i, "a non-negative integer seed, got " + std::to_string(i64(i)));
+    return static_cast<uint64_t>(i64(i));
+  }
   c10::optional<int64_t> optInt(size_t i) const { return has(i) ? c10::optional<int64_t>(i64(i)) : c10::nullopt; }
   const std::vector<at::Tensor>& ts(size_t i) const { return values[i].tensors; }
   const std::string& s(size_t i) const { return values[i].string; }

@@ -9,6 +9,7 @@
 #include <torch/nn/functional/upsampling.h>
 
 #include "binding/table.h"
+#include "core/samplers/step.h"
 
 namespace invdiff::binding {
 
@@ -253,6 +254,17 @@ const std::vector<OpDef> rows = {
     {"randnLike", "self:T | seed:I?", "T", M, false,
      [](const Args& a) -> Result { return at::randn(a.t(0).sizes(), seeded(a, 1), a.t(0).options().device(at::kCPU)).to(a.t(0).device()); },
      "Standard normal samples shaped like this tensor."},
+    {"gaussianNoise", "shape:Is | seed:I=0 std:N=1 dtype:S? device:S?", "T", Fn, false,
+     [](const Args& a) -> Result {
+       const at::TensorOptions o = factoryOptions(a, 3, 4);
+       checkAllocation(a.ints(0), o.dtype().toScalarType());
+       return samplers::gaussianNoise(a.ints(0), a.seed(1), a.n(2), o);
+     },
+     "std · z, z ~ N(0, I) from the counter-based generator keyed by seed: the same numbers on every device and thread count, "
+     "drawn several times faster than randn."},
+    {"combine", "tensors:Ts coefficients:Ns | noise:N=0 seed:I=0", "T", Fn, false,
+     [](const Args& a) -> Result { return samplers::combine(a.ts(0), a.numbers(1), a.n(2), a.seed(3)); },
+     "Σ coefficients[k]·tensors[k] + noise·z (z as gaussianNoise keyed by seed) in one pass over memory: a sampler step in one call."},
 
     // ---- conversion ----
     {"to", "self:T | dtype:S? device:S?", "T", M, false,
