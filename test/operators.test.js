@@ -60,6 +60,7 @@ for (const dtype of ['float64', 'float32']) {
         const x0 = inv.randn(shape, { seed: 3, dtype });
         const y0 = A.forward(x0);
         const p = A.project(x, y0);
+        t.ok(relative(p, x.add(A.pinv(y0.sub(A.forward(x))))) < tol.pinv, `${label(c)}: project(x, y) = x + A⁺(y − A x) (fused where the family can)`);
         if (A.pinvExact) {
           t.ok(relative(A.forward(p), y0) < tol.pinv, `${label(c)}: A project(x, y) = y`);
           t.ok(relative(A.project(p, y0), p) < tol.pinv, `${label(c)}: project is idempotent`);

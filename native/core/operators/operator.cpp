@@ -139,7 +139,18 @@ at::Tensor Operator::pinv(const at::Tensor& y) const {
   return stacked ? x : x.squeeze(1);
 }
 
-at::Tensor Operator::project(const at::Tensor& x, const at::Tensor& y) const { return x + pinv(y - forward(x)); }
+at::Tensor Operator::project(const at::Tensor& x, const at::Tensor& y) const {
+  bool imageStacked, measurementStacked;
+  const at::Tensor xs = checkedImage(x, "project", imageStacked);
+  const at::Tensor ys = checkedMeasurement(y, "project", measurementStacked);
+  if (imageStacked != measurementStacked) throw std::invalid_argument("project: x and y must both be stacks (B×K×...) or both not");
+  at::Tensor out = applyProject(xs, ys);
+  return imageStacked ? out : out.squeeze(1);
+}
+
+at::Tensor Operator::applyProject(const at::Tensor& x, const at::Tensor& y) const {
+  return x + (useCG_ ? pinvByCG(y - applyA(x)) : applyPinv(y - applyA(x)));
+}
 
 at::Tensor Operator::measure(const at::Tensor& x, int64_t seed) const {
   at::Tensor y = forward(x);

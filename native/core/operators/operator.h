@@ -62,6 +62,8 @@ class Operator {
   virtual at::Tensor applyPinv(const at::Tensor& y) const { return pinvByCG(y); }
   virtual std::string closedFormPinv() const { return "exact"; }
   virtual bool closedFormExact() const { return true; }
+  // x + A⁺(y − A x) on stacks; a family may fuse it (samplers call it every step).
+  virtual at::Tensor applyProject(const at::Tensor& x, const at::Tensor& y) const;
 
   // A⁺ y as the minimum-norm least-squares solution, by conjugate gradients on the normal equations
   // (CGLS from x = 0, in float64), to options cgTolerance (relative residual of Aᵀ(y − A x)) and cgIterations.
