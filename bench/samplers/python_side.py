@@ -1,6 +1,5 @@
-# The PyTorch side of bench/samplers: Heun, Euler, DDIM, DDNM and DDRM written in PyTorch (Python) around the
-# same small conv network shape, timed as the TS side is: ms per NFE and the sampler's own time outside the
-# network.
+# The PyTorch side of bench/samplers: the samplers written in PyTorch (Python) around the same small conv
+# network shape, timed as the TS side is: ms per NFE and the sampler's own time outside the network.
 import json, math, sys, time
 import torch
 
@@ -64,9 +63,10 @@ def ddnm(n, eta=0.85):
 def ddrm(n, eta=0.85):
     s = sigmas(n); ybar = mask * y; x = ybar + noise(0) * s[0]
     for i in range(n):
-        x0 = denoise(x, s[i]); eps = (x - x0) / s[i]; z = noise(2 * i + 1)
+        x0 = denoise(x, s[i]); eps = (x - x0) / s[i]; z = noise(i + 1)
         null = x0 + eps * (math.sqrt(1 - eta * eta) * s[i + 1]) + z * (eta * s[i + 1])
-        x = null - mask * null + ybar + mask * noise(2 * i + 2) * s[i + 1]
+        # one draw serves both parts (P z and (I − P) z are independent), as on the TS side
+        x = null - mask * null + ybar + mask * z * s[i + 1]
     return n
 
 def pigdm(n):
@@ -109,17 +109,18 @@ def daps(n, ode=5, langevin=20, lr0=1e-4):
         x = xs + noise(1000 * (i + 1) + 999) * s[i + 1]
     return nfe
 
-out = {}
+# Serves the TS side turn by turn: each line read names a sampler, each line written is its timing, so the
+# two sides run side by side and the machine's drift hits both alike.
+runs = {'heun': (heun, 18), 'euler': (euler, 35), 'ddim': (ddim, 35), 'ddnm': (ddnm, 35), 'ddrm': (ddrm, 35),
+        'pigdm': (pigdm, 35), 'dps': (dps, 35), 'daps': (daps, 7)}
+warm = set()
 with torch.no_grad():
-    for name, fn, steps in [('heun', heun, 18), ('euler', euler, 35), ('ddim', ddim, 35), ('ddnm', ddnm, 35), ('ddrm', ddrm, 35),
-                            ('pigdm', pigdm, 35), ('dps', dps, 35), ('daps', daps, 7)]:
-        fn(4)
-        best = None
-        for _ in range(3):
-            spent[0] = 0.0
-            t0 = time.perf_counter(); nfe = fn(steps); total = time.perf_counter() - t0
-            if best is None or total < best[0]:
-                best = (total, spent[0], nfe)
-        total, inside, nfe = best
-        out[name] = {'msPerNfe': total / nfe * 1e3, 'overheadMsPerNfe': (total - inside) / nfe * 1e3}
-print(json.dumps(out))
+    for line in sys.stdin:
+        name = line.strip()
+        fn, steps = runs[name]
+        if name not in warm:
+            fn(4)
+            warm.add(name)
+        spent[0] = 0.0
+        t0 = time.perf_counter(); nfe = fn(steps); total = time.perf_counter() - t0
+        print(json.dumps({'msPerNfe': total / nfe * 1e3, 'overheadMsPerNfe': (total - spent[0]) / nfe * 1e3}), flush=True)

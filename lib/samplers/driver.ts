@@ -53,8 +53,13 @@ export interface SampleResult {
   consistency?: number[];
 }
 
-function answer(denoiser: Denoiser, request: DenoiseRequest, context: DenoiseContext): DenoiseAnswer {
-  if (!request.vjp) return { x0: keep(noGrad(() => denoiser.denoise(request.x, request.sigma, context))) };
+// The sync driver runs the whole program with autograd off (one switch per run, not two per NFE), so
+// `gradOff` says the denoiser needs no switch of its own.
+function answer(denoiser: Denoiser, request: DenoiseRequest, context: DenoiseContext, gradOff = false): DenoiseAnswer {
+  if (!request.vjp) {
+    const denoise = () => denoiser.denoise(request.x, request.sigma, context);
+    return { x0: keep(gradOff ? denoise() : noGrad(denoise)) };
+  }
   // grad(), not backward(): only ∂/∂x is computed, and the network's parameter gradients stay untouched.
   return enableGrad(() => {
     const x = request.x.detach().requiresGrad_();
@@ -119,13 +124,15 @@ function runSync(program: SamplerProgram, held: Held, denoiser: Denoiser, option
   const counts = { nfe: 0, vjp: 0 };
   let last: DenoiseAnswer | undefined;
   try {
-    for (;;) {
-      const turn = advance(program, last, options, counts);
-      last = undefined;
-      if ('result' in turn) return turn.result;
-      last = scope(() => answer(denoiser, turn.request, context));
-      count(counts, turn.request, denoiser);
-    }
+    return noGrad(() => {
+      for (;;) {
+        const turn = advance(program, last, options, counts);
+        last = undefined;
+        if ('result' in turn) return turn.result;
+        last = scope(() => answer(denoiser, turn.request, context, true));
+        count(counts, turn.request, denoiser);
+      }
+    });
   } finally {
     release(last);
     program.return(undefined as unknown as Tensor);
