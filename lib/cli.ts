@@ -5,6 +5,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { parseArgs, ParseArgsConfig } from 'util';
 import { backend, memory } from './backend';
+import { manualSeed } from './generated/ops';
 import { ImageDataset } from './data/dataset';
 import { deadLeaves } from './data/dead-leaves';
 import { readImage, readImageFolder, writeImage } from './io/image';
@@ -157,7 +158,7 @@ const commands: Record<string, Command> = {
   --T N              idm: sampling steps of the unrolled chain (default 3)
   --checkpoint FILE  checkpoint every 100 steps and on Ctrl-C; --resume continues from it
   --plot FILE        a PNG chart of the loss (and validation PSNR), updated with each checkpoint
-  --seed N           seeds data order, crops, noise and operators (default 0)
+  --seed N           seeds the initial weights, data order, crops, noise and operators (default 0)
   idm trains for the operator below; palette trains on it as its degradation; unconditional ignores it.
 ${OPERATOR_HELP}`,
     options: {
@@ -189,6 +190,7 @@ ${OPERATOR_HELP}`,
       const channels = number(values, 'channels', kind === 'idm' ? 16 : 32, positiveInt, 'a positive integer');
       const blocks = number(values, 'blocks', 1, positiveInt, 'a positive integer');
       if (kind !== 'idm' && values.T !== undefined) throw new UsageError('--T applies to idm only');
+      manualSeed(seed); // the initial weights come from LibTorch's global generator, seeded afresh per process
       const model =
         kind === 'idm'
           ? new IDM({ channels, blocks, steps: number(values, 'T', 3, positiveInt, 'a positive integer'), heads: 2 })

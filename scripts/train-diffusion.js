@@ -47,6 +47,7 @@ const MODEL = { channels: 48, multipliers: [1, 2, 2], blocks: 1, heads: 4 };
     ? inv.cat((await inv.io.readImageFolder(cbsd, { mode: 'y' })).slice(0, 4).map((i) => i.image.narrow(2, 0, 256).narrow(3, 0, 256)), { dim: 0 })
     : undefined;
   const palette = values.model === 'palette';
+  inv.manualSeed(seed); // the initial weights: LibTorch seeds its global generator afresh in every process
   const model = palette ? new inv.models.Palette(MODEL) : new inv.models.Unconditional(MODEL);
   const degradations = palette ? JSON.parse(values.degradations) : undefined;
   const name = palette ? `palette-${degradations.map((d) => d.family).join('-')}` : 'unconditional';

@@ -58,6 +58,7 @@ async function parallel(ratios) {
     const data = dataDir
       ? await inv.ImageDataset.fromFolder(dataDir, { crop: 64, batch: 4, seed, mode: 'y' })
       : inv.ImageDataset.deadLeaves({ count: 64, size: 128, imageSeed: 1000, crop: 64, batch: 4, seed });
+    inv.manualSeed(seed); // the initial weights: LibTorch seeds its global generator afresh in every process
     const model = new inv.models.IDM(MODEL);
     const operator = { family: 'blockCS', ratio: ratio / 100 };
     const steps = Number(values.steps);

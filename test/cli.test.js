@@ -5,6 +5,7 @@ const test = require('tape');
 const { spawnSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
+const inv = require('..');
 
 const root = path.resolve(__dirname, '..');
 const cli = (...args) => spawnSync(process.execPath, [path.join(root, 'dist', 'cli.js'), ...args], { encoding: 'utf8' });
@@ -46,9 +47,14 @@ test('invdiff train idm → restore → eval → bench, end to end on tiny setti
   t.equal(train.status, 0, `train exits 0 (${train.stdout.trim().split('\n').pop()})`);
   t.ok(fs.existsSync(model) && fs.existsSync(path.join(dir, 'ckpt.safetensors')), 'the model and its checkpoint are written');
   t.ok(fs.statSync(path.join(dir, 'loss.png')).size > 1000, 'and the loss chart');
+  // --seed also fixes the initial weights, which LibTorch's global generator would draw afresh per process.
+  const again = path.join(dir, 'again.safetensors');
+  cli('train', 'idm', '--out', again, '--steps', '2', '--crop', '32', '--batch', '2', '--ratio', '0.25', '--seed', '3');
+  const [a, b] = [model, again].map((f) => inv.loadSafetensors(f).tensors);
+  const names = Object.keys(a);
+  t.ok(names.length > 0 && names.every((n) => b[n] && a[n].equal(b[n])), `the same --seed trains the same weights, bit for bit (${names.length} tensors)`);
   const images = path.join(dir, 'images');
   fs.mkdirSync(images);
-  const inv = require('..');
   return Promise.all([0, 1].map((i) => inv.io.writeImage(path.join(images, `dl${i}.png`), inv.deadLeaves({ count: 1, size: 40, seed: i })))).then(() => {
     const restore = cli('restore', '--model', model, '--input', images, '--out', path.join(dir, 'out'), '--ratio', '0.25');
     t.equal(restore.status, 0, 'restore exits 0');
@@ -84,7 +90,6 @@ test('invdiff train unconditional|palette → restore and eval with zero-shot sa
   t.equal(b.status, 0, `train palette exits 0 (${b.stdout.trim().split('\n').pop()})`);
   const images = path.join(dir, 'images');
   fs.mkdirSync(images);
-  const inv = require('..');
   return inv.io.writeImage(path.join(images, 'dl.png'), inv.deadLeaves({ count: 1, size: 20, seed: 2 })).then(() => {
     const restore = cli('restore', '--model', prior, '--input', images, '--out', path.join(dir, 'out'), '--ratio', '0.25', '--steps', '3');
     t.equal(restore.status, 0, 'restore with an unconditional model exits 0');

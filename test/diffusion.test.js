@@ -80,6 +80,7 @@ test('trainDiffusion: the denoiser learns (loss falls, denoising PSNR rises)', a
   const images = inv.deadLeaves({ count: 16, size: 32, seed: 30 });
   const data = new inv.ImageDataset(Array.from({ length: 16 }, (_, i) => images.narrow(0, i, 1)), { crop: 16, batch: 8, seed: 1 });
   const validation = inv.deadLeaves({ count: 4, size: 16, seed: 99 });
+  inv.manualSeed(5); // the initial weights: LibTorch seeds its global generator afresh in every process
   const model = new inv.models.Unconditional({ ...TINY, patch: 1 }); // full resolution learns fastest at this size
   const sigma = 0.2;
   const measure = () => inv.noGrad(() => inv.scope(() => inv.metrics.psnr(model.denoise(validation.add(inv.randn(validation.shape, { seed: 7 }).mul(sigma)), sigma), validation)));
