@@ -8,7 +8,7 @@ import { parseArgs } from 'util';
 import { backend } from './backend';
 import { deadLeaves } from './data/dead-leaves';
 import { ImageDataset } from './data/dataset';
-import { cat } from './generated/ops';
+import { cat, manualSeed } from './generated/ops';
 import { readImageFolder } from './io/image';
 import { encodePng } from './io/png';
 import { psnrPerImage } from './metrics/psnr';
@@ -116,6 +116,7 @@ async function main(): Promise<void> {
   if (trainSteps > 0) {
     console.log(`live training: IDM from scratch, ${trainSteps} steps on dead-leaves 64² patches, 10% block CS`);
     const data = ImageDataset.deadLeaves({ count: 32, size: 96, imageSeed: 100, crop: 64, batch: 4, seed });
+    manualSeed(seed); // --seed fixes the initial weights too
     const model = new IDM({ channels: 16, blocks: 1, heads: 2 });
     const result = await trainIDM({
       model, data, operator: { family: 'blockCS', ratio: 0.1 }, steps: trainSteps, lr: 1e-3, ema: 0, seed,
