@@ -1,11 +1,10 @@
 #include "core/samplers/step.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <stdexcept>
 #include <string>
-
-#include <atomic>
 #include <thread>
 
 #include <ATen/Parallel.h>
