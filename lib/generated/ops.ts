@@ -1149,7 +1149,7 @@ export function manualSeed(seed: number): void {
   return $manualSeed(seed);
 }
 
-/** std · z, z ~ N(0, I) from the counter-based generator keyed by seed: the same numbers on every device and thread count, drawn several times faster than randn. */
+/** std · z, z ~ N(0, I) from the counter-based generator keyed by seed: the same numbers on every device and thread count, and faster to draw than randn. */
 export function gaussianNoise(shape: number | number[], opts: { seed?: number; std?: number; dtype?: Dtype; device?: Device } = {}): Tensor {
   opts = checkOptions('gaussianNoise', opts, ["seed","std","dtype","device"]);
   return fromHandle($gaussianNoise(shape, opts.seed, opts.std, opts.dtype, opts.device));

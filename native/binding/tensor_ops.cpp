@@ -261,7 +261,7 @@ const std::vector<OpDef> rows = {
        return samplers::gaussianNoise(a.ints(0), a.seed(1), a.n(2), o);
      },
      "std · z, z ~ N(0, I) from the counter-based generator keyed by seed: the same numbers on every device and thread count, "
-     "drawn several times faster than randn."},
+     "and faster to draw than randn."},
     {"combine", "tensors:Ts coefficients:Ns | noise:N=0 seed:I=0", "T", Fn, false,
      [](const Args& a) -> Result { return samplers::combine(a.ts(0), a.numbers(1), a.n(2), a.seed(3)); },
      "Σ coefficients[k]·tensors[k] + noise·z (z as gaussianNoise keyed by seed) in one pass over memory: a sampler step in one call."},
