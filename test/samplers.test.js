@@ -203,6 +203,17 @@ test('progress, cancellation, memory and bad options', async (t) => {
   const asyncResult = await inv.samplers.eulerAsync(d, { shape: [2, 1, 8, 8], steps: 6, seed: 1 });
   t.ok(asyncResult.images.equal(inv.samplers.euler(d, { shape: [2, 1, 8, 8], steps: 6, seed: 1 }).images), 'async equals sync');
   const A = inv.operators.create('inpainting', { imageShape: [1, 8, 8] });
+  // DAPS hands its Langevin chains to the driver: the async driver runs them off the event loop, same numbers.
+  const yA = A.forward(inv.randn([2, 1, 8, 8], { seed: 4 }));
+  const dapsOptions = { operator: A, y: yA, steps: 3, odeSteps: 2, langevinSteps: 5, seed: 2 };
+  const dapsAsync = await inv.samplers.dapsAsync(d, dapsOptions);
+  const dapsSync = inv.samplers.daps(d, dapsOptions);
+  // 3 annealing levels of 2 ODE calls, except the last (σ = 0.002 < 0.01: one call); 15 Langevin steps, no NFEs.
+  t.ok(dapsAsync.images.equal(dapsSync.images), 'dapsAsync equals daps');
+  t.ok(dapsAsync.nfe === 5 && dapsSync.nfe === 5, `the Langevin chains are not counted as NFEs (${dapsAsync.nfe})`);
+  const held = inv.memory().tensors;
+  (await inv.samplers.dapsAsync(d, dapsOptions)).images.dispose();
+  t.equal(inv.memory().tensors, held, 'and DAPS leaves no tensor behind');
   t.throws(() => inv.samplers.heun(d, { shape: [2, 1, 8, 8], steps: 0 }), /option 'steps' must be a positive integer/);
   t.throws(() => inv.samplers.heun(d, { shape: [2, 1, 8, 8], sigmaMin: -1 }), /0 < sigmaMin < sigmaMax/);
   t.throws(() => inv.samplers.heun(d, { steps: 3 }), /option 'shape' must be N×C×H×W/);

@@ -232,6 +232,7 @@ export interface NativeBinding {
   operatorProject(op: number, x: Handle, y: Handle): number | null;
   'operatorProject$async'(op: number, x: Handle, y: Handle): Promise<number | null>;
   operatorLangevin(op: number, x: Handle, center: Handle, y: Handle, lr: number, priorStd: number, dataStd: number, steps: number, seed: number): number | null;
+  'operatorLangevin$async'(op: number, x: Handle, center: Handle, y: Handle, lr: number, priorStd: number, dataStd: number, steps: number, seed: number): Promise<number | null>;
   operatorMeasure(op: number, x: Handle, seed?: number): number | null;
   'operatorMeasure$async'(op: number, x: Handle, seed?: number): Promise<number | null>;
   operatorInfo(op: number): string;

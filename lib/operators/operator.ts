@@ -105,6 +105,10 @@ export class Operator {
     const { center, y, lr, priorStd, dataStd, steps, seed = 0 } = opts;
     return fromHandle(native.operatorLangevin(this.handle, th(x), th(center), th(y), lr, priorStd, dataStd, steps, seed));
   }
+  langevinAsync(x: Tensor, opts: LangevinOptions): Promise<Tensor> {
+    const { center, y, lr, priorStd, dataStd, steps, seed = 0 } = opts;
+    return native['operatorLangevin$async'](this.handle, th(x), th(center), th(y), lr, priorStd, dataStd, steps, seed).then(fromHandle);
+  }
   forwardAsync(x: Tensor): Promise<Tensor> {
     return native['operatorForward$async'](this.handle, th(x)).then(fromHandle);
   }

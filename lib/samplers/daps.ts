@@ -47,7 +47,10 @@ function* program(r: Resolved & DapsOptions, held: Held): SamplerProgram {
     // The annealed rate, capped where the Langevin step would diverge (curvature 1/τ² + 1/σ_i², for ‖A‖ ≤ 1):
     // at σ_i = 0.002 the prior term alone has curvature 2.5e5.
     const lr = Math.min(lr0 * (1 + (i / steps) * (0.01 - 1)), 1 / (1 / (tau * tau) + 1 / (sigma * sigma)));
-    const xs = held.take(A.langevin(x0hat, { center: x0hat, y, lr, priorStd: sigma, dataStd: tau, steps: langevinSteps, seed: noiseSeed(r, 1000 * (i + 1)) }));
+    const chain = { center: x0hat, y, lr, priorStd: sigma, dataStd: tau, steps: langevinSteps, seed: noiseSeed(r, 1000 * (i + 1)) };
+    // Handed to the driver, so dapsAsync runs the chain off the event loop.
+    const { x0: sample } = yield { work: () => A.langevin(x0hat, chain), workAsync: () => A.langevinAsync(x0hat, chain) };
+    const xs = held.take(sample.clone());
     held.drop(x0hat);
     if (x0) held.drop(x0);
     x0 = xs;

@@ -15,12 +15,21 @@ export interface DenoiseRequest {
   /** When given, also returns ∂s/∂x for the scalar s = vjp(x̂₀), by autograd through the denoiser. */
   vjp?: (x0: Tensor) => Tensor;
 }
+/**
+ * Heavy native work a program hands to the driver (DAPS's Langevin chain), so the async driver can run it
+ * off the event loop. Its result comes back as the answer's `x0`. Not an NFE.
+ */
+export interface WorkRequest {
+  work: () => Tensor;
+  workAsync: () => Promise<Tensor>;
+}
 export interface DenoiseAnswer {
+  /** x̂₀, or a work request's result; freed once the program takes its next step. */
   x0: Tensor;
   grad?: Tensor;
 }
 
-export type SamplerProgram = Generator<DenoiseRequest, Tensor, DenoiseAnswer>;
+export type SamplerProgram = Generator<DenoiseRequest | WorkRequest, Tensor, DenoiseAnswer>;
 
 export interface StepInfo {
   step: number;
@@ -55,7 +64,8 @@ export interface SampleResult {
 
 // The sync driver runs the whole program with autograd off (one switch per run, not two per NFE), so
 // `gradOff` says the denoiser needs no switch of its own.
-function answer(denoiser: Denoiser, request: DenoiseRequest, context: DenoiseContext, gradOff = false): DenoiseAnswer {
+function answer(denoiser: Denoiser, request: DenoiseRequest | WorkRequest, context: DenoiseContext, gradOff = false): DenoiseAnswer {
+  if ('work' in request) return { x0: keep(gradOff ? request.work() : noGrad(request.work)) };
   if (!request.vjp) {
     const denoise = () => denoiser.denoise(request.x, request.sigma, context);
     return { x0: keep(gradOff ? denoise() : noGrad(denoise)) };
@@ -69,7 +79,8 @@ function answer(denoiser: Denoiser, request: DenoiseRequest, context: DenoiseCon
   });
 }
 
-async function answerAsync(denoiser: Denoiser, request: DenoiseRequest, context: DenoiseContext): Promise<DenoiseAnswer> {
+async function answerAsync(denoiser: Denoiser, request: DenoiseRequest | WorkRequest, context: DenoiseContext): Promise<DenoiseAnswer> {
+  if ('work' in request) return { x0: keep(await noGrad(request.workAsync)) };
   if (request.vjp || !denoiser.denoiseAsync) return answer(denoiser, request, context);
   return { x0: keep(await noGrad(() => denoiser.denoiseAsync!(request.x, request.sigma, context))) };
 }
@@ -105,7 +116,7 @@ function advance(
   last: DenoiseAnswer | undefined,
   options: SamplerOptions,
   counts: Counts,
-): { request: DenoiseRequest } | { result: SampleResult } {
+): { request: DenoiseRequest | WorkRequest } | { result: SampleResult } {
   checkSignal(options.signal);
   const step = scope(() => program.next(last as DenoiseAnswer));
   release(last);
@@ -114,7 +125,8 @@ function advance(
   return { result: { images, nfe: counts.nfe, vjp: counts.vjp, consistency: consistency(options, images) } };
 }
 
-function count(counts: Counts, request: DenoiseRequest, denoiser: Denoiser): void {
+function count(counts: Counts, request: DenoiseRequest | WorkRequest, denoiser: Denoiser): void {
+  if ('work' in request) return;
   counts.nfe += (denoiser as { nfePerCall?: number }).nfePerCall ?? 1;
   if (request.vjp) counts.vjp += 1;
 }

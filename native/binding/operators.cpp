@@ -38,7 +38,7 @@ const std::vector<OpDef> rows = {
     {"operatorPinv", "op:Op y:T", "T", In, true, [](const Args& a) -> Result { return a.op(0).pinv(a.t(1)); }, "A⁺ y"},
     {"operatorProject", "op:Op x:T y:T", "T", In, true, [](const Args& a) -> Result { return a.op(0).project(a.t(1), a.t(2)); },
      "x + A⁺(y − A x)"},
-    {"operatorLangevin", "op:Op x:T center:T y:T lr:N priorStd:N dataStd:N steps:I seed:I", "T", In, false,
+    {"operatorLangevin", "op:Op x:T center:T y:T lr:N priorStd:N dataStd:N steps:I seed:I", "T", In, true,
      [](const Args& a) -> Result { return samplers::langevin(a.op(0), a.t(1), a.t(2), a.t(3), a.n(4), a.n(5), a.n(6), a.i64(7), a.seed(8)); },
      "steps Langevin steps on exp(−‖A x − y‖²/(2 dataStd²) − ‖x − center‖²/(2 priorStd²)) at rate lr, noise keyed by seed + k."},
     {"operatorMeasure", "op:Op x:T | seed:I=0", "T", In, true, [](const Args& a) -> Result { return a.op(0).measure(a.t(1), a.i64(2)); },
