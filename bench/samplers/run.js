@@ -79,14 +79,16 @@ function once(run, denoise) {
   return { msPerNfe: total / result.nfe, overheadMsPerNfe: (total - inside) / result.nfe };
 }
 
-const better = (a, b) => (!a || b.msPerNfe < a.msPerNfe ? b : a);
+// The median of several runs, per column: robust to the odd preempted or GC-hit run on either side.
+function median(runs) {
+  const mid = (values) => values.sort((a, b) => a - b)[values.length >> 1];
+  return { msPerNfe: mid(runs.map((r) => r.msPerNfe)), overheadMsPerNfe: mid(runs.map((r) => r.overheadMsPerNfe)) };
+}
 
-// Best of three after a warm-up.
+// The median of three after a warm-up.
 function measure(run, denoise) {
   run(timed(denoise)).images.dispose();
-  let best;
-  for (let r = 0; r < 3; r++) best = better(best, once(run, denoise));
-  return best;
+  return median([0, 1, 2].map(() => once(run, denoise)));
 }
 
 // The shipped prior's configuration (scripts/train-diffusion.js); timing does not depend on the weights.
@@ -107,7 +109,7 @@ const unetSamplers = {
 
 // The Python side runs with the allocator policy the addon sets (native/core/memory.cpp), so both sides'
 // networks cost the same, and as a server that times one sampler per line it reads: this machine's speed
-// drifts by up to 2× over minutes, so the sides take turns, five times per sampler, and each keeps its best.
+// drifts by up to 2× over minutes, so the sides take turns, five times per sampler, and each reports its medians.
 function startPython() {
   if (!fs.existsSync(PYTHON) || spawnSync(PYTHON, ['-c', 'import torch'], { stdio: 'ignore' }).status !== 0) return undefined;
   const env = { ...process.env, MALLOC_MMAP_THRESHOLD_: String(32 << 20), MALLOC_TRIM_THRESHOLD_: String(1 << 30) };
@@ -133,10 +135,13 @@ async function main() {
   for (const [name, run] of Object.entries(samplers)) {
     run(timed(network)).images.dispose(); // warm-up
     ts[name] = { exact: measure(run, gaussian) };
+    const turns = { ts: [], py: [] };
     for (let turn = 0; turn < 5; turn++) {
-      ts[name].network = better(ts[name].network, once(run, network));
-      if (python) py[name] = better(py[name], await python.time(name));
+      turns.ts.push(once(run, network));
+      if (python) turns.py.push(await python.time(name));
     }
+    ts[name].network = median(turns.ts);
+    if (python) py[name] = median(turns.py);
     ts[name].unet = measure(unetSamplers[name], (x, s, ctx) => unet.denoise(x, s, ctx));
   }
   python?.close();
