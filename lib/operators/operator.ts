@@ -102,12 +102,13 @@ export class Operator {
    * loop, run natively: three native calls per step instead of a dozen.
    */
   langevin(x: Tensor, opts: LangevinOptions): Tensor {
-    const { center, y, lr, priorStd, dataStd, steps, seed = 0 } = opts;
-    return fromHandle(native.operatorLangevin(this.handle, th(x), th(center), th(y), lr, priorStd, dataStd, steps, seed));
+    return fromHandle(native.operatorLangevin(...this.langevinArgs(x, opts)));
   }
   langevinAsync(x: Tensor, opts: LangevinOptions): Promise<Tensor> {
-    const { center, y, lr, priorStd, dataStd, steps, seed = 0 } = opts;
-    return native['operatorLangevin$async'](this.handle, th(x), th(center), th(y), lr, priorStd, dataStd, steps, seed).then(fromHandle);
+    return native['operatorLangevin$async'](...this.langevinArgs(x, opts)).then(fromHandle);
+  }
+  private langevinArgs(x: Tensor, o: LangevinOptions) {
+    return [this.handle, th(x), th(o.center), th(o.y), o.lr, o.priorStd, o.dataStd, o.steps, o.seed ?? 0] as const;
   }
   forwardAsync(x: Tensor): Promise<Tensor> {
     return native['operatorForward$async'](this.handle, th(x)).then(fromHandle);

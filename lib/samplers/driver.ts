@@ -29,7 +29,8 @@ export interface DenoiseAnswer {
   grad?: Tensor;
 }
 
-export type SamplerProgram = Generator<DenoiseRequest | WorkRequest, Tensor, DenoiseAnswer>;
+export type SamplerRequest = DenoiseRequest | WorkRequest;
+export type SamplerProgram = Generator<SamplerRequest, Tensor, DenoiseAnswer>;
 
 export interface StepInfo {
   step: number;
@@ -64,7 +65,7 @@ export interface SampleResult {
 
 // The sync driver runs the whole program with autograd off (one switch per run, not two per NFE), so
 // `gradOff` says the denoiser needs no switch of its own.
-function answer(denoiser: Denoiser, request: DenoiseRequest | WorkRequest, context: DenoiseContext, gradOff = false): DenoiseAnswer {
+function answer(denoiser: Denoiser, request: SamplerRequest, context: DenoiseContext, gradOff = false): DenoiseAnswer {
   if ('work' in request) return { x0: keep(gradOff ? request.work() : noGrad(request.work)) };
   if (!request.vjp) {
     const denoise = () => denoiser.denoise(request.x, request.sigma, context);
@@ -79,7 +80,7 @@ function answer(denoiser: Denoiser, request: DenoiseRequest | WorkRequest, conte
   });
 }
 
-async function answerAsync(denoiser: Denoiser, request: DenoiseRequest | WorkRequest, context: DenoiseContext): Promise<DenoiseAnswer> {
+async function answerAsync(denoiser: Denoiser, request: SamplerRequest, context: DenoiseContext): Promise<DenoiseAnswer> {
   if ('work' in request) return { x0: keep(await noGrad(request.workAsync)) };
   if (request.vjp || !denoiser.denoiseAsync) return answer(denoiser, request, context);
   return { x0: keep(await noGrad(() => denoiser.denoiseAsync!(request.x, request.sigma, context))) };
@@ -116,7 +117,7 @@ function advance(
   last: DenoiseAnswer | undefined,
   options: SamplerOptions,
   counts: Counts,
-): { request: DenoiseRequest | WorkRequest } | { result: SampleResult } {
+): { request: SamplerRequest } | { result: SampleResult } {
   checkSignal(options.signal);
   const step = scope(() => program.next(last as DenoiseAnswer));
   release(last);
@@ -125,7 +126,7 @@ function advance(
   return { result: { images, nfe: counts.nfe, vjp: counts.vjp, consistency: consistency(options, images) } };
 }
 
-function count(counts: Counts, request: DenoiseRequest | WorkRequest, denoiser: Denoiser): void {
+function count(counts: Counts, request: SamplerRequest, denoiser: Denoiser): void {
   if ('work' in request) return;
   counts.nfe += (denoiser as { nfePerCall?: number }).nfePerCall ?? 1;
   if (request.vjp) counts.vjp += 1;

@@ -135,7 +135,7 @@ at::Tensor Operator::adjoint(const at::Tensor& y) const {
 at::Tensor Operator::pinv(const at::Tensor& y) const {
   bool stacked;
   const at::Tensor ys = checkedMeasurement(y, "pinv", stacked);
-  at::Tensor x = useCG_ ? pinvByCG(ys) : applyPinv(ys);
+  at::Tensor x = pinvStack(ys);
   return stacked ? x : x.squeeze(1);
 }
 
@@ -149,7 +149,7 @@ at::Tensor Operator::project(const at::Tensor& x, const at::Tensor& y) const {
 }
 
 at::Tensor Operator::applyProject(const at::Tensor& x, const at::Tensor& y) const {
-  return x + (useCG_ ? pinvByCG(y - applyA(x)) : applyPinv(y - applyA(x)));
+  return x + pinvStack(y - applyA(x));
 }
 
 at::Tensor Operator::measure(const at::Tensor& x, int64_t seed) const {

@@ -64,6 +64,8 @@ class Operator {
   virtual bool closedFormExact() const { return true; }
   // x + A⁺(y − A x) on stacks; a family may fuse it (samplers call it every step).
   virtual at::Tensor applyProject(const at::Tensor& x, const at::Tensor& y) const;
+  // A⁺ on stacks as the options ask: conjugate gradients, or the family's own.
+  at::Tensor pinvStack(const at::Tensor& y) const { return useCG_ ? pinvByCG(y) : applyPinv(y); }
 
   // A⁺ y as the minimum-norm least-squares solution, by conjugate gradients on the normal equations
   // (CGLS from x = 0, in float64), to options cgTolerance (relative residual of Aᵀ(y − A x)) and cgIterations.

@@ -36,13 +36,6 @@ class CounterNormal {
  public:
   explicit CounterNormal(uint64_t seed) : base_(mix(seed * kGamma + 0x243F6A8885A308D3ull)), t_(ZigguratTables::get()) {}
 
-  // The n-th standard normal of this seed.
-  double operator()(uint64_t n) const {
-    const uint64_t u = word(n, 0);
-    const double x = abscissa(u);
-    return x < t_.x[(u & 127) + 1] ? sign(u) * x : rejected(n, u);
-  }
-
   // out[i] = scale · (element first + i), for i < count. Block by block: a tight loop over every element's
   // first word that pipelines across elements and notes the misses, then the misses (1.2%).
   template <class T>
