@@ -7,7 +7,7 @@ import type { DiffusionModel } from './models/diffusion';
 import { padToMultiple } from './models/padding';
 import { fromSpec, Operator, OperatorSpec } from './operators/operator';
 import * as samplers from './samplers';
-import type { SamplerOptions } from './samplers/driver';
+import type { SamplerOptions } from './samplers';
 import { keep, scope, scopeAsync } from './scope';
 import type { Tensor } from './tensor';
 

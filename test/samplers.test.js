@@ -121,6 +121,39 @@ test('NFE formulas, determinism and seeds', (t) => {
   t.end();
 });
 
+test('an explicit σ schedule: edmSigmas given as sigmas is the same run bit for bit; bad schedules are refused by name', (t) => {
+  const d = gaussianDenoiser(correlatedPrior());
+  const shape = [4, 1, 8, 8];
+  const A = inv.operators.create('inpainting', { imageShape: [1, 8, 8], keep: 0.5, seed: 2 });
+  const y = inv.keep(A.forward(inv.randn(shape, { seed: 3 })));
+  const schedule = { steps: 6, sigmaMin: 0.005, sigmaMax: 20, rho: 5 };
+  const sigmas = inv.samplers.edmSigmas(schedule);
+  const measured = { operator: A, y };
+  for (const [name, extra] of [
+    ['heun', { shape, churn: 10 }], ['euler', { shape }], ['ddim', { shape, eta: 0.5 }], ['ddnm', measured], ['ddrm', measured],
+    ['dps', measured], ['pigdm', measured], ['daps', { ...measured, odeSteps: 2, langevinSteps: 3 }],
+  ]) {
+    const byOptions = inv.samplers[name](d, { ...extra, ...schedule, seed: 3 });
+    const bySigmas = inv.samplers[name](d, { ...extra, sigmas, seed: 3 });
+    t.ok(byOptions.images.equal(bySigmas.images) && byOptions.nfe === bySigmas.nfe, `${name}: sigmas = edmSigmas(…) gives the same ${bySigmas.nfe} NFEs and images`);
+    byOptions.images.dispose();
+    bySigmas.images.dispose();
+  }
+  const seen = [];
+  const custom = [10, 4, 1, 0.3, 0];
+  const own = inv.samplers.heun(d, { shape, sigmas: custom });
+  t.equal(own.nfe, 7, 'heun on a 4-step schedule of one\'s own: 2N − 1 NFEs');
+  own.images.dispose();
+  inv.samplers.euler(d, { shape, sigmas: custom, steps: 4, onStep: ({ sigma }) => seen.push(sigma) }).images.dispose();
+  t.deepEqual(seen, [10, 4, 1, 0.3], 'the steps run at the given σ (and a matching steps is accepted)');
+  const bad = /heun: option 'sigmas' must be positive, strictly decreasing and end in 0/;
+  for (const s of [[1, 2, 0], [5, 1], [0], [], [5, Number.NaN, 0], [5, 1, 0, -1]]) t.throws(() => inv.samplers.heun(d, { shape, sigmas: s }), bad, `[${s}] is refused`);
+  t.throws(() => inv.samplers.heun(d, { shape, sigmas: '5,1,0' }), /option 'sigmas' must be an array of numbers/);
+  t.throws(() => inv.samplers.heun(d, { shape, sigmas, steps: 3 }), /option 'steps' \(3\) conflicts with option 'sigmas' \(7 numbers: 6 steps\)/);
+  t.throws(() => inv.samplers.heun(d, { shape, sigmas, sigmaMax: 80, rho: 7 }), /option 'sigmas' replaces the EDM schedule; drop 'sigmaMax' and 'rho'/);
+  t.end();
+});
+
 test('a conditional exact denoiser through Heun samples the posterior', (t) => {
   const prior = correlatedPrior();
   const A = inv.operators.create('inpainting', { imageShape: [1, 8, 8], keep: 0.5, seed: 4, noiseStd: 0.1 });

@@ -7,7 +7,7 @@ import { noGrad } from '../autograd';
 import { randn, tensor } from '../generated/ops';
 import { Module } from '../module';
 import type { Operator } from '../operators/operator';
-import type { DenoiseContext, Denoiser } from '../samplers/denoiser';
+import type { DenoiseContext, Denoiser } from '../samplers/contract';
 import { scope } from '../scope';
 import type { Tensor } from '../tensor';
 import { loadModel } from './load';

@@ -1,10 +1,8 @@
-// What every sampler shares: option checks, the image shape, seeded noise per step, and a holder for the
-// tensors a program keeps across yields (freed on return, error or cancel).
+// What every sampler shares: option checks, the image shape, the σ schedule and seeded noise per step.
 import { gaussianNoise } from '../generated/ops';
-import { keep } from '../scope';
 import type { Operator } from '../operators/operator';
 import type { Tensor } from '../tensor';
-import type { SamplerOptions } from './driver';
+import type { SamplerOptions } from './contract';
 import { edmSigmas } from './schedule';
 
 export interface Resolved extends SamplerOptions {
@@ -16,7 +14,6 @@ export interface Resolved extends SamplerOptions {
 
 export function resolve(name: string, options: SamplerOptions, defaultSteps: number): Resolved {
   if (typeof options !== 'object' || options === null) throw new TypeError(`${name}: argument 'options' expected an options object`);
-  const steps = options.steps ?? defaultSteps;
   const seed = options.seed ?? 0;
   if (!Number.isInteger(seed) || seed < 0) throw new RangeError(`${name}: option 'seed' must be a non-negative integer, got ${seed}`);
   let shape = options.shape;
@@ -33,8 +30,25 @@ export function resolve(name: string, options: SamplerOptions, defaultSteps: num
   if (!shape || shape.length !== 4 || !shape.every((d) => Number.isInteger(d) && d > 0)) {
     throw new TypeError(`${name}: option 'shape' must be N×C×H×W (or give an operator and y), got ${JSON.stringify(shape)}`);
   }
-  const sigmas = edmSigmas({ steps, sigmaMin: options.sigmaMin, sigmaMax: options.sigmaMax, rho: options.rho });
-  return { ...options, shape, steps, seed, sigmas };
+  const { sigmaMin, sigmaMax, rho } = options;
+  const sigmas = options.sigmas === undefined ? edmSigmas({ steps: options.steps ?? defaultSteps, sigmaMin, sigmaMax, rho }) : givenSigmas(name, options);
+  return { ...options, shape, steps: sigmas.length - 1, seed, sigmas };
+}
+
+// An explicit schedule σ_0 > … > σ_{N−1} > σ_N = 0 (contract.ts), which the EDM schedule's options would contradict.
+function givenSigmas(name: string, options: SamplerOptions): number[] {
+  const { sigmas, steps } = options;
+  if (!Array.isArray(sigmas)) throw new TypeError(`${name}: option 'sigmas' must be an array of numbers, got ${typeof sigmas}`);
+  const n = sigmas.length - 1;
+  // Strictly decreasing to a final 0 makes every earlier σ positive, as the steps' divisions by σ_i need.
+  const decreasing = sigmas.every((s, i) => typeof s === 'number' && Number.isFinite(s) && (i === 0 || s < sigmas[i - 1]));
+  if (n < 1 || !decreasing || sigmas[n] !== 0) {
+    throw new RangeError(`${name}: option 'sigmas' must be positive, strictly decreasing and end in 0 (at least 2 numbers, as edmSigmas returns), got [${sigmas.join(', ')}]`);
+  }
+  if (steps !== undefined && steps !== n) throw new RangeError(`${name}: option 'steps' (${steps}) conflicts with option 'sigmas' (${n + 1} numbers: ${n} steps)`);
+  const shaping = (['sigmaMin', 'sigmaMax', 'rho'] as const).filter((k) => options[k] !== undefined);
+  if (shaping.length) throw new RangeError(`${name}: option 'sigmas' replaces the EDM schedule; drop ${shaping.map((k) => `'${k}'`).join(' and ')}`);
+  return sigmas.slice();
 }
 
 /** The operator and measurement a zero-shot solver needs, or an error naming the sampler. */
@@ -51,30 +65,4 @@ export function noiseSeed(r: Resolved, i: number): number {
 /** std · z for draw i, z ~ N(0, I) from the counter-based generator (as the fused steps' noise). */
 export function noise(r: Resolved, i: number, std = 1): Tensor {
   return gaussianNoise(r.shape, { seed: noiseSeed(r, i), std });
-}
-
-/** Tensors a sampler program keeps across yields. */
-export class Held {
-  private readonly tensors = new Set<Tensor>();
-  take<T extends Tensor>(t: T): T {
-    this.tensors.add(keep(t));
-    return t;
-  }
-  drop(t: Tensor): void {
-    if (this.tensors.delete(t)) t.dispose();
-  }
-  /** Drops old and takes next. */
-  replace<T extends Tensor>(old: Tensor, next: T): T {
-    this.drop(old);
-    return this.take(next);
-  }
-  /** Hands t to the caller: no longer freed by disposeAll. */
-  release<T extends Tensor>(t: T): T {
-    this.tensors.delete(t);
-    return t;
-  }
-  disposeAll(): void {
-    for (const t of this.tensors) t.dispose();
-    this.tensors.clear();
-  }
 }

@@ -4,9 +4,11 @@
 // x_{i+1} = x₀ + σ_{i+1} z. The data
 // gradient uses Aᵀ directly (no network gradients), and the Langevin chain runs natively (Operator.langevin).
 // N·odeSteps NFEs.
-import { defineSampler, SamplerOptions, SamplerProgram } from './driver';
 import { combine } from '../generated/ops';
-import { Held, measurement, noise, noiseSeed, Resolved } from './common';
+import { measurement, noise, noiseSeed, Resolved } from './common';
+import type { SamplerOptions, SamplerProgram } from './contract';
+import { defineSampler } from './driver';
+import type { Held } from './held';
 import { edmSigmas } from './schedule';
 
 export interface DapsOptions extends SamplerOptions {
@@ -25,39 +27,34 @@ function* program(r: Resolved & DapsOptions, held: Held): SamplerProgram {
     throw new RangeError('daps: options need odeSteps >= 1, langevinSteps >= 0 (integers) and lr > 0');
   }
   const tau = Math.max(A.noiseStd, 0.01);
-  let x = held.take(noise(r, 0, sigmas[0]));
-  let x0: ReturnType<typeof x.add> | undefined;
+  const x = held.slot(noise(r, 0, sigmas[0]));
+  const x0hat = held.slot();
   for (let i = 0; i < steps; i++) {
     const sigma = sigmas[i];
-    // x̂₀(x_i): Euler on the PF-ODE from σ_i down to 0.01.
+    // x̂₀(x_i): Euler on the PF-ODE from σ_i down to 0.01 (x follows it; x_i is not needed again), and the
+    // last denoising is x̂₀.
     const ode = sigma > 0.01 ? edmSigmas({ steps: odeSteps, sigmaMax: sigma, sigmaMin: 0.01 }).slice(0, -1) : [sigma];
-    let z = held.take(x.clone());
-    let x0hat = z;
     for (let k = 0; k < ode.length; k++) {
-      const { x0: d } = yield { x: z, sigma: ode[k] };
+      const { x0: d } = yield { x: x.value, sigma: ode[k] };
       if (k === ode.length - 1) {
-        x0hat = held.replace(z, d.clone());
+        x0hat.set(d.clone()); // the answer is freed before the Langevin chain runs
       } else {
         const h = (ode[k + 1] - ode[k]) / ode[k];
-        z = held.replace(z, combine([z, d], [1 + h, -h]));
+        x.set(combine([x.value, d], [1 + h, -h]));
       }
     }
-    r.onStep?.({ step: i, steps, sigma, x0: x0hat });
+    r.onStep?.({ step: i, steps, sigma, x0: x0hat.value });
     // Langevin on x₀ around x̂₀, pulled towards A x₀ = y.
     // The annealed rate, capped where the Langevin step would diverge (curvature 1/τ² + 1/σ_i², for ‖A‖ ≤ 1):
     // at σ_i = 0.002 the prior term alone has curvature 2.5e5.
     const lr = Math.min(lr0 * (1 + (i / steps) * (0.01 - 1)), 1 / (1 / (tau * tau) + 1 / (sigma * sigma)));
-    const chain = { center: x0hat, y, lr, priorStd: sigma, dataStd: tau, steps: langevinSteps, seed: noiseSeed(r, 1000 * (i + 1)) };
+    const chain = { center: x0hat.value, y, lr, priorStd: sigma, dataStd: tau, steps: langevinSteps, seed: noiseSeed(r, 1000 * (i + 1)) };
     // Handed to the driver, so dapsAsync runs the chain off the event loop.
-    const { x0: sample } = yield { work: () => A.langevin(x0hat, chain), workAsync: () => A.langevinAsync(x0hat, chain) };
-    const xs = held.take(sample.clone());
-    held.drop(x0hat);
-    if (x0) held.drop(x0);
-    x0 = xs;
-    x = held.replace(x, combine([xs], [1], { noise: sigmas[i + 1], seed: noiseSeed(r, 1000 * (i + 1) + 999) }));
+    const { x0: x0y } = yield { work: () => A.langevin(x0hat.value, chain), workAsync: () => A.langevinAsync(x0hat.value, chain) };
+    // x_{i+1} = x₀ + σ_{i+1}·z
+    x.set(combine([x0y], [1], { noise: sigmas[i + 1], seed: noiseSeed(r, 1000 * (i + 1) + 999) }));
   }
-  held.drop(x);
-  return held.release(x0!);
+  return x.release(); // σ_N = 0: the last Langevin sample
 }
 
 export const { sync: daps, async: dapsAsync } = defineSampler<DapsOptions>('daps', 200, program);

@@ -2,10 +2,12 @@
 // re-noising. Noisy measurements (noiseStd σ_y > 0) follow DDNM⁺: λ = σ_{i+1}/σ_y and γ = 0 once
 // σ_{i+1} < σ_y, otherwise γ = √(σ_{i+1}² − σ_y²). `mixing` chooses how the noise mixes: 'ddnm' (√(1−η²), η),
 // the paper's; 'invfussion' ((1−η), η), InvFussion's code; 'ddim', the variance-exact DDIM-η step.
-import { defineSampler, SamplerOptions, SamplerProgram } from './driver';
 import { combine } from '../generated/ops';
-import { Held, measurement, noise, noiseSeed, Resolved } from './common';
+import { measurement, noise, noiseSeed, Resolved } from './common';
 import { checkEta } from './ddim';
+import type { SamplerOptions, SamplerProgram } from './contract';
+import { defineSampler } from './driver';
+import type { Held } from './held';
 
 export interface DdnmOptions extends SamplerOptions {
   eta?: number;
@@ -19,11 +21,11 @@ function* program(r: Resolved & DdnmOptions, held: Held): SamplerProgram {
   const mixing = r.mixing ?? 'ddnm';
   if (!['ddnm', 'invfussion', 'ddim'].includes(mixing)) throw new RangeError(`ddnm: option 'mixing' must be 'ddnm', 'invfussion' or 'ddim', got '${mixing}'`);
   const sigmaY = A.noiseStd;
-  let x = held.take(noise(r, 0, sigmas[0]));
+  const x = held.slot(noise(r, 0, sigmas[0]));
   for (let i = 0; i < steps; i++) {
     const sigma = sigmas[i];
     const next = sigmas[i + 1];
-    const { x0 } = yield { x, sigma };
+    const { x0 } = yield { x: x.value, sigma };
     const lambda = sigmaY > 0 && next < sigmaY ? next / sigmaY : 1;
     const gamma = sigmaY > 0 ? (next < sigmaY ? 0 : Math.sqrt(next * next - sigmaY * sigmaY)) : next;
     // x̂₀ + λ A⁺(y − A x̂₀); with λ = 1 that is the operator's own projection, one native call.
@@ -39,9 +41,9 @@ function* program(r: Resolved & DdnmOptions, held: Held): SamplerProgram {
       a = (mixing === 'ddnm' ? Math.sqrt(1 - eta * eta) : 1 - eta) * gamma;
       c = eta * gamma;
     }
-    x = held.replace(x, combine([x0Prime, x, x0], [1, a / sigma, -a / sigma], { noise: c, seed: noiseSeed(r, i + 1) }));
+    x.set(combine([x0Prime, x.value, x0], [1, a / sigma, -a / sigma], { noise: c, seed: noiseSeed(r, i + 1) }));
   }
-  return held.release(x);
+  return x.release();
 }
 
 export const { sync: ddnm, async: ddnmAsync } = defineSampler<DdnmOptions>('ddnm', 100, program);

@@ -4,10 +4,12 @@
 // Wiener-like mix P x̂₀ + √(1−η²)·σ_{i+1}(A⁺y − P x̂₀)/σ_y + η·σ_{i+1}·z. N NFEs.
 // One draw z per step serves both parts: P is the orthogonal projection onto the row space (A⁺ is the
 // Moore–Penrose inverse), so (I − P)z and P z are independent, as two separate draws would be.
-import { defineSampler, SamplerOptions, SamplerProgram } from './driver';
 import { combine } from '../generated/ops';
-import { Held, measurement, noise, Resolved } from './common';
+import { measurement, noise, Resolved } from './common';
 import { checkEta } from './ddim';
+import type { SamplerOptions, SamplerProgram } from './contract';
+import { defineSampler } from './driver';
+import type { Held } from './held';
 
 export interface DdrmOptions extends SamplerOptions {
   eta?: number;
@@ -20,26 +22,26 @@ function* program(r: Resolved & DdrmOptions, held: Held): SamplerProgram {
   const eta = checkEta('ddrm', r.eta ?? 0.85);
   const etaB = checkEta('ddrm', r.etaB ?? 1);
   const sigmaY = A.noiseStd;
-  const yBar = held.take(A.pinv(y));
-  let x = held.take(yBar.add(noise(r, 0, sigmas[0])));
+  const yBar = held.slot(A.pinv(y));
+  const x = held.slot(yBar.value.add(noise(r, 0, sigmas[0]))); // x_0 = A⁺y + σ_0·z
   for (let i = 0; i < steps; i++) {
     const sigma = sigmas[i];
     const next = sigmas[i + 1];
-    const { x0 } = yield { x, sigma };
+    const { x0 } = yield { x: x.value, sigma };
     r.onStep?.({ step: i, steps, sigma, x0 });
     const z = noise(r, i + 1);
     // Null part: the DDIM-η step x̂₀ + a·ε̂ + b·z with ε̂ = (x − x̂₀)/σ.
     const a = (Math.sqrt(1 - eta * eta) * next) / sigma;
     const b = eta * next;
-    const nullStep = combine([x0, x, z], [1 - a, a, b]);
+    const nullStep = combine([x0, x.value, z], [1 - a, a, b]);
     // Range part c₁·A⁺y + P((1 − c₁)x̂₀ + c₂·z); with the null part (I − P)·nullStep, P is linear, so one
     // projection per step serves both: x = nullStep + c₁·A⁺y + P((1 − c₁)x̂₀ + c₂·z − nullStep).
     const [c1, c2] =
       next >= sigmaY ? [etaB, Math.sqrt(Math.max(0, next * next - etaB * etaB * sigmaY * sigmaY))] : [(Math.sqrt(1 - eta * eta) * next) / sigmaY, b];
-    const inRange = A.pinv(A.forward(combine([x0, x, z], [a - c1, -a, c2 - b])));
-    x = held.replace(x, combine([nullStep, yBar, inRange], [1, c1, 1]));
+    const inRange = A.pinv(A.forward(combine([x0, x.value, z], [a - c1, -a, c2 - b])));
+    x.set(combine([nullStep, yBar.value, inRange], [1, c1, 1]));
   }
-  return held.release(x);
+  return x.release();
 }
 
 export const { sync: ddrm, async: ddrmAsync } = defineSampler<DdrmOptions>('ddrm', 25, program);

@@ -1,10 +1,12 @@
 // DPS (Chung et al. 2023; papers.md §3): an ancestral step plus a gradient step on ‖y − A x̂₀(x)‖ taken by a
 // vector–Jacobian product through the denoiser. step: 'invfussion' uses ζ (default 0.5) on the gradient of
 // the un-squared norm; 'original' uses ζ_i = ζ/‖y − A x̂₀‖ on the squared norm. N NFEs and N VJPs.
-import { defineSampler, SamplerOptions, SamplerProgram } from './driver';
 import { combine } from '../generated/ops';
-import { Held, measurement, noise, noiseSeed, Resolved } from './common';
 import type { Tensor } from '../tensor';
+import { measurement, noise, noiseSeed, Resolved } from './common';
+import type { SamplerOptions, SamplerProgram } from './contract';
+import { defineSampler } from './driver';
+import type { Held } from './held';
 
 export interface DpsOptions extends SamplerOptions {
   zeta?: number;
@@ -21,23 +23,23 @@ function* program(r: Resolved & DpsOptions, held: Held): SamplerProgram {
   // Per-sample residual norms, summed: each sample's gradient is its own.
   const residualNorm = (x0: Tensor) => y.sub(A.forward(x0)).flatten({ startDim: 1 }).norm({ dim: 1 });
   const objective = form === 'invfussion' ? (x0: Tensor) => residualNorm(x0).sum() : (x0: Tensor) => residualNorm(x0).square().sum();
-  let x = held.take(noise(r, 0, sigmas[0]));
+  const x = held.slot(noise(r, 0, sigmas[0]));
   for (let i = 0; i < steps; i++) {
     const sigma = sigmas[i];
     const next = sigmas[i + 1];
-    const { x0, grad } = yield { x, sigma, vjp: objective };
+    const { x0, grad } = yield { x: x.value, sigma, vjp: objective };
     r.onStep?.({ step: i, steps, sigma, x0 });
     const c = (next * Math.sqrt(sigma * sigma - next * next)) / sigma;
     // The DDIM step x̂₀ + k·ε̂ + c·z (ε̂ = (x − x̂₀)/σ) minus the guidance, fused where the weight is one number.
     const k = Math.sqrt(Math.max(0, next * next - c * c)) / sigma;
     const noisy = { noise: c, seed: noiseSeed(r, i + 1) };
-    const out =
+    x.set(
       form === 'original'
-        ? combine([x0, x], [1 - k, k], noisy).sub(grad!.mul(residualNorm(x0).reshape([-1, 1, 1, 1]).pow(-1).mul(zeta)))
-        : combine([x0, x, grad!], [1 - k, k, -zeta], noisy);
-    x = held.replace(x, out);
+        ? combine([x0, x.value], [1 - k, k], noisy).sub(grad!.mul(residualNorm(x0).reshape([-1, 1, 1, 1]).pow(-1).mul(zeta)))
+        : combine([x0, x.value, grad!], [1 - k, k, -zeta], noisy),
+    );
   }
-  return held.release(x);
+  return x.release();
 }
 
 export const { sync: dps, async: dpsAsync } = defineSampler<DpsOptions>('dps', 1000, program);

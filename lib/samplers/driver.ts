@@ -5,63 +5,9 @@ import { enableGrad, noGrad } from '../autograd';
 import { grad } from '../generated/ops';
 import { scope, scopeAsync, keep } from '../scope';
 import type { Tensor } from '../tensor';
-import type { Operator } from '../operators/operator';
-import type { DenoiseContext, Denoiser } from './denoiser';
-import { Held, Resolved, resolve } from './common';
-
-export interface DenoiseRequest {
-  x: Tensor;
-  sigma: number;
-  /** When given, also returns ∂s/∂x for the scalar s = vjp(x̂₀), by autograd through the denoiser. */
-  vjp?: (x0: Tensor) => Tensor;
-}
-/**
- * Heavy native work a program hands to the driver (DAPS's Langevin chain), so the async driver can run it
- * off the event loop. Its result comes back as the answer's `x0`. Not an NFE.
- */
-export interface WorkRequest {
-  work: () => Tensor;
-  workAsync: () => Promise<Tensor>;
-}
-export interface DenoiseAnswer {
-  /** x̂₀, or a work request's result; freed once the program takes its next step. */
-  x0: Tensor;
-  grad?: Tensor;
-}
-
-export type SamplerRequest = DenoiseRequest | WorkRequest;
-export type SamplerProgram = Generator<SamplerRequest, Tensor, DenoiseAnswer>;
-
-export interface StepInfo {
-  step: number;
-  steps: number;
-  sigma: number;
-  x0: Tensor;
-}
-
-export interface SamplerOptions {
-  operator?: Operator;
-  y?: Tensor;
-  /** Image batch shape N×C×H×W; needed only without an operator (the operator knows its image shape and batch). */
-  shape?: number[];
-  steps?: number;
-  seed?: number;
-  sigmaMin?: number;
-  sigmaMax?: number;
-  rho?: number;
-  onStep?: (info: StepInfo) => void;
-  signal?: AbortSignal;
-}
-
-export interface SampleResult {
-  images: Tensor;
-  /** Denoiser evaluations. */
-  nfe: number;
-  /** Vector–Jacobian products through the denoiser (DPS, ΠGDM). */
-  vjp: number;
-  /** ‖A x − y‖ per image, when an operator and y were given. */
-  consistency?: number[];
-}
+import { Resolved, resolve } from './common';
+import type { DenoiseAnswer, DenoiseContext, Denoiser, SampleResult, SamplerOptions, SamplerProgram, SamplerRequest } from './contract';
+import { Held } from './held';
 
 // The sync driver runs the whole program with autograd off (one switch per run, not two per NFE), so
 // `gradOff` says the denoiser needs no switch of its own.
@@ -128,7 +74,7 @@ function advance(
 
 function count(counts: Counts, request: SamplerRequest, denoiser: Denoiser): void {
   if ('work' in request) return;
-  counts.nfe += (denoiser as { nfePerCall?: number }).nfePerCall ?? 1;
+  counts.nfe += denoiser.nfePerCall ?? 1;
   if (request.vjp) counts.vjp += 1;
 }
 
@@ -173,7 +119,7 @@ async function runAsync(program: SamplerProgram, held: Held, denoiser: Denoiser,
   }
 }
 
-/** A sampler's program: a generator over its resolved options and a holder for the tensors it keeps. */
+/** A sampler's program: a generator over its resolved options and the slots that hold what it keeps. */
 export type Program<O> = (r: Resolved & O, held: Held) => SamplerProgram;
 
 /** The sync and async entry points of a sampler from its program. */

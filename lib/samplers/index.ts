@@ -1,8 +1,7 @@
 export { edmSigmas } from './schedule';
 export type { ScheduleOptions } from './schedule';
-export { classifierFreeGuidance } from './denoiser';
-export type { Denoiser, DenoiseContext } from './denoiser';
-export type { SamplerOptions, SampleResult, StepInfo } from './driver';
+export { classifierFreeGuidance } from './guidance';
+export type { Denoiser, DenoiseContext, SamplerOptions, SampleResult, StepInfo } from './contract';
 export { heun, heunAsync } from './heun';
 export type { HeunOptions } from './heun';
 export { euler, eulerAsync } from './euler';

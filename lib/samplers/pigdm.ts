@@ -2,10 +2,12 @@
 // pseudo-inverse residual r = A⁺(y − A x̂₀) held constant (a VJP through the denoiser). With noise σ_y, the
 // (r_t² A Aᵀ + σ_y² I)⁻¹ weighting becomes the scalar r_t²/(r_t² + σ_y²) under equal singular values, with
 // r_t² = σ²/(1 + σ²). N NFEs and N VJPs.
-import { defineSampler, SamplerOptions, SamplerProgram } from './driver';
 import { combine } from '../generated/ops';
-import { Held, measurement, noise, Resolved } from './common';
 import type { Tensor } from '../tensor';
+import { measurement, noise, Resolved } from './common';
+import type { SamplerOptions, SamplerProgram } from './contract';
+import { defineSampler } from './driver';
+import type { Held } from './held';
 
 export interface PigdmOptions extends SamplerOptions {
   /** Multiplies the guidance g. Default 1. */
@@ -17,7 +19,7 @@ function* program(r: Resolved & PigdmOptions, held: Held): SamplerProgram {
   const { A, y } = measurement('pigdm', r);
   const scale = r.guidance ?? 1;
   const sigmaY = A.noiseStd;
-  let x = held.take(noise(r, 0, sigmas[0]));
+  const x = held.slot(noise(r, 0, sigmas[0]));
   for (let i = 0; i < steps; i++) {
     const sigma = sigmas[i];
     const next = sigmas[i + 1];
@@ -28,12 +30,12 @@ function* program(r: Resolved & PigdmOptions, held: Held): SamplerProgram {
       const residual = A.pinv(y.sub(A.forward(x0.detach()))).mul(weight);
       return x0.mul(residual).sum();
     };
-    const { x0, grad } = yield { x, sigma, vjp: guidanceObjective };
+    const { x0, grad } = yield { x: x.value, sigma, vjp: guidanceObjective };
     r.onStep?.({ step: i, steps, sigma, x0 });
     const h = (next - sigma) / sigma;
-    x = held.replace(x, combine([x, x0, grad!], [1 + h, -h, scale]));
+    x.set(combine([x.value, x0, grad!], [1 + h, -h, scale]));
   }
-  return held.release(x);
+  return x.release();
 }
 
 export const { sync: pigdm, async: pigdmAsync } = defineSampler<PigdmOptions>('pigdm', 100, program);
