@@ -10,12 +10,12 @@ import { deadLeaves } from './data/dead-leaves';
 import { ImageDataset } from './data/dataset';
 import { cat, manualSeed } from './generated/ops';
 import { readImageFolder } from './io/image';
-import { encodePng } from './io/png';
-import { psnrPerImage } from './metrics/psnr';
-import { ssimPerImage } from './metrics/ssim';
 import { Unconditional } from './models/diffusion';
 import { IDM } from './models/idm';
-import { Restorer, restoreImages, samplerRestorer } from './restoration';
+import { evaluate, EvaluationRow } from './restoration/evaluate';
+import { samplerRestorer } from './restoration/methods';
+import { Column, htmlPage, htmlTable, SCORE_COLUMNS, writeGrid } from './restoration/report';
+import type { Method } from './restoration/restore-images';
 import { keep, scope } from './scope';
 import type { Tensor } from './tensor';
 import { trainIDM } from './training/idm';
@@ -44,21 +44,8 @@ const ddnmSteps = Number(args['ddnm-steps']);
 if (!Number.isInteger(trainSteps) || trainSteps < 0) throw new RangeError(`demo: --train-steps must be a non-negative integer, got ${args['train-steps']}`);
 if (!Number.isInteger(ddnmSteps) || ddnmSteps < 0) throw new RangeError(`demo: --ddnm-steps must be a non-negative integer (0 skips DDNM), got ${args['ddnm-steps']}`);
 
-const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
-
-/** One grid row per image: the columns side by side, 8-bit grayscale. */
-function gridPng(columns: Tensor[], file: string): void {
-  const [n, , h, w] = columns[0].shape;
-  const W = w * columns.length;
-  const px = new Uint8Array(n * h * W);
-  columns.forEach((col, c) => {
-    const v = col.toFloat32Array();
-    for (let i = 0; i < n; i++)
-      for (let y = 0; y < h; y++)
-        for (let x = 0; x < w; x++) px[(i * h + y) * W + c * w + x] = Math.round(Math.min(1, Math.max(0, (v[(i * h + y) * w + x] + 1) / 2)) * 255);
-  });
-  fs.writeFileSync(file, encodePng(px, W, n * h, 1));
-}
+const ratioOf = (r: EvaluationRow) => Math.round(Number(r.operator.ratio) * 100);
+const COLUMNS: Column<EvaluationRow>[] = [{ header: 'ratio', cell: (r) => `${ratioOf(r)}%` }, ...SCORE_COLUMNS];
 
 async function testImages(): Promise<{ images: Tensor; source: string }> {
   if (args.data) {
@@ -78,35 +65,28 @@ async function main(): Promise<void> {
   console.log(`invdiff demo: LibTorch ${b.torch}, ${b.threads} threads; writing ${path.relative(process.cwd(), outDir) || '.'}/`);
   const { images, source } = await testImages();
   console.log(`test images: ${source}`);
-  const rows: { ratio: number; method: string; psnr: number; ssim: number; seconds: number }[] = [];
+  const rows: EvaluationRow[] = [];
   const grids: { ratio: number; file: string; columns: string[] }[] = [];
   const priorFile = path.join(args.models!, 'unconditional.safetensors');
   const prior = ddnmSteps > 0 && fs.existsSync(priorFile) ? Unconditional.load(priorFile) : undefined;
   if (ddnmSteps > 0 && !prior) console.log(`(no prior ${priorFile}: run npm run train:diffusion; DDNM skipped)`);
   for (const ratio of [10, 30, 50]) {
     const file = path.join(args.models!, `idm-cs${ratio}.safetensors`);
-    const methods: Restorer[] = [];
+    const methods: Method[] = [];
     if (fs.existsSync(file)) methods.push(IDM.load(file));
     else console.log(`(no checkpoint ${file}: run npm run train:idm)`);
     if (prior) methods.push(samplerRestorer('ddnm', prior, { steps: ddnmSteps }));
     if (!methods.length) continue;
-    const operator = { family: 'blockCS', ratio: ratio / 100 };
-    const results = methods.map((m) => ({ label: m.label, ...restoreImages(m, images, operator, { seed }) }));
-    const baseline = results[0].baseline;
-    const score = (method: string, x: Tensor, seconds: number) => {
-      rows.push({ ratio, method, psnr: mean(psnrPerImage(x, images)), ssim: mean(ssimPerImage(x, images)), seconds: seconds / images.shape[0] });
-      const r = rows[rows.length - 1];
-      console.log(`CS ${ratio}%  ${method.padEnd(18)} PSNR ${r.psnr.toFixed(2)} dB  SSIM ${r.ssim.toFixed(4)}${seconds ? `  ${r.seconds.toFixed(2)} s/image` : ''}`);
-    };
-    score('A⁺y', baseline, 0);
-    for (const r of results) score(r.label, r.restored, r.seconds);
+    const [baseline, ...results] = evaluate({
+      methods, operators: [{ family: 'blockCS', ratio: ratio / 100 }], images, seed, keepImages: true,
+      onRow: (r) => console.log(`CS ${ratio}%  ${r.method.padEnd(18)} PSNR ${r.psnr.toFixed(2)} dB  SSIM ${r.ssim.toFixed(4)}${r.secondsPerImage ? `  ${r.secondsPerImage.toFixed(2)} s/image` : ''}`),
+    });
+    rows.push(baseline, ...results);
+    const restored = results.map((r) => r.restored![0]);
     const png = `cs${ratio}.png`;
-    scope(() => gridPng([images, baseline, ...results.map((r) => r.restored), ...results.map((r) => r.restored.sub(images).abs().mul(4).sub(1))], path.join(outDir, png)));
-    grids.push({ ratio, file: png, columns: ['ground truth', 'A⁺y', ...results.map((r) => r.label), ...results.map((r) => `|error| × 4, ${r.label}`)] });
-    for (const r of results) {
-      r.restored.dispose();
-      r.baseline.dispose();
-    }
+    scope(() => writeGrid(path.join(outDir, png), [images, baseline.restored![0], ...restored, ...restored.map((x) => x.sub(images).abs().mul(4).sub(1))]));
+    grids.push({ ratio, file: png, columns: ['ground truth', 'A⁺y', ...results.map((r) => r.method), ...results.map((r) => `|error| × 4, ${r.method}`)] });
+    for (const r of [baseline, ...results]) for (const t of r.restored!) t.dispose();
     for (const m of methods) if (m instanceof IDM) m.dispose();
   }
   prior?.dispose();
@@ -130,22 +110,24 @@ async function main(): Promise<void> {
   }
 
   const seconds = (Date.now() - started) / 1000;
-  fs.writeFileSync(path.join(outDir, 'report.json'), JSON.stringify({ torch: b.torch, threads: b.threads, source, rows, losses, seconds }, null, 2));
+  // report.json keeps its row shape: the ratio in percent and seconds per image.
+  const table = rows.map((r) => ({ ratio: ratioOf(r), method: r.method, psnr: r.psnr, ssim: r.ssim, seconds: r.secondsPerImage }));
+  fs.writeFileSync(path.join(outDir, 'report.json'), JSON.stringify({ torch: b.torch, threads: b.threads, source, rows: table, losses, seconds }, null, 2));
   const lossRows = losses.map((l, i) => [i + 1, l] as const).filter(([s]) => s === 1 || s % 5 === 0 || s === losses.length);
+  const lossColumns: Column<(typeof lossRows)[number]>[] = [{ header: 'step', cell: ([s]) => String(s) }, { header: 'L1 loss', cell: ([, l]) => l.toFixed(4) }];
   fs.writeFileSync(
     path.join(outDir, 'report.html'),
-    `<!doctype html><meta charset="utf-8"><title>invdiff demo</title>
-<style>body{font-family:sans-serif;max-width:64em;margin:2em auto}td,th{padding:.3em 1em;text-align:left}</style>
-<h1>invdiff demo: compressed sensing with IDM and DDNM</h1>
+    htmlPage(
+      'invdiff demo',
+      `<h1>invdiff demo: compressed sensing with IDM and DDNM</h1>
 <p>${source}. Scrambled block compressed sensing (32×32 blocks, orthonormal rows), measured with a fresh permutation per image,
 reconstructed by the shipped IDM checkpoints (T = 3 steps, trained by <code>npm run train:idm</code>) and by DDNM
 (zero-shot, ${ddnmSteps} steps) on the shipped unconditional prior (trained by <code>npm run train:diffusion</code>), and compared with A⁺y.
 LibTorch ${b.torch}, ${b.threads} threads, ${seconds.toFixed(0)} s in all.</p>
-<table><tr><th>ratio</th><th>method</th><th>PSNR (dB)</th><th>SSIM</th><th>s/image</th></tr>
-${rows.map((r) => `<tr><td>${r.ratio}%</td><td>${r.method}</td><td>${r.psnr.toFixed(2)}</td><td>${r.ssim.toFixed(4)}</td><td>${r.seconds ? r.seconds.toFixed(2) : ''}</td></tr>`).join('\n')}</table>
+${htmlTable(rows, COLUMNS)}
 ${grids.map((g) => `<h2>${g.ratio}%</h2><p>Columns: ${g.columns.join(', ')}.</p><img src="${g.file}" alt="CS ${g.ratio}%">`).join('\n')}
-<h2>Live training (loss falling)</h2><table><tr><th>step</th><th>L1 loss</th></tr>${lossRows.map(([s, l]) => `<tr><td>${s}</td><td>${l.toFixed(4)}</td></tr>`).join('')}</table>
-`,
+<h2>Live training (loss falling)</h2>${htmlTable(lossRows, lossColumns)}`,
+    ),
   );
   console.log(`report: ${path.join(outDir, 'report.html')} (${seconds.toFixed(0)} s)`);
 }

@@ -22,5 +22,5 @@ export * as operators from './operators';
 export * as samplers from './samplers';
 export * as models from './models';
 export * as training from './training';
-export { restoreImages, restoreImagesAsync, samplerRestorer, mmseRestorer, SAMPLER_NAMES } from './restoration';
-export type { Restorer, Restored, SamplerName } from './restoration';
+export { restoreImages, restoreImagesAsync, idmRestorer, samplerRestorer, mmseRestorer, restorerFor, evaluate, SAMPLER_NAMES } from './restoration';
+export type { Restorer, Restored, SamplerName, Method, EvaluationOptions, EvaluationRow } from './restoration';

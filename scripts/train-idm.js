@@ -76,7 +76,7 @@ async function parallel(ratios) {
     console.log(`ratio ${ratio}%: ${result.step} steps in ${((Date.now() - started) / 60000).toFixed(1)} min, final loss ${result.losses.at(-1).toFixed(4)} -> ${file}`);
     if (fs.existsSync(path.join(shared, 'Set11'))) {
       const set11 = inv.cat((await inv.io.readImageFolder(path.join(shared, 'Set11'), { mode: 'y' })).map((i) => i.image).filter((t) => t.shape[2] === 256), { dim: 0 });
-      const { restored, baseline, seconds } = model.restoreImages(set11, operator);
+      const { restored, baseline, seconds } = inv.restoreImages(model, set11, operator);
       console.log(`  Set11 (${set11.shape[0]} images of 256²): IDM ${inv.metrics.psnr(restored, set11).toFixed(2)} dB, A⁺y ${inv.metrics.psnr(baseline, set11).toFixed(2)} dB, ${(seconds / set11.shape[0]).toFixed(2)} s/image`);
     }
     if (result.interrupted) process.exit(130);

@@ -8,7 +8,8 @@ const path = require('path');
 const inv = require('..');
 
 const root = path.resolve(__dirname, '..');
-const cli = (...args) => spawnSync(process.execPath, [path.join(root, 'dist', 'cli.js'), ...args], { encoding: 'utf8' });
+const bin = path.join(root, require('../package.json').bin.invdiff);
+const cli = (...args) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' });
 
 test('invdiff info, help and errors', (t) => {
   const info = cli('info');
@@ -17,8 +18,8 @@ test('invdiff info, help and errors', (t) => {
   const json = JSON.parse(cli('info', '--json').stdout);
   t.ok(json.torch && typeof json.cuda === 'boolean' && json.modules.includes('mlp'), 'info --json has backend facts');
   t.equal(cli('--help').status, 0, '--help exits 0');
-  const direct = spawnSync(path.join(root, 'dist', 'cli.js'), ['info'], { encoding: 'utf8' });
-  t.equal(direct.status, 0, 'dist/cli.js runs as an executable (npx invdiff)');
+  const direct = spawnSync(bin, ['info'], { encoding: 'utf8' });
+  t.equal(direct.status, 0, `${path.relative(root, bin)} runs as an executable (npx invdiff)`);
   const bad = cli('nonsense');
   t.equal(bad.status, 2, 'an unknown command exits 2');
   t.match(bad.stderr, /unknown command 'nonsense'/);
@@ -31,7 +32,7 @@ test('every compiled module loads first, on its own', (t) => {
     for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
       const p = path.join(dir, e.name);
       if (e.isDirectory()) walk(p);
-      else if (e.name.endsWith('.js') && e.name !== 'cli.js' && e.name !== 'demo.js') files.push(p);
+      else if (e.name.endsWith('.js') && e.name !== 'demo.js') files.push(p);
     }
   };
   walk(path.join(root, 'dist'));

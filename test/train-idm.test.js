@@ -27,10 +27,10 @@ test('trainIDM: a short run on 64×64 Train400 patches (10% block CS) gains at l
   inv.manualSeed(5);
   const model = new inv.models.IDM({ channels: 16, blocks: 1, heads: 2 });
   const operator = { family: 'blockCS', ratio: 0.1 };
-  const before = model.restoreImages(val, operator);
+  const before = inv.restoreImages(model, val, operator);
   const start = inv.metrics.psnr(before.restored, val);
   const result = await inv.training.trainIDM({ model, data, operator, steps: 120, lr: 1e-3, ema: 0, seed: 2, progress: false });
-  const after = model.restoreImages(val, operator);
+  const after = inv.restoreImages(model, val, operator);
   const end = inv.metrics.psnr(after.restored, val);
   t.comment(`Set11 (128² centres) PSNR ${start.toFixed(2)} → ${end.toFixed(2)} dB in ${result.seconds.toFixed(0)} s; A⁺y ${inv.metrics.psnr(before.baseline, val).toFixed(2)} dB`);
   t.equal(result.step, 120, 'all steps ran');

@@ -4,12 +4,11 @@ import { existsSync } from 'fs';
 import { resolve as pathResolve } from 'path';
 import { NativeBinding, th } from '../generated/ops';
 import { Module, ModuleOptions } from '../module';
-import type { Operator, OperatorSpec } from '../operators/operator';
+import type { Operator } from '../operators/operator';
 import { fromHandle, nativeAddon } from '../runtime';
 import { loadSafetensors } from '../safetensors';
 import { loadModel } from './load';
 import { nativeOptions } from './options';
-import { restoreImages, Restored, Restorer } from '../restoration';
 import { scope } from '../scope';
 import type { Tensor } from '../tensor';
 
@@ -79,12 +78,17 @@ function stableDiffusionName(name: string, levels: number): string | undefined {
   return rest.replace(/^up_blocks\.(\d+)\./, (_, i: string) => `up_blocks.${Number(i) + 4 - levels}.`);
 }
 
-export class IDM extends Module implements Restorer {
+export class IDM extends Module {
   /** The file's metadata when loaded (training facts such as 'invdiff.trained'); empty otherwise. */
   metadata: Record<string, string> = {};
 
   constructor(options: IDMOptions = {}) {
     super('idm', idmOptions(options));
+  }
+
+  /** Sampling steps T of the unrolled chain. */
+  get steps(): number {
+    return (this.options.steps as number | undefined) ?? 3;
   }
 
   /** Images must have height and width that are multiples of this (pad them otherwise). */
@@ -98,27 +102,6 @@ export class IDM extends Module implements Restorer {
   }
   reconstructAsync(A: Operator, y: Tensor): Promise<Tensor> {
     return native['idmReconstruct$async'](this.handle, A.handle, th(y)).then(fromHandle);
-  }
-
-  /** IDM as a restoration method (restoreImages, the CLI's eval and restore, the demo). */
-  get label(): string {
-    return `IDM (T = ${(this.options.steps as number | undefined) ?? 3})`;
-  }
-  restore(A: Operator, y: Tensor): Tensor {
-    return this.reconstruct(A, y);
-  }
-  restoreAsync(A: Operator, y: Tensor): Promise<Tensor> {
-    return this.reconstructAsync(A, y);
-  }
-
-  /**
-   * Restores whole images one at a time (image i measured by the spec's operator with seed + i): pads each
-   * side (reflecting) to the model's size multiple, measures y = A x (with noise if the spec sets noiseStd),
-   * reconstructs and crops back. Also returns A⁺y, the baseline every method is compared with, and the
-   * seconds the reconstructions took.
-   */
-  restoreImages(images: Tensor, operator: OperatorSpec, opts: { seed?: number } = {}): Restored {
-    return restoreImages(this, images, operator, opts);
   }
 
   /** A checkpoint shipped with the package: scrambled block CS at 10, 30 or 50% (see scripts/train-idm.js). */

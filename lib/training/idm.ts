@@ -5,6 +5,7 @@ import type { ImageDataset } from '../data/dataset';
 import type { IDM } from '../models/idm';
 import { fromSpec, OperatorSpec } from '../operators';
 import { psnr } from '../metrics/psnr';
+import { restoreImages } from '../restoration/restore-images';
 import type { Tensor } from '../tensor';
 import { evaluating, RunnerOptions, runWithAdam, TrainingResult } from './runner';
 
@@ -56,7 +57,7 @@ export async function trainIDM(o: TrainIDMOptions): Promise<TrainingResult> {
 
 function evaluate(model: IDM, images: Tensor, operator: OperatorSpec, seed: number): number {
   return evaluating(model, () => {
-    const { restored, baseline } = model.restoreImages(images, operator, { seed });
+    const { restored, baseline } = restoreImages(model, images, operator, { seed });
     const value = psnr(restored, images);
     restored.dispose();
     baseline.dispose();

@@ -1,0 +1,51 @@
+#!/usr/bin/env node
+// npx invdiff: the command line. One file per command: its options (util.parseArgs, strict), help text and
+// body. Exit codes: 0 done, 1 the work failed, 2 a usage error, 130 interrupted (a checkpoint was saved).
+import { parseArgs } from 'util';
+import { Command, UsageError } from './args';
+import { bench } from './bench';
+import { evalCommand } from './eval';
+import { info } from './info';
+import { restore } from './restore';
+import { train } from './train';
+
+const commands: Record<string, Command> = { info, train, restore, eval: evalCommand, bench };
+
+const USAGE = `usage: invdiff <command> [options]   (invdiff <command> --help for its options)
+
+commands:
+${Object.entries(commands)
+  .map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`)
+  .join('\n')}
+  help     this text`;
+
+async function main(argv: string[]): Promise<number> {
+  const name = argv[0] && !argv[0].startsWith('-') ? argv[0] : 'help';
+  if (name === 'help') {
+    console.log(USAGE);
+    return argv.length && argv[0] !== 'help' && !['-h', '--help'].includes(argv[0]) ? 2 : 0;
+  }
+  const command = commands[name];
+  if (!command) {
+    console.error(`invdiff: unknown command '${name}'\n\n${USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parseArgs({ args: argv.slice(1), allowPositionals: true, strict: true, options: { ...command.options, help: { type: 'boolean', short: 'h' } } });
+  if (values.help) {
+    console.log(`usage: ${command.usage}`);
+    return 0;
+  }
+  return command.run(values, positionals);
+}
+
+// Run only as the program, so requiring this module (tests load every module on its own) does nothing.
+if (require.main === module)
+  main(process.argv.slice(2))
+    .then((code) => {
+      process.exitCode = code;
+    })
+    .catch((err: Error & { code?: string }) => {
+      const usage = err instanceof UsageError || err.code?.startsWith('ERR_PARSE_ARGS');
+      console.error(`invdiff: ${err.message}${usage ? ` (see invdiff ${process.argv[2] ?? ''} --help)` : ''}`);
+      process.exitCode = usage ? 2 : 1;
+    });

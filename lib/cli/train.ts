@@ -1,0 +1,80 @@
+// invdiff train idm|unconditional|palette: trains a model from images (or generated dead-leaves) and saves
+// it with what it was trained for, which restore and eval read back.
+import { ImageDataset } from '../data/dataset';
+import { manualSeed } from '../generated/ops';
+import { Palette, Unconditional } from '../models/diffusion';
+import { IDM } from '../models/idm';
+import { trainDiffusion } from '../training/diffusion';
+import { trainIDM } from '../training/idm';
+import { Command, number, positiveInt, UsageError } from './args';
+import { OPERATOR_HELP, OPERATOR_OPTIONS, operatorSpec } from './operator';
+
+export const train: Command = {
+  summary: 'train a model: idm, unconditional or palette (invfussion is not available yet)',
+  usage: `invdiff train idm|unconditional|palette --out FILE [options]
+  --data DIR         training images, Y channel (default: generated dead-leaves images)
+  --steps N          optimisation steps (default 1000)
+  --crop N --batch N patch side and batch size (default 64, 4)
+  --lr X             Adam learning rate (default 1e-3, halved at 60% and 85% of the steps)
+  --channels N       U-Net width (default 16 for idm, 32 otherwise); --blocks N blocks per level (default 1)
+  --T N              idm: sampling steps of the unrolled chain (default 3)
+  --checkpoint FILE  checkpoint every 100 steps and on Ctrl-C; --resume continues from it
+  --plot FILE        a PNG chart of the loss (and validation PSNR), updated with each checkpoint
+  --seed N           seeds the initial weights, data order, crops, noise and operators (default 0)
+  idm trains for the operator below; palette trains on it as its degradation; unconditional ignores it.
+${OPERATOR_HELP}`,
+  options: {
+    ...OPERATOR_OPTIONS,
+    data: { type: 'string' },
+    out: { type: 'string' },
+    steps: { type: 'string' },
+    crop: { type: 'string' },
+    batch: { type: 'string' },
+    lr: { type: 'string' },
+    channels: { type: 'string' },
+    blocks: { type: 'string' },
+    T: { type: 'string' },
+    checkpoint: { type: 'string' },
+    plot: { type: 'string' },
+    resume: { type: 'boolean' },
+    seed: { type: 'string' },
+  },
+  async run(values, positionals) {
+    const kind = positionals[0];
+    if (!['idm', 'unconditional', 'palette'].includes(kind))
+      throw new UsageError(kind === 'invfussion' ? `training 'invfussion' models is not available yet; idm, unconditional and palette are` : `train needs a model kind: idm, unconditional or palette`);
+    if (!values.out) throw new UsageError('--out FILE is required (where the trained model goes)');
+    const steps = number(values, 'steps', 1000, positiveInt, 'a positive integer');
+    const crop = number(values, 'crop', 64, positiveInt, 'a positive integer');
+    const batch = number(values, 'batch', 4, positiveInt, 'a positive integer');
+    const seed = number(values, 'seed', 0, Number.isInteger, 'an integer');
+    const operator = operatorSpec(values);
+    const channels = number(values, 'channels', kind === 'idm' ? 16 : 32, positiveInt, 'a positive integer');
+    const blocks = number(values, 'blocks', 1, positiveInt, 'a positive integer');
+    if (kind !== 'idm' && values.T !== undefined) throw new UsageError('--T applies to idm only');
+    manualSeed(seed); // the initial weights come from LibTorch's global generator, seeded afresh per process
+    const model =
+      kind === 'idm'
+        ? new IDM({ channels, blocks, steps: number(values, 'T', 3, positiveInt, 'a positive integer'), heads: 2 })
+        : new (kind === 'palette' ? Palette : Unconditional)({ channels, blocks });
+    if (crop % model.sizeMultiple) throw new UsageError(`--crop must be a multiple of ${model.sizeMultiple}`);
+    const data = values.data
+      ? await ImageDataset.fromFolder(String(values.data), { crop, batch, seed, mode: 'y' })
+      : ImageDataset.deadLeaves({ count: 64, size: Math.max(96, crop), imageSeed: 1000, crop, batch, seed });
+    const loop = {
+      steps, seed, lr: number(values, 'lr', 1e-3, (v) => v > 0, 'a positive number'),
+      milestones: [Math.round(steps * 0.6), Math.round(steps * 0.85)],
+      checkpoint: values.checkpoint as string | undefined, checkpointEvery: 100, resume: Boolean(values.resume),
+      handleInterrupt: true, progress: true, plot: values.plot as string | undefined,
+    };
+    const result =
+      model instanceof IDM
+        ? await trainIDM({ ...loop, model, data, operator })
+        : await trainDiffusion({ ...loop, model, data, degradations: model instanceof Palette ? [operator] : undefined });
+    const trained = model instanceof IDM ? { operator } : model instanceof Palette ? { degradations: [operator] } : {};
+    model.save(String(values.out), { 'invdiff.trained': JSON.stringify({ ...trained, steps: result.step, seed }) });
+    console.log(`${result.interrupted ? 'interrupted' : 'trained'}: ${result.step} steps in ${result.seconds.toFixed(0)} s, last loss ${result.losses.at(-1)?.toFixed(4)}; model written to ${values.out}`);
+    data.dispose();
+    return result.interrupted ? 130 : 0;
+  },
+};

@@ -1,0 +1,60 @@
+// Reporting an evaluation: tables in Markdown or HTML, and image grids (ground truth, A⁺y, each method,
+// their errors) as PNG.
+import * as fs from 'fs';
+import { encodePng } from '../io/png';
+import type { OperatorSpec } from '../operators/operator';
+import type { Tensor } from '../tensor';
+import type { EvaluationRow } from './evaluate';
+
+/** One column of a table: its header and how a row fills its cell. */
+export interface Column<R> {
+  header: string;
+  cell: (row: R) => string;
+}
+
+/** 'blockCS 25%' for block CS, the family's name otherwise. */
+export function describeOperator(o: OperatorSpec): string {
+  return `${o.family}${o.ratio ? ` ${Math.round(Number(o.ratio) * 100)}%` : ''}`;
+}
+
+/** The columns every results table ends with; A⁺y takes no time of its own, so its seconds stay blank. */
+export const SCORE_COLUMNS: Column<EvaluationRow>[] = [
+  { header: 'method', cell: (r) => r.method },
+  { header: 'PSNR (dB)', cell: (r) => r.psnr.toFixed(2) },
+  { header: 'SSIM', cell: (r) => r.ssim.toFixed(4) },
+  { header: 's/image', cell: (r) => (r.secondsPerImage ? r.secondsPerImage.toFixed(2) : '') },
+];
+
+export function markdownTable<R>(rows: R[], columns: Column<R>[]): string {
+  const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
+  return [line(columns.map((c) => c.header)), `|${columns.map(() => '---').join('|')}|`, ...rows.map((r) => line(columns.map((c) => c.cell(r))))].join('\n');
+}
+
+export function htmlTable<R>(rows: R[], columns: Column<R>[]): string {
+  const line = (tag: string, cells: string[]) => `<tr>${cells.map((c) => `<${tag}>${c}</${tag}>`).join('')}</tr>`;
+  return `<table>${line('th', columns.map((c) => c.header))}\n${rows.map((r) => line('td', columns.map((c) => c.cell(r)))).join('\n')}</table>`;
+}
+
+/** A whole HTML page around `body`. */
+export function htmlPage(title: string, body: string): string {
+  return `<!doctype html><meta charset="utf-8"><title>${title}</title>
+<style>body{font-family:sans-serif;max-width:64em;margin:2em auto}td,th{padding:.3em 1em;text-align:left}</style>
+${body}
+`;
+}
+
+/** A PNG with one row per image and the N×1×H×W `columns` side by side, [-1, 1] as 8-bit grayscale. */
+export function writeGrid(file: string, columns: Tensor[]): void {
+  const [n, c, h, w] = columns[0]?.shape ?? [];
+  if (c !== 1 || columns.some((t) => t.shape.join() !== columns[0].shape.join()))
+    throw new RangeError(`writeGrid: 'columns' must be tensors of one N×1×H×W shape, got ${columns.map((t) => `[${t.shape}]`).join(', ') || 'none'}`);
+  const W = w * columns.length;
+  const px = new Uint8Array(n * h * W);
+  columns.forEach((col, k) => {
+    const v = col.toFloat32Array();
+    for (let i = 0; i < n; i++)
+      for (let y = 0; y < h; y++)
+        for (let x = 0; x < w; x++) px[(i * h + y) * W + k * w + x] = Math.round(Math.min(1, Math.max(0, (v[(i * h + y) * w + x] + 1) / 2)) * 255);
+  });
+  fs.writeFileSync(file, encodePng(px, W, n * h, 1));
+}
