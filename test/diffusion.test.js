@@ -159,13 +159,15 @@ test('restoreImages and restoreImagesAsync agree for IDM, a sampler and MMSE; pa
   const idm = new inv.models.IDM({ channels: 8, groups: 4, heads: 2, blocks: 1, steps: 2 });
   const prior = perturb(new inv.models.Unconditional(TINY), 50);
   const palette = perturb(new inv.models.Palette(TINY), 51);
+  // An IDM is its own method: restoreImages takes it directly.
   for (const method of [idm, inv.samplerRestorer('ddnm', prior, { steps: 3 }), inv.mmseRestorer(palette)]) {
+    const label = method === idm ? 'IDM' : method.label;
     const sync = inv.restoreImages(method, images, spec, { seed: 4 });
     const async = await inv.restoreImagesAsync(method, images, spec, { seed: 4 });
-    t.deepEqual(sync.restored.shape, [2, 1, 18, 18], `${method.label}: cropped back to the images' size`);
-    t.equal(maxDiff(sync.restored, async.restored), 0, `${method.label}: the async twin gives the same images`);
-    t.equal(maxDiff(sync.baseline, async.baseline), 0, `${method.label}: and the same A⁺y`);
-    t.ok(sync.seconds > 0 && async.seconds > 0, `${method.label}: both are timed`);
+    t.deepEqual(sync.restored.shape, [2, 1, 18, 18], `${label}: cropped back to the images' size`);
+    t.equal(maxDiff(sync.restored, async.restored), 0, `${label}: the async twin gives the same images`);
+    t.equal(maxDiff(sync.baseline, async.baseline), 0, `${label}: and the same A⁺y`);
+    t.ok(sync.seconds > 0 && async.seconds > 0, `${label}: both are timed`);
   }
   const live = inv.memory().tensors;
   const again = await inv.restoreImagesAsync(inv.samplerRestorer('ddnm', prior, { steps: 2 }), images, spec);
