@@ -65,6 +65,12 @@ function inputs(images: Tensor | NamedImage[]): Input[] {
   return images.map(({ name, image }, i) => ({ names: [name], images: image, first: i }));
 }
 
+function score(x: Tensor, input: Input): Score[] {
+  const psnr = psnrPerImage(x, input.images);
+  const ssim = ssimPerImage(x, input.images);
+  return input.names.map((name, i) => ({ name, psnr: psnr[i], ssim: ssim[i] }));
+}
+
 export function evaluate(o: EvaluationOptions): EvaluationRow[] {
   if (!o.methods.length) throw new RangeError(`evaluate: 'methods' is empty`);
   if (!o.operators.length) throw new RangeError(`evaluate: 'operators' is empty`);
@@ -87,15 +93,13 @@ export function evaluate(o: EvaluationOptions): EvaluationRow[] {
         o.onProgress?.({ method: method.label, operator, index, count: list.length });
         const r = restoreImages(method, input.images, operator, { seed: seed + input.first });
         seconds += r.seconds;
-        const score = (x: Tensor, into: Score[]) => {
-          const psnr = psnrPerImage(x, input.images);
-          const ssim = ssimPerImage(x, input.images);
-          input.names.forEach((name, i) => into.push({ name, psnr: psnr[i], ssim: ssim[i] }));
-        };
-        score(r.restored, scores);
-        score(r.baseline, baselines);
-        restored.push(r.restored);
-        baseline.push(r.baseline);
+        scores.push(...score(r.restored, input));
+        if (m === 0) baselines.push(...score(r.baseline, input));
+        // Without keepImages each result goes at once, so a large test set never lives in memory whole.
+        if (o.keepImages) restored.push(r.restored);
+        else r.restored.dispose();
+        if (o.keepImages && m === 0) baseline.push(r.baseline);
+        else r.baseline.dispose();
       }
       const row = (label: string, per: Score[], s: number, tensors: Tensor[]): EvaluationRow => ({
         operator, method: label, psnr: mean(per.map((r) => r.psnr)), ssim: mean(per.map((r) => r.ssim)), secondsPerImage: s, images: per,
@@ -104,8 +108,6 @@ export function evaluate(o: EvaluationOptions): EvaluationRow[] {
       // Every method sees the same A⁺y when the padding agrees; the table shows the first method's.
       if (m === 0) add(row('A⁺y', baselines, 0, baseline));
       add(row(method.label, scores, seconds / count, restored));
-      if (!o.keepImages) for (const t of [...restored, ...baseline]) t.dispose();
-      else if (m > 0) for (const t of baseline) t.dispose();
     }
   }
   return rows;
