@@ -16,8 +16,7 @@ import { ssimPerImage } from './metrics/ssim';
 import { Unconditional } from './models/diffusion';
 import { IDM } from './models/idm';
 import { Restorer, restoreImages, samplerRestorer } from './restoration';
-import { keep, scope } from './scope';
-import type { Tensor } from './tensor';
+import { keep, scope, type Tensor } from './tensor';
 import { trainIDM } from './training/idm';
 
 const { values: args } = parseArgs({

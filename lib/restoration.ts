@@ -8,8 +8,7 @@ import { padToMultiple } from './models/padding';
 import { fromSpec, Operator, OperatorSpec } from './operators/operator';
 import * as samplers from './samplers';
 import type { SamplerOptions } from './samplers/driver';
-import { keep, scope, scopeAsync } from './scope';
-import type { Tensor } from './tensor';
+import { keep, scope, scopeAsync, type Tensor } from './tensor';
 
 export interface Restorer {
   /** How tables and reports name it, e.g. 'IDM (T = 3)' or 'DDNM, 100 steps'. */

@@ -1,9 +1,8 @@
 // What every sampler shares: option checks, the image shape, seeded noise per step, and a holder for the
 // tensors a program keeps across yields (freed on return, error or cancel).
 import { gaussianNoise } from '../generated/ops';
-import { keep } from '../scope';
 import type { Operator } from '../operators/operator';
-import type { Tensor } from '../tensor';
+import { keep, type Tensor } from '../tensor';
 import type { SamplerOptions } from './driver';
 import { edmSigmas } from './schedule';
 

@@ -3,8 +3,7 @@
 // NFEs honestly, report progress, honour AbortSignal and keep memory flat.
 import { enableGrad, noGrad } from '../autograd';
 import { grad } from '../generated/ops';
-import { scope, scopeAsync, keep } from '../scope';
-import type { Tensor } from '../tensor';
+import { scope, scopeAsync, keep, type Tensor } from '../tensor';
 import type { Operator } from '../operators/operator';
 import type { DenoiseContext, Denoiser } from './denoiser';
 import { Held, Resolved, resolve } from './common';
