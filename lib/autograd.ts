@@ -1,8 +1,5 @@
 // Grad mode is thread-local in LibTorch; these switch it on the JS thread around fn.
-import { NativeBinding } from './generated/ops';
-import { nativeAddon } from './runtime';
-
-const native = nativeAddon as NativeBinding;
+import { native } from './tensor';
 
 function withGradMode<T>(enabled: boolean, fn: () => T): T {
   const previous = native.setGradEnabled(enabled);

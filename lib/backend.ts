@@ -1,9 +1,6 @@
 // Memory accounting, threads and backend facts.
 import * as os from 'os';
-import { NativeBinding } from './generated/ops';
-import { nativeAddon } from './runtime';
-
-const native = nativeAddon as NativeBinding;
+import { native } from './tensor';
 
 export interface MemoryStats {
   /** Live tensor handles held by JS. */
@@ -40,7 +37,7 @@ export interface BackendInfo {
 }
 
 export function backend(): BackendInfo {
-  return JSON.parse(native.backendInfo());
+  return native.backendInfo() as unknown as BackendInfo;
 }
 
 // LibTorch may start with one thread in an embedding process; default to the cores we may use.

@@ -16,8 +16,7 @@ import { evaluate, EvaluationRow } from './restoration/evaluate';
 import { samplerRestorer } from './restoration/methods';
 import { Column, htmlPage, htmlTable, SCORE_COLUMNS, writeGrid } from './restoration/report';
 import type { Method } from './restoration/restore-images';
-import { keep, scope } from './scope';
-import type { Tensor } from './tensor';
+import { keep, scope, type Tensor } from './tensor';
 import { trainIDM } from './training/idm';
 
 const { values: args } = parseArgs({

@@ -1,13 +1,12 @@
 // invdiff: diffusion models for imaging inverse problems, on a LibTorch native core.
-export { Tensor } from './tensor';
-export type { TypedArray } from './tensor';
+export { Tensor, scope, scopeAsync, keep } from './tensor';
+export type { Dtype, Device, TypedArray } from './tensor';
 export * from './generated/ops';
-export { scope, scopeAsync, keep } from './scope';
 export { noGrad, enableGrad } from './autograd';
 export { memory, resetPeakMemory, setNumThreads, backend } from './backend';
 export type { MemoryStats, BackendInfo } from './backend';
 export { Module, moduleKinds, nn } from './module';
-export type { ModuleOptions } from './module';
+export type { ModuleOptions, ModuleInfo } from './module';
 export * as optim from './optim';
 export { saveSafetensors, saveSafetensorsAsync, loadSafetensors, loadSafetensorsAsync, readSafetensorsMetadata } from './safetensors';
 export type { SafetensorsContents, NamedTensors } from './safetensors';

@@ -1,23 +1,37 @@
 // Module: a native LibTorch module (parameters, train/eval, device) driven from TS.
-import { Device, Dtype, NativeBinding } from './generated/ops';
-import { fromHandle, nativeAddon } from './runtime';
+import { Device, Dtype } from './generated/ops';
 import { loadSafetensors, loadSafetensorsAsync, saveSafetensors } from './safetensors';
-import { scope } from './scope';
-import type { Tensor } from './tensor';
-
-const native = nativeAddon as NativeBinding;
+import { ModuleMethods } from './generated/objects';
+import { fromHandle, native, scope, type Tensor } from './tensor';
 
 export type ModuleOptions = Record<string, number | boolean | string | number[]>;
 
+/** Facts of a native module (Module.info). */
+export interface ModuleInfo {
+  /** How many tensors forward takes. */
+  arity: number;
+  /** Networks: image height and width must be multiples of this. */
+  sizeMultiple?: number;
+  /** Networks: channels of the images they denoise or reconstruct. */
+  imageChannels?: number;
+}
+
 const handles = new FinalizationRegistry<number>((h) => native.moduleDispose(h));
 
-export class Module {
+export class Module extends ModuleMethods {
   readonly handle: number;
+  private facts?: ModuleInfo;
 
   /** Builds a native module of a registered kind (see moduleKinds()). */
   constructor(readonly kind: string, readonly options: ModuleOptions = {}) {
+    super();
     this.handle = native.moduleCreate(kind, options);
     handles.register(this, this.handle, this);
+  }
+
+  /** Facts the native module states about itself, so none is recomputed here. */
+  get info(): ModuleInfo {
+    return (this.facts ??= native.moduleInfo(this.handle) as unknown as ModuleInfo);
   }
 
   forward(...inputs: Tensor[]): Tensor[] {
@@ -47,9 +61,6 @@ export class Module {
   }
   eval(): this {
     return this.train(false);
-  }
-  get training(): boolean {
-    return native.moduleIsTraining(this.handle);
   }
   to(opts: { device?: Device; dtype?: Dtype }): this {
     native.moduleTo(this.handle, opts.device, opts.dtype);
@@ -97,7 +108,7 @@ export class Module {
 }
 
 export function moduleKinds(): string[] {
-  return native.moduleKinds().split(',');
+  return native.moduleKinds();
 }
 
 /** Layer kinds with their options typed. */

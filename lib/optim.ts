@@ -1,37 +1,21 @@
 // Optimizers over parameter lists: LibTorch's Adam, AdamW and SGD.
-import { NativeBinding, th } from './generated/ops';
-import { fromHandle } from './runtime';
-import { nativeAddon } from './runtime';
-import type { Tensor } from './tensor';
+import { OptimizerMethods } from './generated/objects';
+import { native, type Tensor } from './tensor';
 
-const native = nativeAddon as NativeBinding;
 const handles = new FinalizationRegistry<number>((h) => native.optimizerDispose(h));
 
-export class Optimizer {
+export class Optimizer extends OptimizerMethods {
   readonly handle: number;
   constructor(readonly kind: 'adam' | 'adamw' | 'sgd', readonly params: Tensor[], options: Record<string, number | boolean> = {}) {
+    super();
     this.handle = native.optimizerCreate(kind, params.map((p) => p.h), options);
     handles.register(this, this.handle, this);
-  }
-  step(): void {
-    native.optimizerStep(this.handle);
-  }
-  zeroGrad(): void {
-    native.optimizerZeroGrad(this.handle);
   }
   get lr(): number {
     return native.optimizerLr(this.handle);
   }
   set lr(value: number) {
     native.optimizerSetLr(this.handle, value);
-  }
-  /** The optimizer's state (moments, step counts) as a uint8 tensor, e.g. for a safetensors checkpoint. */
-  stateBytes(): Tensor {
-    return fromHandle(native.optimizerStateBytes(this.handle));
-  }
-  /** Restores stateBytes() output; the parameters must be the same, in the same order. */
-  loadStateBytes(bytes: Tensor): void {
-    native.optimizerLoadStateBytes(this.handle, th(bytes));
   }
   /** Scales the gradients so their joint norm is at most maxNorm; returns the norm before clipping. */
   clipGradNorm(maxNorm: number, normType = 2): number {

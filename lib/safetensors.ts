@@ -1,11 +1,7 @@
 // Checkpoints in the safetensors format, written atomically by the native core.
 import * as fs from 'fs';
 import * as path from 'path';
-import { NativeBinding } from './generated/ops';
-import { fromHandle, nativeAddon } from './runtime';
-import type { Tensor } from './tensor';
-
-const native = nativeAddon as NativeBinding;
+import { fromHandle, native, type Tensor } from './tensor';
 
 export type NamedTensors = Record<string, Tensor> | [string, Tensor][];
 export interface SafetensorsContents {

@@ -1,128 +1,240 @@
 #!/usr/bin/env node
 'use strict';
-// Writes lib/generated/ops.ts from the native op table (the addon's __ops rows): Tensor methods, package
-// functions and the typed interface of the raw binding. Run by the bootstrap after each native build.
+// Reads the op schema (native/binding/ops.json) and writes everything that follows from it: the C++
+// argument table (native/binding/schema.generated.h), the raw binding's type (lib/generated/binding.ts)
+// and the typed surface: class Tensor (lib/generated/tensor.ts) and the package functions
+// (lib/generated/ops.ts), with their Async twins.
+// Needs no built addon, so the bootstrap runs it before the native build.
 const fs = require('fs');
 const path = require('path');
 
 const root = path.resolve(__dirname, '..');
-const target = path.join(root, 'lib', 'generated', 'ops.ts');
+const schemaPath = path.join(root, 'native', 'binding', 'ops.json');
+const targets = {
+  cpp: path.join(root, 'native', 'binding', 'schema.generated.h'),
+  binding: path.join(root, 'lib', 'generated', 'binding.ts'),
+  tensor: path.join(root, 'lib', 'generated', 'tensor.ts'),
+  objects: path.join(root, 'lib', 'generated', 'objects.ts'),
+  ops: path.join(root, 'lib', 'generated', 'ops.ts'),
+};
+const SURFACES = ['method', 'getter', 'function', 'internal'];
+// Who a method or getter belongs to, by the kind of its first argument (self): the generated class Tensor,
+// or the base class of a hand-written object class, which adds its constructor and facts.
+const OWNERS = {
+  T: { cls: 'Tensor', self: 'this.h' },
+  Op: { cls: 'OperatorMethods', self: 'this.handle', doc: 'The schema\'s methods of an Operator (lib/operators/operator.ts).' },
+  M: { cls: 'ModuleMethods', self: 'this.handle', doc: 'The schema\'s methods of a Module (lib/module.ts).' },
+  O: { cls: 'OptimizerMethods', self: 'this.handle', doc: 'The schema\'s methods of an Optimizer (lib/optim.ts).' },
+};
 
-const DATA = 'Float32Array | Float64Array | Int32Array | Int16Array | Int8Array | Uint8Array | BigInt64Array | number[]';
+function fail(message) {
+  throw new Error(`ops.json: ${message}`);
+}
 
-function parseSpec(spec) {
+// "a:T b:N? | c:B=false" → [{ name, kind, optional, fallback, grouped }]
+function parseArgs(row, kinds) {
   const args = [];
   let grouped = false;
-  for (const token of spec.split(/\s+/).filter(Boolean)) {
-    if (token === '|') { grouped = true; continue; }
-    const [name, rest] = token.split(':');
-    let kind = rest;
-    let optional = false;
-    const eq = kind.indexOf('=');
-    if (eq >= 0) { optional = true; kind = kind.slice(0, eq); }
-    if (kind.endsWith('?')) { optional = true; kind = kind.slice(0, -1); }
-    args.push({ name, kind, optional, grouped });
+  for (const token of row.args.split(/\s+/).filter(Boolean)) {
+    if (token === '|') {
+      grouped = true;
+      continue;
+    }
+    const m = /^(\w+):(\w+)(\?|=(.*))?$/.exec(token);
+    if (!m) fail(`${row.name}: bad argument '${token}' (expected name:Kind, name:Kind? or name:Kind=default)`);
+    const [, name, kind, mark, fallback] = m;
+    if (!kinds[kind]) fail(`${row.name}: argument '${name}' has unknown kind '${kind}' (kinds: ${Object.keys(kinds).join(', ')})`);
+    args.push({ name, kind, optional: mark !== undefined, fallback, grouped });
   }
   return args;
 }
 
-// The TypeScript type a caller writes for an argument.
-function publicType(arg) {
-  if (arg.kind === 'S' && arg.name === 'dtype') return 'Dtype';
-  if (arg.kind === 'S' && arg.name === 'device') return 'Device';
-  return {
-    T: 'Tensor', TS: 'Tensor | number', N: 'number', I: 'number', B: 'boolean', Is: 'number | number[]', Ns: 'number[]',
-    Ts: 'Tensor[]', S: 'string', D: DATA, Opt: 'Record<string, unknown>', NT: '[string, Tensor][]', Meta: 'Record<string, string>',
-  }[arg.kind];
-}
-
-// The type the raw binding receives (tensors travel as handles).
-function nativeType(arg) {
-  return {
-    T: 'Handle', TS: `Handle | number, ${arg.name}IsTensor: boolean`, N: 'number', I: 'number', B: 'boolean', Is: 'number | number[]', Ns: 'number[]',
-    Ts: 'Handle[]', S: 'string', D: DATA, M: 'number', O: 'number', Op: 'number', Opt: 'object', NT: '[string, Handle][]', Meta: 'Record<string, string>',
-  }[arg.kind];
-}
-
-function nativeResult(kind) {
-  return {
-    T: 'number | null', Ts: 'number[]', N: 'number', B: 'boolean', Is: 'number[]', S: 'string', D: TYPED, M: 'number', O: 'number', Op: 'number',
-    NT: '[string, number][]', Load: '{ tensors: [string, number][]; metadata: Record<string, string> }', none: 'void',
-  }[kind];
-}
-const TYPED = 'Float32Array | Float64Array | Int32Array | Int16Array | Int8Array | Uint8Array | BigInt64Array';
-
-function publicResult(kind) {
-  return { T: 'Tensor', Ts: 'Tensor[]', N: 'number', B: 'boolean', Is: 'number[]', S: 'string', none: 'void' }[kind];
-}
-
-function wrapResult(kind, expr) {
-  if (kind === 'T') return `fromHandle(${expr})`;
-  if (kind === 'Ts') return `(${expr}).map(fromHandle)`;
-  return expr;
-}
-
-// How an argument's value is handed to the binding.
-function toNative(arg, access) {
-  if (arg.kind === 'T') return arg.optional ? `tu(${access})` : `th(${access})`;
-  if (arg.kind === 'Ts') return `tl(${access})`;
-  if (arg.kind === 'TS') return `tn(${access}), typeof ${access} !== 'number'`;
-  return access;
-}
-
-function methodOrFunction(row, asMethod, isAsync) {
-  const args = parseSpec(row.args);
-  const own = asMethod ? args.slice(1) : args;
-  const positional = own.filter((a) => !a.grouped);
-  const grouped = own.filter((a) => a.grouped);
-  const params = positional.map((a) => `${a.name}${a.optional ? '?' : ''}: ${publicType(a)}`);
-  if (grouped.length) {
-    const fields = grouped.map((a) => `${a.name}?: ${publicType(a)}`).join('; ');
-    params.push(`opts: { ${fields} } = {}`);
+function read(schema = JSON.parse(fs.readFileSync(schemaPath, 'utf8'))) {
+  const { kinds, results } = schema;
+  const rows = [];
+  const seen = new Set();
+  for (const section of schema.sections) {
+    for (const row of section.ops) {
+      if (seen.has(row.name)) fail(`duplicate op '${row.name}'`);
+      seen.add(row.name);
+      const surface = row.surface ?? 'internal';
+      if (!SURFACES.includes(surface)) fail(`${row.name}: surface '${surface}' is not one of ${SURFACES.join(', ')}`);
+      if (!results[row.result]) fail(`${row.name}: unknown result '${row.result}' (results: ${Object.keys(results).join(', ')})`);
+      const args = parseArgs(row, kinds);
+      const owner = surface === 'method' || surface === 'getter' ? OWNERS[args[0]?.kind] : undefined;
+      if ((surface === 'method' || surface === 'getter') && !owner) fail(`${row.name}: a ${surface} takes self first (kind ${Object.keys(OWNERS).join(', ')})`);
+      rows.push({ ...row, surface, async: !!row.async, args, tsName: row.as ?? row.name, owner });
+    }
   }
-  const call = [];
-  const guard = grouped.length ? `opts = checkOptions('${row.name}', opts, ${JSON.stringify(grouped.map((a) => a.name))});\n` : '';
-  if (asMethod) call.push('this.h');
-  for (const a of own) call.push(toNative(a, a.grouped ? `opts.${a.name}` : a.name));
-  const name = isAsync ? `${row.name}Async` : row.name;
-  const fn = isAsync ? `native['${row.name}$async']` : `$${row.name}`;
-  const result = publicResult(row.result);
-  const body = isAsync
-    ? `return (${fn}(${call.join(', ')}) as Promise<any>).then((r) => ${wrapResult(row.result, 'r')});`
-    : `return ${wrapResult(row.result, `${fn}(${call.join(', ')})`)};`;
-  const ret = isAsync ? `Promise<${result}>` : result;
-  const doc = `  /** ${row.doc}${isAsync ? ' Runs off the event loop.' : ''} */\n`;
-  const head = asMethod ? `  ${name}(${params.join(', ')}): ${ret} {` : `export function ${name}(${params.join(', ')}): ${ret} {`;
-  const indent = asMethod ? '    ' : '  ';
-  return (asMethod ? doc : doc.slice(2)) + `${head}\n${guard ? indent + guard : ''}${indent}${body}\n${asMethod ? '  }' : '}'}\n`;
+  return { kinds, results, rows };
 }
 
-function generate(rows) {
+// ---- C++ ----------------------------------------------------------------------------------------
+
+function cppString(s) {
+  return JSON.stringify(s);
+}
+
+function cppDefault(arg, kinds, row) {
+  if (arg.fallback === undefined) return '0, "", {}';
+  const cpp = kinds[arg.kind].cpp;
+  if (cpp === 'Ints') {
+    const ints = arg.fallback.split(',').map(Number);
+    if (!ints.every(Number.isInteger)) fail(`${row.name}: default of '${arg.name}' is not an integer list`);
+    return `0, "", {${ints.join(', ')}}`;
+  }
+  if (cpp === 'String') return `0, ${cppString(arg.fallback)}, {}`;
+  if (cpp === 'Bool') {
+    if (!['true', 'false'].includes(arg.fallback)) fail(`${row.name}: default of '${arg.name}' is not true or false`);
+    return `${arg.fallback === 'true' ? 1 : 0}, "", {}`;
+  }
+  if (['Number', 'Integer', 'TensorOrScalar'].includes(cpp)) {
+    if (!Number.isFinite(Number(arg.fallback))) fail(`${row.name}: default of '${arg.name}' is not a number`);
+    return `${arg.fallback}, "", {}`;
+  }
+  fail(`${row.name}: argument '${arg.name}' of kind ${arg.kind} cannot have a default`);
+}
+
+function generateCpp({ kinds, results, rows }) {
+  const cppKinds = [...new Set(Object.values(kinds).map((k) => k.cpp))];
+  const cppResults = [...new Set(Object.values(results).map((r) => r.cpp))];
   const out = [];
-  out.push('// Generated by scripts/gen-ops.js from the native op table (native/binding/*.cpp). Do not edit.');
-  out.push('/* eslint-disable */');
-  out.push("import type { Tensor } from '../tensor';");
-  out.push("import { checkOptions, fromHandle, nativeAddon } from '../runtime';");
+  out.push('// Generated by scripts/gen-ops.js from native/binding/ops.json. Do not edit.');
+  out.push('#pragma once');
+  out.push('#include <cstdint>');
+  out.push('#include <vector>');
   out.push('');
-  out.push("export type Dtype = 'float32' | 'float64' | 'float16' | 'bfloat16' | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'bool' | 'complex64' | 'complex128';");
-  out.push("export type Device = 'cpu' | 'cuda' | `cuda:${number}`;");
+  out.push('namespace invdiff::binding {');
+  out.push('');
+  out.push('// The C++ kinds of argument; conversion.cpp has one reader read<Kind> for each.');
+  out.push(`#define INVDIFF_ARG_KINDS(X) ${cppKinds.map((k) => `X(${k})`).join(' ')}`);
+  out.push(`enum class Kind { ${cppKinds.join(', ')} };`);
+  out.push(`enum class ResultKind { ${cppResults.join(', ')} };`);
+  out.push('');
+  out.push('struct ArgSpec {');
+  out.push('  const char* name;');
+  out.push('  Kind kind;');
+  out.push('  bool optional;    // undefined allowed (a default counts as optional)');
+  out.push('  bool hasDefault;');
+  out.push('  int slots;        // JS values it takes');
+  out.push('  double number;    // the default of a number, integer or boolean');
+  out.push('  const char* text; // the default of a string');
+  out.push('  std::vector<int64_t> ints;  // the default of an integer list');
+  out.push('};');
+  out.push('');
+  out.push('struct OpSpec {');
+  out.push('  const char* name;');
+  out.push('  std::vector<ArgSpec> args;');
+  out.push('  ResultKind result;');
+  out.push('  bool async;  // also exported as `<name>$async`, returning a Promise');
+  out.push('};');
+  out.push('');
+  out.push('inline const std::vector<OpSpec>& schema() {');
+  out.push('  static const std::vector<OpSpec> rows = {');
+  for (const row of rows) {
+    const args = row.args.map((a) => {
+      const k = kinds[a.kind];
+      return `{${cppString(a.name)}, Kind::${k.cpp}, ${a.optional}, ${a.fallback !== undefined}, ${k.slots ?? 1}, ${cppDefault(a, kinds, row)}}`;
+    });
+    out.push(`      {${cppString(row.name)}, {${args.join(', ')}}, ResultKind::${results[row.result].cpp}, ${row.async}},`);
+  }
+  out.push('  };');
+  out.push('  return rows;');
+  out.push('}');
+  out.push('');
+  out.push('}  // namespace invdiff::binding');
+  return out.join('\n') + '\n';
+}
+
+// ---- TypeScript ---------------------------------------------------------------------------------
+
+const HEADER = '// Generated by scripts/gen-ops.js from native/binding/ops.json. Do not edit.';
+
+function nativeParams(row, kinds) {
+  return row.args.map((a) => {
+    const k = kinds[a.kind];
+    const type = k.pass === 'tensorOrNumber' ? `${k.native}, ${a.name}IsTensor: boolean` : k.native;
+    return `${a.name}${a.optional ? '?' : ''}: ${type}`;
+  });
+}
+
+function generateBinding({ kinds, results, rows }) {
+  const out = [HEADER, '/* eslint-disable */', ''];
   out.push('/** A tensor handle, or a description of a non-tensor the caller passed (the binding reports it). */');
   out.push('export type Handle = number | string;');
   out.push('');
-  out.push('/** The raw binding: one function per row of the native op table. */');
+  out.push('/** The raw binding: one function per row of the op schema. */');
   out.push('export interface NativeBinding {');
   for (const row of rows) {
-    const args = parseSpec(row.args).map((a) => `${a.name}${a.optional ? '?' : ''}: ${nativeType(a)}`);
-    out.push(`  ${row.name}(${args.join(', ')}): ${nativeResult(row.result)};`);
-    if (row.async) out.push(`  '${row.name}$async'(${args.join(', ')}): Promise<${nativeResult(row.result)}>;`);
+    const params = nativeParams(row, kinds).join(', ');
+    const result = results[row.result].native;
+    out.push(`  ${row.name}(${params}): ${result};`);
+    if (row.async) out.push(`  '${row.name}$async'(${params}): Promise<${result}>;`);
   }
-  out.push('  __ops: { name: string; args: string; result: string; surface: string; async: boolean; doc: string }[];');
   out.push('}');
+  return out.join('\n') + '\n';
+}
+
+function publicType(arg, kinds) {
+  return kinds[arg.kind].ts;
+}
+
+// How an argument's value is handed to the binding.
+function toNative(arg, kinds, access) {
+  switch (kinds[arg.kind].pass) {
+    case 'tensor': return arg.optional ? `tu(${access})` : `th(${access})`;
+    case 'tensors': return `tl(${access})`;
+    case 'tensorOrNumber': return `tn(${access}), typeof ${access} !== 'number'`;
+    default: return access;
+  }
+}
+
+function wrapResult(kind, results, expr) {
+  switch (results[kind].wrap) {
+    case 'tensor': return `fromHandle(${expr})`;
+    case 'tensors': return `(${expr}).map(fromHandle)`;
+    default: return expr;
+  }
+}
+
+function member(row, schema, isAsync) {
+  const { kinds, results } = schema;
+  const own = row.surface === 'function' ? row.args : row.args.slice(1);
+  const positional = own.filter((a) => !a.grouped);
+  const grouped = own.filter((a) => a.grouped);
+  const params = positional.map((a) => `${a.name}${a.optional ? '?' : ''}: ${publicType(a, kinds)}`);
+  // Grouped arguments without a default stay required in the options type (and then so is the object).
+  const fields = grouped.map((a) => `${a.name}${a.optional ? '?' : ''}: ${publicType(a, kinds)}`).join('; ');
+  if (grouped.length) params.push(grouped.every((a) => a.optional) ? `opts: { ${fields} } = {}` : `opts: { ${fields} }`);
+  const call = row.surface === 'function' ? [] : [row.owner.self];
+  for (const a of own) call.push(toNative(a, kinds, a.grouped ? `opts.${a.name}` : a.name));
+  const guard = grouped.length ? `opts = checkOptions('${row.tsName}', opts, ${JSON.stringify(grouped.map((a) => a.name))});` : '';
+  const fn = isAsync ? `native['${row.name}$async']` : `$${row.name}`;
+  const result = results[row.result].ts;
+  const body = isAsync
+    ? `return ${fn}(${call.join(', ')}).then((r) => ${wrapResult(row.result, results, 'r')});`
+    : `return ${wrapResult(row.result, results, `${fn}(${call.join(', ')})`)};`;
+  const name = isAsync ? `${row.tsName}Async` : row.tsName;
+  const doc = `/** ${row.doc}${isAsync ? ' Runs off the event loop.' : ''} */`;
+  if (row.surface === 'function') {
+    return [doc, `export function ${name}(${params.join(', ')}): ${isAsync ? `Promise<${result}>` : result} {`, ...(guard ? ['  ' + guard] : []), `  ${body}`, '}', ''];
+  }
+  const head = row.surface === 'getter' ? `get ${name}(): ${result}${results[row.result].wrap === 'tensor' ? ' | null' : ''} {` : `${name}(${params.join(', ')}): ${isAsync ? `Promise<${result}>` : result} {`;
+  return ['  ' + doc, `  ${head}`, ...(guard ? ['    ' + guard] : []), `    ${body}`, '  }', ''];
+}
+
+// lib/generated/tensor.ts: class Tensor, the schema's methods on TensorBase.
+function generateTensor(schema) {
+  const { rows } = schema;
+  const out = [HEADER, '/* eslint-disable */'];
+  out.push("import { TensorBase } from '../tensor/base';");
+  out.push("import { native } from '../tensor/native';");
+  out.push("import { checkOptions } from '../tensor/options';");
+  out.push("import { track } from '../tensor/scope';");
+  out.push("import type { Device, Dtype } from '../tensor/types';");
+  out.push("import type { Handle } from './binding';");
   out.push('');
-  out.push('const native = nativeAddon as NativeBinding;');
-  out.push('// One constant per op: the addon object has ~200 properties, so V8 keeps it in slow dictionary mode.');
-  for (const row of rows.filter((r) => r.surface !== 'internal')) out.push(`const $${row.name} = native.${row.name};`);
-  out.push('');
+  out.push(...constants(rows.filter((r) => r.owner?.cls === 'Tensor')));
   out.push('function describe(x: unknown): string {');
   out.push("  if (x === null || x === undefined) return String(x);");
   out.push("  if (Array.isArray(x)) return 'an array';");
@@ -131,41 +243,88 @@ function generate(rows) {
   out.push('  return `${typeof x} ${String(x)}`;');
   out.push('}');
   out.push('/** A tensor argument for the binding: its handle, or a description of what was passed instead. */');
-  out.push('export function th(x: unknown): Handle { return x instanceof TensorMethods ? x.h : describe(x); }');
-  out.push('function tu(x: unknown): Handle | undefined { return x === undefined ? undefined : th(x); }');
-  out.push('function tn(x: unknown): Handle | number { return typeof x === \'number\' ? x : th(x); }');
-  out.push('function tl(x: unknown): Handle[] { return Array.isArray(x) ? x.map(th) : (describe(x) as unknown as Handle[]); }');
+  out.push('export function th(x: unknown): Handle { return x instanceof TensorBase ? x.h : describe(x); }');
+  out.push('export function tu(x: unknown): Handle | undefined { return x === undefined ? undefined : th(x); }');
+  out.push("export function tn(x: unknown): Handle | number { return typeof x === 'number' ? x : th(x); }");
+  out.push('export function tl(x: unknown): Handle[] { return Array.isArray(x) ? x.map(th) : (describe(x) as unknown as Handle[]); }');
   out.push('');
-  out.push('/** The Tensor methods of the op table; Tensor (lib/tensor.ts) adds properties and lifetime. */');
-  out.push('export abstract class TensorMethods {');
-  out.push('  /** The native handle. */');
-  out.push('  abstract readonly h: number;');
-  for (const row of rows.filter((r) => r.surface === 'method')) {
-    out.push(methodOrFunction(row, true, false));
-    if (row.async) out.push(methodOrFunction(row, true, true));
-  }
+  out.push('/** A tensor: the methods of the op schema on the handle, properties and lifetime of TensorBase. */');
+  out.push('export class Tensor extends TensorBase {');
+  out.push(...members(rows.filter((r) => r.owner?.cls === 'Tensor'), schema));
   out.push('}');
   out.push('');
-  for (const row of rows.filter((r) => r.surface === 'function')) {
-    out.push(methodOrFunction(row, false, false));
-    if (row.async) out.push(methodOrFunction(row, false, true));
-  }
-  out.push('/** The names of the package-level tensor functions, for the index. */');
-  out.push(`export const functionNames = ${JSON.stringify(rows.filter((r) => r.surface === 'function').map((r) => r.name))} as const;`);
+  out.push('/** Wraps a native result handle as a Tensor owned by the innermost scope (null stays null). */');
+  out.push('export function fromHandle(h: number | null): Tensor {');
+  out.push('  return (h === null ? null : track(new Tensor(h))) as Tensor;');
+  out.push('}');
   return out.join('\n') + '\n';
 }
 
-function loadRows() {
-  const addon = require(path.join(root, 'build', 'Release', 'invdiff.node'));
-  return addon.__ops;
+// lib/generated/ops.ts: the package-level functions, every one public.
+function generateFunctions(schema) {
+  const { rows } = schema;
+  const out = [HEADER, '/* eslint-disable */'];
+  out.push("import { native } from '../tensor/native';");
+  out.push("import { checkOptions } from '../tensor/options';");
+  out.push("import type { Device, Dtype } from '../tensor/types';");
+  out.push("import { fromHandle, type Tensor, th, tl, tn, tu } from './tensor';");
+  out.push("export type { Device, Dtype } from '../tensor/types';");
+  out.push('');
+  out.push(...constants(rows.filter((r) => r.surface === 'function')));
+  for (const row of rows.filter((r) => r.surface === 'function')) {
+    out.push(...member(row, schema, false));
+    if (row.async) out.push(...member(row, schema, true));
+  }
+  return out.join('\n') + '\n';
 }
 
-module.exports = { generate, parseSpec };
+function members(rows, schema) {
+  return rows.flatMap((row) => [...member(row, schema, false), ...(row.async ? member(row, schema, true) : [])]);
+}
+
+// lib/generated/objects.ts: the base classes of Operator, Module and Optimizer, one method per schema row.
+function generateObjects(schema) {
+  const { rows } = schema;
+  const owned = rows.filter((r) => r.owner && r.owner.cls !== 'Tensor');
+  const body = [];
+  for (const owner of Object.values(OWNERS).filter((o) => o.cls !== 'Tensor')) {
+    body.push(`/** ${owner.doc} */`);
+    body.push(`export abstract class ${owner.cls} {`);
+    body.push('  abstract readonly handle: number;');
+    body.push('');
+    body.push(...members(owned.filter((r) => r.owner === owner), schema));
+    body.push('}');
+    body.push('');
+  }
+  const text = body.join('\n');
+  const helpers = ['fromHandle', 'th', 'tl', 'tn', 'tu'].filter((h) => new RegExp(`\\b${h}\\(`).test(text));
+  const out = [HEADER, '/* eslint-disable */'];
+  out.push("import { native } from '../tensor/native';");
+  if (text.includes('checkOptions(')) out.push("import { checkOptions } from '../tensor/options';");
+  out.push(`import { ${[...helpers, 'type Tensor'].join(', ')} } from './tensor';`);
+  out.push('');
+  out.push(...constants(owned));
+  return out.join('\n') + '\n' + text;
+}
+
+// One constant per op: the addon object has ~200 properties, so V8 keeps it in slow dictionary mode.
+function constants(rows) {
+  return ['// One constant per op: the addon object has ~200 properties, so V8 keeps it in slow dictionary mode.', ...rows.map((r) => `const $${r.name} = native.${r.name};`), ''];
+}
+
+function generate(schema) {
+  const s = read(schema);
+  return { cpp: generateCpp(s), binding: generateBinding(s), tensor: generateTensor(s), objects: generateObjects(s), ops: generateFunctions(s) };
+}
+
+module.exports = { generate, read, targets };
 
 if (require.main === module) {
-  const text = generate(loadRows());
-  const current = fs.existsSync(target) ? fs.readFileSync(target, 'utf8') : '';
-  if (current !== text) {
+  const texts = generate();
+  for (const [key, text] of Object.entries(texts)) {
+    const target = targets[key];
+    const current = fs.existsSync(target) ? fs.readFileSync(target, 'utf8') : '';
+    if (current === text) continue;
     fs.mkdirSync(path.dirname(target), { recursive: true });
     fs.writeFileSync(target, text);
     console.log(`invdiff: wrote ${path.relative(root, target)}`);

@@ -1,6 +1,6 @@
 'use strict';
 // The build paths: node-gyp builds the same sources into a loadable addon; the bootstrap does nothing on a
-// second run; the generated TypeScript matches the native op table.
+// second run; the generated files match the op schema.
 const test = require('tape');
 const { spawnSync } = require('child_process');
 const fs = require('fs');
@@ -18,11 +18,30 @@ test('a second bootstrap with nothing changed rebuilds nothing', (t) => {
   t.end();
 });
 
-test('lib/generated/ops.ts is what the native table generates', (t) => {
+test('the generated files are what the op schema generates, and the addon exports exactly its rows', (t) => {
+  const { generate, read, targets } = require('../scripts/gen-ops.js');
+  for (const [key, text] of Object.entries(generate())) t.equal(fs.readFileSync(targets[key], 'utf8'), text, `${path.relative(root, targets[key])} in sync`);
+  const { rows } = read();
+  const addon = require('../build/Release/invdiff.node');
+  const expected = rows.flatMap((r) => (r.async ? [r.name, `${r.name}$async`] : [r.name])).sort();
+  t.deepEqual(Object.keys(addon).sort(), expected, `${rows.length} rows, each a function of the addon`);
+  t.end();
+});
+
+test('the generator names the row and the problem in a bad schema', (t) => {
   const { generate } = require('../scripts/gen-ops.js');
-  const rows = require('../build/Release/invdiff.node').__ops;
-  t.equal(fs.readFileSync(path.join(root, 'lib', 'generated', 'ops.ts'), 'utf8'), generate(rows), 'in sync');
-  t.ok(rows.length > 150, `${rows.length} native rows`);
+  const schema = JSON.parse(fs.readFileSync(path.join(root, 'native', 'binding', 'ops.json'), 'utf8'));
+  const broken = (edit) => {
+    const s = JSON.parse(JSON.stringify(schema));
+    edit(s.sections[0].ops[0], s);
+    return () => generate(s);
+  };
+  t.throws(broken((row) => (row.args = 'data:Q')), /tensor: argument 'data' has unknown kind 'Q'/);
+  t.throws(broken((row) => (row.args = 'data')), /tensor: bad argument 'data'/);
+  t.throws(broken((row) => (row.result = 'X')), /tensor: unknown result 'X'/);
+  t.throws(broken((row) => (row.surface = 'method')), /tensor: a method takes self first \(kind T, Op, M, O\)/);
+  t.throws(broken((row, s) => s.sections[0].ops.push({ ...row })), /duplicate op 'tensor'/);
+  t.throws(broken((row) => (row.args = 'n:B=maybe')), /default of 'n' is not true or false/);
   t.end();
 });
 

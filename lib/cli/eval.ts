@@ -4,11 +4,11 @@ import * as path from 'path';
 import { IDM } from '../models/idm';
 import { evaluate, EvaluationOptions, EvaluationRow } from '../restoration/evaluate';
 import { Column, describeOperator, markdownTable, SCORE_COLUMNS } from '../restoration/report';
-import { keep } from '../scope';
 import { Command, number, UsageError } from './args';
 import { inputs, loadModel } from './files';
 import { METHOD_HELP, METHOD_OPTIONS, restorer } from './method';
 import { evaluationOperator, OPERATOR_HELP, OPERATOR_OPTIONS, operatorSpecs } from './operator';
+import { keep } from '../tensor';
 
 type Row = EvaluationRow & { model: string };
 const COLUMNS: Column<Row>[] = [{ header: 'model', cell: (r) => r.model }, { header: 'operator', cell: (r) => describeOperator(r.operator) }, ...SCORE_COLUMNS];

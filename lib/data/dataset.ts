@@ -2,8 +2,7 @@
 // and the next batch prepared while the caller trains on the current one.
 import { cat, interpolate } from '../generated/ops';
 import { readImageFolder, ReadImageOptions } from '../io/image';
-import { keep, scope } from '../scope';
-import type { Tensor } from '../tensor';
+import { keep, scope, type Tensor } from '../tensor';
 import { deadLeaves, mulberry32, SeededRandom } from './dead-leaves';
 
 export interface ImageDatasetOptions {

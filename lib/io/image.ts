@@ -6,8 +6,7 @@ import * as path from 'path';
 import sharp from 'sharp';
 import { decode as decodeBmp, encode as encodeBmp } from 'bmp-ts';
 import { tensor } from '../generated/ops';
-import { scope } from '../scope';
-import type { Tensor } from '../tensor';
+import { scope, type Tensor } from '../tensor';
 
 export type ImageMode = 'auto' | 'rgb' | 'gray' | 'y';
 

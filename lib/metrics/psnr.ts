@@ -1,8 +1,7 @@
 // PSNR as the restoration papers report it: images in [-1, 1] quantised to 8-bit values, per image, then
 // averaged over the batch.
 import { noGrad } from '../autograd';
-import { scope } from '../scope';
-import type { Tensor } from '../tensor';
+import { scope, type Tensor } from '../tensor';
 
 export interface PsnrOptions {
   /** Compare raw values with this peak-to-peak range instead of quantising [-1, 1] to 8 bits. */

@@ -4,8 +4,7 @@
 // in [-1, 1] are compared as 8-bit values (range 255), as papers report it, unless dataRange is given.
 import { noGrad } from '../autograd';
 import { conv2d, tensor } from '../generated/ops';
-import { scope } from '../scope';
-import type { Tensor } from '../tensor';
+import { scope, type Tensor } from '../tensor';
 
 export interface SsimOptions {
   /** Compare raw values with this range instead of quantising [-1, 1] to 8 bits. */

@@ -8,8 +8,7 @@ import { randn, tensor } from '../generated/ops';
 import { Module } from '../module';
 import type { Operator } from '../operators/operator';
 import type { DenoiseContext, Denoiser } from '../samplers/contract';
-import { scope } from '../scope';
-import type { Tensor } from '../tensor';
+import { fromHandle, native, scope, th, tu, type Tensor } from '../tensor';
 import { loadModel } from './load';
 import { nativeOptions } from './options';
 
@@ -54,25 +53,22 @@ export abstract class DiffusionModel extends Module implements Denoiser {
 
   /** Image height and width must be multiples of this (pad them otherwise). */
   get sizeMultiple(): number {
-    return ((this.options.patch as number | undefined) ?? 2) * 2 ** (((this.options.multipliers as number[] | undefined)?.length ?? 3) - 1);
+    return this.info.sizeMultiple!;
   }
   get imageChannels(): number {
-    return (this.options.imageChannels as number | undefined) ?? 1;
+    return this.info.imageChannels!;
   }
 
-  /** What the network reads beside x: nothing, or A⁺y. */
-  protected abstract conditions(context: DenoiseContext): Tensor[];
-
-  /** D(x; σ) → x̂₀ for a batch x, at one σ (number) or one per image (tensor of N values). Differentiable. */
+  /**
+   * D(x; σ, context) → x̂₀ for a batch x, at one σ (number) or one per image (tensor of N values), through the
+   * native model contract (an unconditional model ignores the context; Palette reads A⁺y from it). Differentiable.
+   */
   denoise(x: Tensor, sigma: number | Tensor, context: DenoiseContext = {}): Tensor {
-    return scope(() => this.call(x, sigmaTensor(sigma), ...this.conditions(context)));
+    return scope(() => fromHandle(native.modelDenoise(this.handle, th(x), th(sigmaTensor(sigma)), context.operator?.handle, tu(context.y))));
   }
   denoiseAsync(x: Tensor, sigma: number | Tensor, context: DenoiseContext = {}): Promise<Tensor> {
-    const inputs = scope(() => [sigmaTensor(sigma), ...this.conditions(context)]);
-    return this.forwardAsync(x, ...inputs).then(([out]) => {
-      for (const t of inputs) t.dispose();
-      return out;
-    });
+    const s = sigmaTensor(sigma);
+    return native['modelDenoise$async'](this.handle, th(x), th(s), context.operator?.handle, tu(context.y)).then(fromHandle).finally(() => s.dispose());
   }
 
   /** The posterior mean E[x | y] in one call: D(σn, σ; A, y) at σ = 100 (papers.md §2.7). */
@@ -106,9 +102,6 @@ export class Unconditional extends DiffusionModel {
   constructor(options: DiffusionUNetOptions = {}) {
     super('unconditional', 'Unconditional', options);
   }
-  protected conditions(): Tensor[] {
-    return [];
-  }
   /** The checkpoint shipped with the package (grayscale, see scripts/train-diffusion.js). */
   static pretrained(): Unconditional {
     return Unconditional.load(shippedFile('unconditional', 'Unconditional'));
@@ -122,10 +115,6 @@ export class Unconditional extends DiffusionModel {
 export class Palette extends DiffusionModel {
   constructor(options: DiffusionUNetOptions = {}) {
     super('palette', 'Palette', options);
-  }
-  protected conditions({ operator, y }: DenoiseContext): Tensor[] {
-    if (!operator || !y) throw new TypeError(`Palette.denoise: the context needs 'operator' and 'y' (Palette is conditional)`);
-    return [operator.pinv(y)];
   }
   static load(path: string): Palette {
     return loadModel(path, 'palette', (o) => new Palette(o as DiffusionUNetOptions), 'Palette');

@@ -2,17 +2,13 @@
 // into one reconstruction network and trained end to end; reversible at the step and block level.
 import { existsSync } from 'fs';
 import { resolve as pathResolve } from 'path';
-import { NativeBinding, th } from '../generated/ops';
 import { Module, ModuleOptions } from '../module';
 import type { Operator } from '../operators/operator';
-import { fromHandle, nativeAddon } from '../runtime';
 import { loadSafetensors } from '../safetensors';
 import { loadModel } from './load';
 import { nativeOptions } from './options';
-import { scope } from '../scope';
-import type { Tensor } from '../tensor';
+import { fromHandle, native, scope, th, type Tensor } from '../tensor';
 
-const native = nativeAddon as NativeBinding;
 
 export interface IDMOptions {
   /** Sampling steps T of the unrolled chain (default 3). */
@@ -93,15 +89,15 @@ export class IDM extends Module {
 
   /** Images must have height and width that are multiples of this (pad them otherwise). */
   get sizeMultiple(): number {
-    return 2 ** ((this.options.multipliers as number[] | undefined)?.length ?? 2);
+    return this.info.sizeMultiple!;
   }
 
   /** x̂ for measurements y = A x: N×C×H×W with the operator's image shape. Differentiable (for training). */
   reconstruct(A: Operator, y: Tensor): Tensor {
-    return fromHandle(native.idmReconstruct(this.handle, A.handle, th(y)));
+    return fromHandle(native.modelDenoise(this.handle, undefined, undefined, A.handle, th(y)));
   }
   reconstructAsync(A: Operator, y: Tensor): Promise<Tensor> {
-    return native['idmReconstruct$async'](this.handle, A.handle, th(y)).then(fromHandle);
+    return native['modelDenoise$async'](this.handle, undefined, undefined, A.handle, th(y)).then(fromHandle);
   }
 
   /** A checkpoint shipped with the package: scrambled block CS at 10, 30 or 50% (see scripts/train-idm.js). */

@@ -5,8 +5,7 @@ import { cat } from '../generated/ops';
 import { IDM } from '../models/idm';
 import { padToMultiple } from '../models/padding';
 import { fromSpec, Operator, OperatorSpec } from '../operators/operator';
-import { keep, scope, scopeAsync } from '../scope';
-import type { Tensor } from '../tensor';
+import { keep, scope, scopeAsync, type Tensor } from '../tensor';
 import { idmRestorer, Restorer } from './methods';
 
 export interface Restored {

@@ -3,8 +3,7 @@
 // NFEs honestly, report progress, honour AbortSignal and keep memory flat.
 import { enableGrad, noGrad } from '../autograd';
 import { grad } from '../generated/ops';
-import { scope, scopeAsync, keep } from '../scope';
-import type { Tensor } from '../tensor';
+import { scope, scopeAsync, keep, type Tensor } from '../tensor';
 import { Resolved, resolve } from './common';
 import type { DenoiseAnswer, DenoiseContext, Denoiser, SampleResult, SamplerOptions, SamplerProgram, SamplerRequest } from './contract';
 import { Held } from './held';

@@ -8,8 +8,7 @@ import { psnr } from '../metrics/psnr';
 import { DiffusionModel, Palette } from '../models/diffusion';
 import { padToMultiple } from '../models/padding';
 import { fromSpec, OperatorSpec } from '../operators';
-import { scope } from '../scope';
-import type { Tensor } from '../tensor';
+import { scope, type Tensor } from '../tensor';
 import type { LoopOptions } from './idm';
 import { evaluating, runWithAdam, TrainingResult } from './runner';
 

@@ -3,17 +3,12 @@
 // Ctrl-C that saves before stopping. Trainers supply the loss of one batch.
 import * as fs from 'fs';
 import type { ImageDataset, DatasetState } from '../data/dataset';
-import { NativeBinding, th } from '../generated/ops';
 import type { Module } from '../module';
 import { noGrad } from '../autograd';
 import { Adam, Optimizer } from '../optim';
-import { fromHandle, nativeAddon } from '../runtime';
 import { Series, writeLineChart } from '../io/plot';
 import { loadSafetensors, saveSafetensors } from '../safetensors';
-import { keep, scope } from '../scope';
-import type { Tensor } from '../tensor';
-
-const native = nativeAddon as NativeBinding;
+import { fromHandle, native, keep, scope, th, type Tensor } from '../tensor';
 
 export interface StepInfo {
   step: number;

@@ -1,14 +1,6 @@
-// The op table: every native function the addon exports is one row, declared once with a signature in a
-// small spec language. The dispatcher parses JS arguments by that spec; scripts/gen-ops.js turns the same
-// rows into the typed TypeScript methods and functions.
-//
-// Spec: space-separated `name:Kind`, optional `?` (may be undefined) or `=default`; a lone `|` starts
-// the group that TypeScript takes as one options object.
-//   T tensor · TS tensor or number · N number · I integer · B boolean · Is integer list (a number is [n])
-//   Ns number list
-//   Ts tensor list · S string · D data (typed array or number[]) · M module · O optimizer · Op operator
-//   Opt options object · NT [name, tensor][] · Meta {string: string}
-// Result kinds: T Ts N B Is S D M O Op NT Load none
+// The op table: each C++ body is one row {name, fn}; the row's arguments, result and whether it also runs
+// async are declared in the op schema (ops.json) and reach C++ through the generated schema.generated.h.
+// Bodies read their arguments by position: a.t(i) a tensor, a.n(i) a number, a.ints(i) a list, ...
 #pragma once
 #include <memory>
 #include <string>
@@ -19,31 +11,23 @@
 #include <torch/optim/optimizer.h>
 
 #include "binding/handles.h"
-#include "core/modules.h"
+#include "binding/schema.generated.h"
+#include "core/nn/module.h"
 #include "core/operators/operator.h"
 #include "core/safetensors.h"
 
 namespace invdiff::binding {
-
-enum class Kind { Tensor, TensorOrScalar, Number, Integer, Bool, Ints, Numbers, Tensors, String, Data, Module, Optimizer, Operator, Options, Named, Meta };
-
-struct ArgSpec {
-  std::string name;
-  Kind kind;
-  bool optional = false;  // undefined allowed (a default counts as optional)
-  bool hasDefault = false;
-  std::string fallback;   // the default, as written in the spec
-};
 
 // Payloads few ops take, kept out of Arg so parsing the common arguments touches little memory.
 struct ArgExtra {
   std::shared_ptr<Module> module;
   std::shared_ptr<operators::Operator> op;
   std::shared_ptr<torch::optim::Optimizer> optimizer;
-  Options options;
+  Options options;  // an options argument, or the fields of an Object result
   safetensors::NamedTensors named;
   safetensors::Metadata meta;
   std::vector<double> numbers;
+  std::vector<std::string> strings;
 };
 
 // One parsed argument. Parsing happens on the main thread, so an op body may run on a worker.
@@ -92,7 +76,7 @@ class Args {
   c10::optional<int64_t> optInt(size_t i) const { return has(i) ? c10::optional<int64_t>(i64(i)) : c10::nullopt; }
   const std::vector<at::Tensor>& ts(size_t i) const { return values[i].tensors; }
   const std::string& s(size_t i) const { return values[i].string; }
-  const std::string& name(size_t i) const { return (*specs)[i].name; }
+  const char* name(size_t i) const { return (*specs)[i].name; }
   Module& module(size_t i) const { return *values[i].extra->module; }
   torch::optim::Optimizer& optimizer(size_t i) const { return *values[i].extra->optimizer; }
   const operators::Operator& op(size_t i) const { return *values[i].extra->op; }
@@ -104,8 +88,6 @@ class Args {
   // Thrown as a TypeError naming the argument.
   [[noreturn]] void fail(size_t i, const std::string& expected) const;
 };
-
-enum class ResultKind { None, Tensor, Tensors, Number, Bool, Ints, String, Data, Module, Optimizer, Operator, Named, Load };
 
 struct Result {
   ResultKind kind = ResultKind::None;
@@ -131,6 +113,14 @@ struct Result {
   }
   Result(std::shared_ptr<operators::Operator> o) : kind(ResultKind::Operator), extra(std::make_unique<ArgExtra>()) { extra->op = std::move(o); }
   Result(safetensors::NamedTensors n) : kind(ResultKind::Named), extra(std::make_unique<ArgExtra>()) { extra->named = std::move(n); }
+  Result(std::vector<std::string> v) : kind(ResultKind::Strings), extra(std::make_unique<ArgExtra>()) { extra->strings = std::move(v); }
+  static Result object(Options fields) {
+    Result r;
+    r.kind = ResultKind::Object;
+    r.extra = std::make_unique<ArgExtra>();
+    r.extra->options = std::move(fields);
+    return r;
+  }
   static Result data(at::Tensor t) {
     Result r(std::move(t));
     r.kind = ResultKind::Data;
@@ -144,18 +134,10 @@ struct Result {
   }
 };
 
-// Where an op shows up in TypeScript: a Tensor method (first argument is self), a package function, or an
-// internal entry the hand-written TS layer calls.
-enum class Surface { Method, Function, Internal };
-
-struct OpDef {
+// A row's body; ops.json declares its arguments and result under the same name.
+struct OpImpl {
   const char* name;
-  const char* args;
-  const char* result;
-  Surface surface;
-  bool async;  // also exported as `<name>$async`, returning a Promise
   Result (*fn)(const Args&);
-  const char* doc;
 };
 
 // The objects JS refers to by handle.
@@ -168,9 +150,9 @@ HandleTable<std::shared_ptr<operators::Operator>>& operatorHandles();
 extern int64_t reportedToV8;
 
 // Each translation unit contributes its rows.
-const std::vector<OpDef>& tensorOps();
-const std::vector<OpDef>& objectOps();
-const std::vector<OpDef>& operatorOps();
+const std::vector<OpImpl>& tensorOps();
+const std::vector<OpImpl>& objectOps();
+const std::vector<OpImpl>& operatorOps();
 
 // Helpers the tables share.
 at::ScalarType parseDtype(const std::string& name, const char* argument);

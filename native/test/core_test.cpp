@@ -10,7 +10,7 @@
 #include <torch/version.h>
 
 #include "core/memory.h"
-#include "core/modules.h"
+#include "core/models/registry.h"
 #include "core/safetensors.h"
 #include "expect.h"
 

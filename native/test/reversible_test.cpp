@@ -6,7 +6,7 @@
 #include <c10/core/GradMode.h>
 #include <torch/csrc/autograd/autograd.h>
 
-#include "core/reversible.h"
+#include "core/nn/reversible.h"
 #include "expect.h"
 
 using invdiff::Coupling;

@@ -3,8 +3,8 @@
 #pragma once
 #include <memory>
 
-#include "core/idm/unet.h"
-#include "core/modules.h"
+#include "core/models/idm/unet.h"
+#include "core/nn/module.h"
 
 namespace invdiff::idm {
 
@@ -15,6 +15,9 @@ class Idm final : public Module {
   std::vector<at::Tensor> forward(const std::vector<at::Tensor>& inputs) override;
   // x̂ from measurements y = A x: the chain started at √ᾱ_T·A⁺y.
   at::Tensor reconstruct(std::shared_ptr<const operators::Operator> op, const at::Tensor& y);
+  // The contract's form of reconstruct: x and σ undefined (the chain starts from A⁺y at its own levels).
+  at::Tensor denoise(const at::Tensor& x, const at::Tensor& sigma, const Context& context) override;
+  Options info() const override;
 
  private:
   at::Tensor step(const at::Tensor& x, int64_t t, const std::shared_ptr<const operators::Operator>& op, const at::Tensor& y);

@@ -1,10 +1,10 @@
-#include "core/idm/unet.h"
+#include "core/models/idm/unet.h"
 
 #include <cmath>
 #include <stdexcept>
 
 #include "core/nn/blocks.h"
-#include "core/reversible.h"
+#include "core/nn/reversible.h"
 
 namespace invdiff::idm {
 

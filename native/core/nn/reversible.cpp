@@ -1,4 +1,4 @@
-#include "core/reversible.h"
+#include "core/nn/reversible.h"
 
 #include <cmath>
 #include <mutex>

@@ -1,8 +1,8 @@
-#include "core/idm/idm.h"
+#include "core/models/idm/idm.h"
 
 #include <stdexcept>
 
-#include "core/reversible.h"
+#include "core/nn/reversible.h"
 
 namespace invdiff::idm {
 
@@ -21,7 +21,7 @@ Idm::Idm(const Options& options) : config_(UNetConfig::from(options)) {
 }
 
 std::vector<at::Tensor> Idm::forward(const std::vector<at::Tensor>&) {
-  throw std::invalid_argument("idm: a reconstruction needs the operator: call reconstruct(A, y)");
+  throw std::invalid_argument("idm: a reconstruction needs the operator: call denoise with a context (IDM.reconstruct(A, y))");
 }
 
 // F_t: ε from the U-Net, x̂₀, the projection x̂₀ − A⁺(A x̂₀ − y), then DDIM (η = 0) to step t − 1.
@@ -34,6 +34,13 @@ at::Tensor Idm::step(const at::Tensor& x, int64_t t, const std::shared_ptr<const
   if (t == 1) return x0;  // ᾱ₀ = 1: the last step is x̂₀ itself
   const at::Tensor prev = abar[t - 2];
   return at::sqrt(prev) * x0 + at::sqrt(1 - prev) * eps;
+}
+
+Options Idm::info() const {
+  Options facts = Module::info();
+  facts.numbers["sizeMultiple"] = static_cast<double>(config_.sizeMultiple());
+  facts.numbers["imageChannels"] = static_cast<double>(config_.imageChannels);
+  return facts;
 }
 
 at::Tensor Idm::reconstruct(std::shared_ptr<const operators::Operator> op, const at::Tensor& y) {
@@ -58,6 +65,13 @@ at::Tensor Idm::reconstruct(std::shared_ptr<const operators::Operator> op, const
   at::Tensor a, b;
   std::tie(a, b) = runCouplings(chain, start, inputScale_ * start, {measured}, parameters(), {config_.reversible, rng});
   return a + outputMerge_ * b;
+}
+
+at::Tensor Idm::denoise(const at::Tensor& x, const at::Tensor& sigma, const Context& context) {
+  if (x.defined() || sigma.defined())
+    throw std::invalid_argument("idm: the chain starts from A⁺y at its own noise levels; pass no 'x' and no 'sigma'");
+  if (!context.op || !context.y.defined()) throw std::invalid_argument("idm: a reconstruction needs the context's 'operator' and 'y'");
+  return reconstruct(context.op, context.y);
 }
 
 std::shared_ptr<Module> makeIdm(const Options& options) { return std::make_shared<Idm>(options); }

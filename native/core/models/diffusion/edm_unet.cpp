@@ -1,4 +1,4 @@
-#include "core/diffusion/edm_unet.h"
+#include "core/models/diffusion/edm_unet.h"
 
 #include <cmath>
 #include <stdexcept>
@@ -144,6 +144,13 @@ at::Tensor EdmUNet::network(const at::Tensor& input, const at::Tensor& noise) {
   return at::pixel_shuffle(m.convOut(at::silu(m.normOut(h))), config_.patch);
 }
 
+Options EdmUNet::info() const {
+  Options facts = Module::info();
+  facts.numbers["sizeMultiple"] = static_cast<double>(config_.sizeMultiple());
+  facts.numbers["imageChannels"] = static_cast<double>(config_.imageChannels);
+  return facts;
+}
+
 std::vector<at::Tensor> EdmUNet::forward(const std::vector<at::Tensor>& inputs) {
   const EdmUNetConfig& c = config_;
   const at::Tensor& x = inputs[0];
@@ -169,6 +176,14 @@ std::vector<at::Tensor> EdmUNet::forward(const std::vector<at::Tensor>& inputs) 
   }
   const at::Tensor f = network(input, s.reshape({n}).log() / 4);
   return {x * (sd2 / variance) + f * (s * c.sigmaData * variance.rsqrt())};
+}
+
+at::Tensor EdmUNet::denoise(const at::Tensor& x, const at::Tensor& sigma, const Context& context) {
+  if (!x.defined() || !sigma.defined()) throw std::invalid_argument(kind_ + ": denoise needs 'x' and 'sigma'");
+  if (config_.conditionChannels == 0) return forward({x, sigma})[0];
+  if (!context.op || !context.y.defined())
+    throw std::invalid_argument(kind_ + ": the context needs 'operator' and 'y' (this model is conditional: it reads A⁺y)");
+  return forward({x, sigma, context.op->pinv(context.y)})[0];
 }
 
 std::shared_ptr<Module> makeUnconditional(const Options& options) { return std::make_shared<EdmUNet>("unconditional", options); }

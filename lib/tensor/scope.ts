@@ -1,9 +1,9 @@
 // Tensor lifetime: deterministic disposal through scopes; finalizers only for what outlives every scope.
 import { AsyncLocalStorage } from 'async_hooks';
-import type { Tensor } from './tensor';
-import { nativeAddon } from './native';
+import { TensorBase } from './base';
+import { native } from './native';
 
-const native = nativeAddon as { dispose(h: number): boolean; disposeAll(handles: Float64Array): number };
+type Tensor = TensorBase;
 
 interface Frame {
   tensors: Tensor[];
@@ -19,7 +19,7 @@ function currentFrame(): Frame | undefined {
 }
 
 /** Gives a new tensor to the innermost scope, or to the finalizer backstop outside every scope. */
-export function track(t: Tensor): Tensor {
+export function track<T extends Tensor>(t: T): T {
   const frame = currentFrame();
   if (frame) frame.tensors.push(t);
   else finalizers.register(t, t.h);
@@ -39,11 +39,8 @@ let nextMark = 1;
 // Marks the tensors a scope's result holds (in arrays, plain objects and Maps) as escaping.
 function markEscaping(value: unknown, mark: number, depth = 0): void {
   if (value === null || typeof value !== 'object' || depth > 8) return;
-  // Recognised by shape, not instanceof: importing the Tensor classes here would close an import cycle
-  // (runtime → scope → generated ops → runtime) that breaks entry points other than the index.
-  if ('lifetime' in value && typeof (value as { h?: unknown }).h === 'number') {
-    const t = value as Tensor;
-    if (t.lifetime !== KEPT) t.lifetime = mark;
+  if (value instanceof TensorBase) {
+    if (value.lifetime !== KEPT) value.lifetime = mark;
     return;
   }
   if (Array.isArray(value)) for (const v of value) markEscaping(v, mark, depth + 1);

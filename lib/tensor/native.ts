@@ -1,8 +1,9 @@
 // Loads the native addon, with a message that says what to do when it is missing.
 import * as path from 'path';
+import type { NativeBinding } from '../generated/binding';
 
-function load(): unknown {
-  const root = path.resolve(__dirname, '..');
+function load(): NativeBinding {
+  const root = path.resolve(__dirname, '..', '..');
   try {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     return require('bindings')({ bindings: 'invdiff.node', module_root: root });
@@ -17,4 +18,5 @@ function load(): unknown {
   }
 }
 
-export const nativeAddon = load();
+/** The raw binding: one function per row of the op schema (native/binding/ops.json). */
+export const native = load();

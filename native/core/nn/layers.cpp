@@ -1,7 +1,5 @@
-#include "core/modules.h"
-#include "core/named_table.h"
-#include "core/diffusion/edm_unet.h"
-#include "core/idm/idm.h"
+// The small layers any network or test builds on: linear, conv2d, groupNorm and an MLP, each a Module kind.
+#include "core/nn/layers.h"
 
 #include <cmath>
 #include <stdexcept>
@@ -10,8 +8,7 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/init.h>
 
-namespace invdiff {
-
+namespace invdiff::nn {
 namespace {
 
 int64_t positive(const Options& o, const std::string& kind, const std::string& key) {
@@ -114,31 +111,11 @@ class Mlp final : public Module {
   std::vector<std::shared_ptr<Linear>> layers_;
 };
 
-template <class M>
-std::shared_ptr<Module> make(const Options& o) {
-  return std::make_shared<M>(o);
-}
-
-struct Kind {
-  const char* name;
-  std::shared_ptr<Module> (*create)(const Options&);
-};
-constexpr Kind kKinds[] = {
-    {"linear", make<Linear>},
-    {"conv2d", make<Conv2d>},
-    {"groupNorm", make<GroupNorm>},
-    {"mlp", make<Mlp>},
-    {"idm", idm::makeIdm},
-    {"unconditional", diffusion::makeUnconditional},
-    {"palette", diffusion::makePalette},
-};
-
 }  // namespace
 
-std::shared_ptr<Module> createModule(const std::string& kind, const Options& options) {
-  return findNamed(kKinds, kind, "module kind", "kinds").create(options);
-}
+std::shared_ptr<Module> makeLinear(const Options& o) { return std::make_shared<Linear>(o); }
+std::shared_ptr<Module> makeConv2d(const Options& o) { return std::make_shared<Conv2d>(o); }
+std::shared_ptr<Module> makeGroupNorm(const Options& o) { return std::make_shared<GroupNorm>(o); }
+std::shared_ptr<Module> makeMlp(const Options& o) { return std::make_shared<Mlp>(o); }
 
-std::vector<std::string> moduleKinds() { return namesOf(kKinds); }
-
-}  // namespace invdiff
+}  // namespace invdiff::nn

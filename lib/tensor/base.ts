@@ -1,22 +1,17 @@
-// Tensor: a handle to a native torch::Tensor. Its ops are generated from the native table (TensorMethods);
-// this file adds properties, conversion back to JS, and lifetime.
-import { Dtype, NativeBinding, TensorMethods } from './generated/ops';
-import { fromHandle, nativeAddon, setTensorClass } from './runtime';
-
-const native = nativeAddon as NativeBinding;
-export type TypedArray = Float32Array | Float64Array | Int32Array | Int16Array | Int8Array | Uint8Array | BigInt64Array;
+// TensorBase: a handle to a native torch::Tensor with its properties, conversion back to JS and lifetime.
+// The schema's methods come on top of it in the generated class Tensor (lib/generated/tensor.ts).
+import { native } from './native';
+import type { Dtype, TypedArray } from './types';
 
 function toNumbers(d: TypedArray): Float64Array | Float32Array | Int32Array | Int16Array | Int8Array | Uint8Array {
   return d instanceof BigInt64Array ? Float64Array.from(d, Number) : d;
 }
 
-export class Tensor extends TensorMethods {
+export abstract class TensorBase {
   /** Scope bookkeeping (see scope.ts); set in the constructor so every Tensor has one shape for V8. */
   lifetime = 0;
 
-  constructor(readonly h: number) {
-    super();
-  }
+  constructor(readonly h: number) {}
 
   get shape(): number[] {
     return native.shape(this.h);
@@ -44,20 +39,6 @@ export class Tensor extends TensorMethods {
     native.setRequiresGrad(this.h, flag);
     return this;
   }
-  /** The accumulated gradient, or null before any backward pass. */
-  get grad(): Tensor | null {
-    return fromHandle(native.tensorGrad(this.h));
-  }
-  zeroGrad(): void {
-    native.zeroGrad(this.h);
-  }
-  /** Accumulates d(this)/d(leaf) into every leaf's grad; non-scalars need `gradient`. */
-  backward(gradient?: Tensor, opts: { retainGraph?: boolean } = {}): void {
-    native.backward(this.h, gradient?.h, opts.retainGraph);
-  }
-  backwardAsync(gradient?: Tensor, opts: { retainGraph?: boolean } = {}): Promise<void> {
-    return native['backward$async'](this.h, gradient?.h, opts.retainGraph);
-  }
 
   /** The values in a typed array of this dtype (int64 as BigInt64Array, bool as Uint8Array). */
   toTypedArray(): TypedArray {
@@ -82,10 +63,6 @@ export class Tensor extends TensorMethods {
     };
     return build(0, 0);
   }
-  /** The value of a one-element tensor. */
-  item(): number {
-    return native.item(this.h);
-  }
 
   /** Frees the native tensor now. Using the tensor afterwards throws. */
   dispose(): void {
@@ -101,5 +78,3 @@ export class Tensor extends TensorMethods {
     return this.isDisposed ? 'Tensor(disposed)' : `Tensor(${this.dtype}[${this.shape.join(', ')}] on ${this.device})`;
   }
 }
-
-setTensorClass(Tensor);

@@ -5,7 +5,7 @@
 #include <memory>
 #include <vector>
 
-#include "core/modules.h"
+#include "core/nn/module.h"
 
 namespace invdiff::diffusion {
 
@@ -33,6 +33,9 @@ class EdmUNet final : public Module {
   // inputs: x (N×C×H×W), σ (one value or one per image), and A⁺y for a conditional kind → D(x; σ).
   std::vector<at::Tensor> forward(const std::vector<at::Tensor>& inputs) override;
   size_t arity() const override { return config_.conditionChannels > 0 ? 3 : 2; }
+  // D(x; σ) for 'unconditional' (the context is ignored), D(x; σ, A⁺y) for 'palette', A⁺y from the context.
+  at::Tensor denoise(const at::Tensor& x, const at::Tensor& sigma, const Context& context) override;
+  Options info() const override;
 
  private:
   at::Tensor network(const at::Tensor& input, const at::Tensor& noise);
