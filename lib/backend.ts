@@ -1,29 +1,6 @@
-// Memory accounting, threads and backend facts.
+// Threads and backend facts.
 import * as os from 'os';
 import { native } from './tensor';
-
-export interface MemoryStats {
-  /** Live tensor handles held by JS. */
-  tensors: number;
-  /** Bytes of live CPU tensor storage (every LibTorch CPU allocation, counted by our allocator). */
-  bytes: number;
-  /** Highest `bytes` since the last resetPeakMemory(). */
-  peakBytes: number;
-  /** CUDA bytes allocated and their peak, from the caching allocator (0 without CUDA). */
-  cudaBytes: number;
-  cudaPeakBytes: number;
-  /** CPU bytes V8 was last told about (in 4 MiB steps), so garbage collection weighs native memory. */
-  reportedToV8: number;
-}
-
-export function memory(): MemoryStats {
-  const [tensors, bytes, peakBytes, cudaBytes, cudaPeakBytes, reportedToV8] = native.memoryStats();
-  return { tensors, bytes, peakBytes, cudaBytes, cudaPeakBytes, reportedToV8 };
-}
-
-export function resetPeakMemory(): void {
-  native.resetPeakMemory();
-}
 
 export function setNumThreads(n: number): void {
   native.setNumThreads(n);

@@ -185,6 +185,7 @@ function toNative(arg, kinds, access) {
     case 'tensor': return arg.optional ? `tu(${access})` : `th(${access})`;
     case 'tensors': return `tl(${access})`;
     case 'tensorOrNumber': return `tn(${access}), typeof ${access} !== 'number'`;
+    case 'object': return `oh(${access})`;
     default: return access;
   }
 }
@@ -247,6 +248,8 @@ function generateTensor(schema) {
   out.push('export function tu(x: unknown): Handle | undefined { return x === undefined ? undefined : th(x); }');
   out.push("export function tn(x: unknown): Handle | number { return typeof x === 'number' ? x : th(x); }");
   out.push('export function tl(x: unknown): Handle[] { return Array.isArray(x) ? x.map(th) : (describe(x) as unknown as Handle[]); }');
+  out.push('/** An Operator, Module or Optimizer argument: its handle, or a description of what was passed instead. */');
+  out.push("export function oh(x: unknown): Handle { const h = (x as { handle?: unknown } | null)?.handle; return typeof h === 'number' ? h : describe(x); }");
   out.push('');
   out.push('/** A tensor: the methods of the op schema on the handle, properties and lifetime of TensorBase. */');
   out.push('export class Tensor extends TensorBase {');
@@ -267,7 +270,7 @@ function generateFunctions(schema) {
   out.push("import { native } from '../tensor/native';");
   out.push("import { checkOptions } from '../tensor/options';");
   out.push("import type { Device, Dtype } from '../tensor/types';");
-  out.push("import { fromHandle, type Tensor, th, tl, tn, tu } from './tensor';");
+  out.push("import { fromHandle, oh, type Tensor, th, tl, tn, tu } from './tensor';");
   out.push("export type { Device, Dtype } from '../tensor/types';");
   out.push('');
   out.push(...constants(rows.filter((r) => r.surface === 'function')));
@@ -297,7 +300,7 @@ function generateObjects(schema) {
     body.push('');
   }
   const text = body.join('\n');
-  const helpers = ['fromHandle', 'th', 'tl', 'tn', 'tu'].filter((h) => new RegExp(`\\b${h}\\(`).test(text));
+  const helpers = ['fromHandle', 'oh', 'th', 'tl', 'tn', 'tu'].filter((h) => new RegExp(`\\b${h}\\(`).test(text));
   const out = [HEADER, '/* eslint-disable */'];
   out.push("import { native } from '../tensor/native';");
   if (text.includes('checkOptions(')) out.push("import { checkOptions } from '../tensor/options';");

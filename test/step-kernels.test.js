@@ -132,9 +132,9 @@ test('Operator.langevin: the native chain is the TS chain, and it samples the Ga
       const grad = A.adjoint(A.forward(ref).sub(y)).div(dataStd ** 2).add(ref.sub(center).div(priorStd ** 2));
       ref = ref.sub(grad.mul(lr)).add(inv.gaussianNoise(x.shape, { seed: seed + k, std: Math.sqrt(2 * lr) }));
     }
-    const native = A.langevin(x, { center, y, lr, priorStd, dataStd, steps: 5, seed });
+    const native = inv.langevin(A, x, { center, y, lr, priorStd, dataStd, steps: 5, seed });
     t.ok(maxAbsDiff(native, ref) < 1e-5, `5 steps agree with the TS chain (max diff ${maxAbsDiff(native, ref).toExponential(1)})`);
-    t.ok(A.langevin(x, { center, y, lr, priorStd, dataStd, steps: 0 }).equal(x), '0 steps leave x');
+    t.ok(inv.langevin(A, x, { center, y, lr, priorStd, dataStd, steps: 0 }).equal(x), '0 steps leave x');
   });
   // Stationary law: per pixel, precision 1/σ² + m/τ² and mean (c/σ² + m·y/τ²)/precision (m the mask).
   inv.scope(() => {
@@ -143,7 +143,7 @@ test('Operator.langevin: the native chain is the TS chain, and it samples the Ga
     const center = inv.full([n, 1, 8, 8], 0.5);
     const y = mask.mul(-1).expand([n, 1, 8, 8]).contiguous();
     const [priorStd, dataStd, lr] = [1, 0.5, 0.005];
-    const chain = A.langevin(inv.zeros([n, 1, 8, 8]), { center, y, lr, priorStd, dataStd, steps: 1500, seed: 9 });
+    const chain = inv.langevin(A, inv.zeros([n, 1, 8, 8]), { center, y, lr, priorStd, dataStd, steps: 1500, seed: 9 });
     const mean = chain.mean({ dim: 0 });
     const variance = chain.var({ dim: 0 });
     const precision = mask.mul(1 / dataStd ** 2).add(1 / priorStd ** 2);
@@ -164,10 +164,10 @@ test('Operator.langevin: bad arguments name themselves', (t) => {
   const x = inv.zeros([2, 1, 8, 8]);
   const y = A.forward(x);
   const good = { center: x, y, lr: 0.01, priorStd: 1, dataStd: 1, steps: 2 };
-  t.throws(() => A.langevin(x, { ...good, lr: 0 }), /lr.*positive/, 'lr 0');
-  t.throws(() => A.langevin(x, { ...good, priorStd: -1 }), /priorStd.*positive/, 'negative priorStd');
-  t.throws(() => A.langevin(x, { ...good, steps: -1 }), /steps.*non-negative/, 'negative steps');
-  t.throws(() => A.langevin(x, { ...good, center: inv.zeros([1, 1, 8, 8]) }), /center.*shape/, 'center of another shape');
-  t.throws(() => A.langevin(x, { ...good, y: inv.zeros([2, 1, 4, 4]) }), /'y'.*measurement shape/, 'y of another shape');
+  t.throws(() => inv.langevin(A, x, { ...good, lr: 0 }), /lr.*positive/, 'lr 0');
+  t.throws(() => inv.langevin(A, x, { ...good, priorStd: -1 }), /priorStd.*positive/, 'negative priorStd');
+  t.throws(() => inv.langevin(A, x, { ...good, steps: -1 }), /steps.*non-negative/, 'negative steps');
+  t.throws(() => inv.langevin(A, x, { ...good, center: inv.zeros([1, 1, 8, 8]) }), /center.*shape/, 'center of another shape');
+  t.throws(() => inv.langevin(A, x, { ...good, y: inv.zeros([2, 1, 4, 4]) }), /'y'.*measurement shape/, 'y of another shape');
   t.end();
 });

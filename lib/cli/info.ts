@@ -1,5 +1,6 @@
 // invdiff info: the backend this process runs on.
-import { backend, memory } from '../backend';
+import { backend } from '../backend';
+import { memory } from '../tensor';
 import { moduleKinds } from '../module';
 import type { Command } from './args';
 

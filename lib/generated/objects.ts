@@ -14,7 +14,6 @@ const $operatorForward = native.operatorForward;
 const $operatorAdjoint = native.operatorAdjoint;
 const $operatorPinv = native.operatorPinv;
 const $operatorProject = native.operatorProject;
-const $operatorLangevin = native.operatorLangevin;
 const $operatorMeasure = native.operatorMeasure;
 
 /** The schema's methods of an Operator (lib/operators/operator.ts). */
@@ -59,18 +58,6 @@ export abstract class OperatorMethods {
   /** x + A⁺(y − A x). Runs off the event loop. */
   projectAsync(x: Tensor, y: Tensor): Promise<Tensor> {
     return native['operatorProject$async'](this.handle, th(x), th(y)).then((r) => fromHandle(r));
-  }
-
-  /** `steps` Langevin steps from x on p(x) ∝ exp(−‖A x − y‖²/(2·dataStd²) − ‖x − center‖²/(2·priorStd²)) at rate lr: x ← x − lr·∇(−log p(x)) + √(2·lr)·z, step k's noise keyed by seed + k (as gaussianNoise). DAPS's inner loop, run natively. */
-  langevin(x: Tensor, opts: { center: Tensor; y: Tensor; lr: number; priorStd: number; dataStd: number; steps: number; seed?: number }): Tensor {
-    opts = checkOptions('langevin', opts, ["center","y","lr","priorStd","dataStd","steps","seed"]);
-    return fromHandle($operatorLangevin(this.handle, th(x), th(opts.center), th(opts.y), opts.lr, opts.priorStd, opts.dataStd, opts.steps, opts.seed));
-  }
-
-  /** `steps` Langevin steps from x on p(x) ∝ exp(−‖A x − y‖²/(2·dataStd²) − ‖x − center‖²/(2·priorStd²)) at rate lr: x ← x − lr·∇(−log p(x)) + √(2·lr)·z, step k's noise keyed by seed + k (as gaussianNoise). DAPS's inner loop, run natively. Runs off the event loop. */
-  langevinAsync(x: Tensor, opts: { center: Tensor; y: Tensor; lr: number; priorStd: number; dataStd: number; steps: number; seed?: number }): Promise<Tensor> {
-    opts = checkOptions('langevin', opts, ["center","y","lr","priorStd","dataStd","steps","seed"]);
-    return native['operatorLangevin$async'](this.handle, th(x), th(opts.center), th(opts.y), opts.lr, opts.priorStd, opts.dataStd, opts.steps, opts.seed).then((r) => fromHandle(r));
   }
 
   /** A x + noiseStd · n with n ~ N(0, I) drawn from seed. */

@@ -3,7 +3,7 @@
 import { native } from '../tensor/native';
 import { checkOptions } from '../tensor/options';
 import type { Device, Dtype } from '../tensor/types';
-import { fromHandle, type Tensor, th, tl, tn, tu } from './tensor';
+import { fromHandle, oh, type Tensor, th, tl, tn, tu } from './tensor';
 export type { Device, Dtype } from '../tensor/types';
 
 // One constant per op: the addon object has ~200 properties, so V8 keeps it in slow dictionary mode.
@@ -20,6 +20,7 @@ const $randperm = native.randperm;
 const $manualSeed = native.manualSeed;
 const $gaussianNoise = native.gaussianNoise;
 const $combine = native.combine;
+const $langevin = native.langevin;
 const $where = native.where;
 const $cat = native.cat;
 const $stack = native.stack;
@@ -118,6 +119,18 @@ export function gaussianNoise(shape: number | number[], opts: { seed?: number; s
 export function combine(tensors: Tensor[], coefficients: number[], opts: { noise?: number; seed?: number } = {}): Tensor {
   opts = checkOptions('combine', opts, ["noise","seed"]);
   return fromHandle($combine(tl(tensors), coefficients, opts.noise, opts.seed));
+}
+
+/** `steps` Langevin steps from x on p(x) ∝ exp(−‖A x − y‖²/(2·dataStd²) − ‖x − center‖²/(2·priorStd²)) at rate lr: x ← x − lr·∇(−log p(x)) + √(2·lr)·z, step k's noise keyed by seed + k (as gaussianNoise). DAPS's inner loop (papers.md §3), a sampler kernel run natively. */
+export function langevin(operator: { readonly handle: number }, x: Tensor, opts: { center: Tensor; y: Tensor; lr: number; priorStd: number; dataStd: number; steps: number; seed?: number }): Tensor {
+  opts = checkOptions('langevin', opts, ["center","y","lr","priorStd","dataStd","steps","seed"]);
+  return fromHandle($langevin(oh(operator), th(x), th(opts.center), th(opts.y), opts.lr, opts.priorStd, opts.dataStd, opts.steps, opts.seed));
+}
+
+/** `steps` Langevin steps from x on p(x) ∝ exp(−‖A x − y‖²/(2·dataStd²) − ‖x − center‖²/(2·priorStd²)) at rate lr: x ← x − lr·∇(−log p(x)) + √(2·lr)·z, step k's noise keyed by seed + k (as gaussianNoise). DAPS's inner loop (papers.md §3), a sampler kernel run natively. Runs off the event loop. */
+export function langevinAsync(operator: { readonly handle: number }, x: Tensor, opts: { center: Tensor; y: Tensor; lr: number; priorStd: number; dataStd: number; steps: number; seed?: number }): Promise<Tensor> {
+  opts = checkOptions('langevin', opts, ["center","y","lr","priorStd","dataStd","steps","seed"]);
+  return native['langevin$async'](oh(operator), th(x), th(opts.center), th(opts.y), opts.lr, opts.priorStd, opts.dataStd, opts.steps, opts.seed).then((r) => fromHandle(r));
 }
 
 /** a where condition holds, b elsewhere. */

@@ -145,6 +145,8 @@ export function th(x: unknown): Handle { return x instanceof TensorBase ? x.h : 
 export function tu(x: unknown): Handle | undefined { return x === undefined ? undefined : th(x); }
 export function tn(x: unknown): Handle | number { return typeof x === 'number' ? x : th(x); }
 export function tl(x: unknown): Handle[] { return Array.isArray(x) ? x.map(th) : (describe(x) as unknown as Handle[]); }
+/** An Operator, Module or Optimizer argument: its handle, or a description of what was passed instead. */
+export function oh(x: unknown): Handle { const h = (x as { handle?: unknown } | null)?.handle; return typeof h === 'number' ? h : describe(x); }
 
 /** A tensor: the methods of the op schema on the handle, properties and lifetime of TensorBase. */
 export class Tensor extends TensorBase {

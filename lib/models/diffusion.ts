@@ -34,11 +34,7 @@ export interface DiffusionUNetOptions {
   sigmaData?: number;
 }
 
-const OPTION_SPEC = {
-  numbers: ['imageChannels', 'channels', 'blocks', 'heads', 'attentionChunk', 'groups', 'patch', 'dropout', 'sigmaData'],
-  integerLists: ['multipliers'],
-  flagLists: ['attention'],
-} as const;
+const FLAG_LISTS = ['attention'];
 
 /** σ at which one denoiser call gives the MMSE estimate E[x | y] (papers.md §2.7). */
 export const MMSE_SIGMA = 100;
@@ -48,7 +44,7 @@ export abstract class DiffusionModel extends Module implements Denoiser {
   metadata: Record<string, string> = {};
 
   protected constructor(kind: 'unconditional' | 'palette', owner: string, options: DiffusionUNetOptions) {
-    super(kind, nativeOptions(owner, options, OPTION_SPEC));
+    super(kind, nativeOptions(owner, options, FLAG_LISTS));
   }
 
   /** Image height and width must be multiples of this (pad them otherwise). */

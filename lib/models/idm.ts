@@ -50,19 +50,13 @@ const PAPER: IDMOptions = {
   duplicateBottleneck: true,
 };
 
-const OPTION_SPEC = {
-  numbers: ['steps', 'imageChannels', 'channels', 'blocks', 'heads', 'attentionChunk', 'groups', 'dropout'],
-  integerLists: ['multipliers'],
-  flagLists: ['attention'],
-  booleans: ['duplicateBottleneck', 'reversible'],
-  choices: { skips: ['level', 'block'], preset: ['small', 'paper'] },
-} as const;
+const FLAG_LISTS = ['attention'];
 
-/** The options the native module takes: preset expanded, flags as numbers, checked. */
+/** The options the native module takes (and checks): the preset expanded, per-level flags as numbers. */
 function idmOptions(options: IDMOptions): ModuleOptions {
-  const checked = nativeOptions('IDM', options, OPTION_SPEC);
-  const { preset, ...rest } = checked;
-  return preset === 'paper' ? { ...nativeOptions('IDM', PAPER, OPTION_SPEC), ...rest } : rest;
+  const { preset, ...rest } = nativeOptions('IDM', options, FLAG_LISTS);
+  if (preset !== undefined && preset !== 'small' && preset !== 'paper') throw new TypeError(`IDM: option 'preset' must be 'small' or 'paper', got ${JSON.stringify(preset)}`);
+  return preset === 'paper' ? { ...nativeOptions('IDM', PAPER, FLAG_LISTS), ...rest } : rest;
 }
 
 /** The SD-1.5 diffusers name of one of our U-Net parameters, or undefined for IDM's own additions. */

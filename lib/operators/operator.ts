@@ -29,9 +29,6 @@ interface Info {
   pinvExact: boolean;
 }
 
-/** The options of Operator.langevin. */
-export type LangevinOptions = Parameters<OperatorMethods['langevin']>[1];
-
 export class Operator extends OperatorMethods {
   readonly handle: number;
   readonly family: string;

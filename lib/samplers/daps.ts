@@ -2,9 +2,9 @@
 // probability-flow ODE down to σ = 0.01; Langevin steps on exp(−‖A x₀ − y‖²/(2τ²) − ‖x₀ − x̂₀‖²/(2σ_i²)),
 // τ = max(σ_y, 0.01), with lr annealed by (1 + (i/N)(0.01 − 1)) and capped for stability; then
 // x_{i+1} = x₀ + σ_{i+1} z. The data
-// gradient uses Aᵀ directly (no network gradients), and the Langevin chain runs natively (Operator.langevin).
+// gradient uses Aᵀ directly (no network gradients), and the Langevin chain runs natively (the langevin kernel).
 // N·odeSteps NFEs.
-import { combine } from '../generated/ops';
+import { combine, langevin, langevinAsync } from '../generated/ops';
 import { measurement, noise, noiseSeed, Resolved } from './common';
 import type { SamplerOptions, SamplerProgram } from './contract';
 import { defineSampler } from './driver';
@@ -50,7 +50,7 @@ function* program(r: Resolved & DapsOptions, held: Held): SamplerProgram {
     const lr = Math.min(lr0 * (1 + (i / steps) * (0.01 - 1)), 1 / (1 / (tau * tau) + 1 / (sigma * sigma)));
     const chain = { center: x0hat.value, y, lr, priorStd: sigma, dataStd: tau, steps: langevinSteps, seed: noiseSeed(r, 1000 * (i + 1)) };
     // Handed to the driver, so dapsAsync runs the chain off the event loop.
-    const { x0: x0y } = yield { work: () => A.langevin(x0hat.value, chain), workAsync: () => A.langevinAsync(x0hat.value, chain) };
+    const { x0: x0y } = yield { work: () => langevin(A, x0hat.value, chain), workAsync: () => langevinAsync(A, x0hat.value, chain) };
     // x_{i+1} = x₀ + σ_{i+1}·z
     x.set(combine([x0y], [1], { noise: sigmas[i + 1], seed: noiseSeed(r, 1000 * (i + 1) + 999) }));
   }

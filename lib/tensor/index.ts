@@ -3,5 +3,7 @@ export { native } from './native';
 export type { Dtype, Device, TypedArray } from './types';
 export { TensorBase } from './base';
 export { scope, scopeAsync, keep } from './scope';
+export { memory, resetPeakMemory } from './memory';
+export type { MemoryStats } from './memory';
 export { checkOptions } from './options';
 export { Tensor, fromHandle, th, tu } from '../generated/tensor';

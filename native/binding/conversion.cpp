@@ -261,7 +261,10 @@ void readData(const Reading& r, Arg& out) {
 template <class T>
 const T& liveObject(const Reading& r, HandleTable<T>& table, const char* what) {
   const T* found = r.t == napi_number ? table.find(handleOf(r.env, r.v)) : nullptr;
-  if (!found) r.a.fail(r.i, std::string("a live ") + what + ", got " + (r.t == napi_number ? std::string("a disposed one") : describe(r.env, r.v)));
+  // TS passes a description string where it found no handle, so the message can say what was passed.
+  if (!found)
+    r.a.fail(r.i, std::string("a live ") + what + ", got " +
+                      (r.t == napi_number ? std::string("a disposed one") : r.t == napi_string ? stringOf(r.env, r.v) : describe(r.env, r.v)));
   return *found;
 }
 

@@ -34,15 +34,15 @@ std::shared_ptr<torch::optim::Optimizer> createOptimizer(const std::string& kind
     if (!(b1 >= 0 && b1 < 1 && b2 >= 0 && b2 < 1)) throw std::invalid_argument(kind + ": options 'beta1' and 'beta2' must lie in [0, 1)");
     if (kind == "adam")
       return std::make_shared<torch::optim::Adam>(
-          params, torch::optim::AdamOptions(lr).betas({b1, b2}).eps(eps).weight_decay(weightDecay).amsgrad(o.flag("amsgrad", false)));
+          params, torch::optim::AdamOptions(lr).betas({b1, b2}).eps(eps).weight_decay(weightDecay).amsgrad(o.flag(kind, "amsgrad", false)));
     return std::make_shared<torch::optim::AdamW>(
-        params, torch::optim::AdamWOptions(lr).betas({b1, b2}).eps(eps).weight_decay(weightDecay).amsgrad(o.flag("amsgrad", false)));
+        params, torch::optim::AdamWOptions(lr).betas({b1, b2}).eps(eps).weight_decay(weightDecay).amsgrad(o.flag(kind, "amsgrad", false)));
   }
   if (kind == "sgd")
     return std::make_shared<torch::optim::SGD>(params, torch::optim::SGDOptions(lr)
                                                             .momentum(o.number(kind, "momentum", 0))
                                                             .weight_decay(weightDecay)
-                                                            .nesterov(o.flag("nesterov", false)));
+                                                            .nesterov(o.flag(kind, "nesterov", false)));
   throw std::invalid_argument("argument 'kind' expected 'adam', 'adamw' or 'sgd', got '" + kind + "'");
 }
 
@@ -105,7 +105,11 @@ const std::vector<OpImpl> rows = {
      [](const Args&) -> Result {
        const auto cpu = memory::cpu();
        const auto cuda = memory::cuda(0);
-       return std::vector<int64_t>{static_cast<int64_t>(tensorHandles().live()), cpu.bytes, cpu.peakBytes, cuda.bytes, cuda.peakBytes, reportedToV8};
+       Options facts;
+       facts.numbers = {{"tensors", static_cast<double>(tensorHandles().live())}, {"bytes", static_cast<double>(cpu.bytes)},
+                        {"peakBytes", static_cast<double>(cpu.peakBytes)},        {"cudaBytes", static_cast<double>(cuda.bytes)},
+                        {"cudaPeakBytes", static_cast<double>(cuda.peakBytes)}, {"reportedToV8", static_cast<double>(reportedToV8)}};
+       return Result::object(std::move(facts));
      }},
     {"resetPeakMemory", [](const Args&) -> Result { memory::resetPeak(); return {}; }},
     {"setNumThreads",
@@ -180,7 +184,11 @@ const std::vector<OpImpl> rows = {
 
     // ---- optimizers ----
     {"optimizerCreate",
-     [](const Args& a) -> Result { return createOptimizer(a.s(0), a.ts(1), a.options(2)); }},
+     [](const Args& a) -> Result {
+       auto optimizer = createOptimizer(a.s(0), a.ts(1), a.options(2));
+       a.options(2).rejectUnread(a.s(0));
+       return optimizer;
+     }},
     {"optimizerStep",
      [](const Args& a) -> Result {
        at::NoGradGuard noGrad;

@@ -1,6 +1,5 @@
 // Operator rows of the op table: build a degradation operator of a family and apply A, Aᵀ, A⁺ to tensors.
 #include "binding/table.h"
-#include "core/samplers/step.h"
 
 namespace invdiff::binding {
 namespace {
@@ -19,8 +18,6 @@ const std::vector<OpImpl> rows = {
     {"operatorAdjoint", [](const Args& a) -> Result { return a.op(0).adjoint(a.t(1)); }},
     {"operatorPinv", [](const Args& a) -> Result { return a.op(0).pinv(a.t(1)); }},
     {"operatorProject", [](const Args& a) -> Result { return a.op(0).project(a.t(1), a.t(2)); }},
-    {"operatorLangevin",
-     [](const Args& a) -> Result { return samplers::langevin(a.op(0), a.t(1), a.t(2), a.t(3), a.n(4), a.n(5), a.n(6), a.i64(7), a.seed(8)); }},
     {"operatorMeasure", [](const Args& a) -> Result { return a.op(0).measure(a.t(1), a.i64(2)); }},
     {"operatorInfo",
      [](const Args& a) -> Result {

@@ -243,6 +243,8 @@ const std::vector<OpImpl> rows = {
      }},
     {"combine",
      [](const Args& a) -> Result { return samplers::combine(a.ts(0), a.numbers(1), a.n(2), a.seed(3)); }},
+    {"langevin",
+     [](const Args& a) -> Result { return samplers::langevin(a.op(0), a.t(1), a.t(2), a.t(3), a.n(4), a.n(5), a.n(6), a.i64(7), a.seed(8)); }},
 
     // ---- conversion ----
     {"to",

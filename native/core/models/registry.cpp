@@ -26,7 +26,9 @@ constexpr Kind kKinds[] = {
 }  // namespace
 
 std::shared_ptr<Module> createModule(const std::string& kind, const Options& options) {
-  return findNamed(kKinds, kind, "module kind", "kinds").create(options);
+  auto module = findNamed(kKinds, kind, "module kind", "kinds").create(options);
+  options.rejectUnread(kind);
+  return module;
 }
 
 std::vector<std::string> moduleKinds() { return namesOf(kKinds); }

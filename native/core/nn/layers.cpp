@@ -22,9 +22,9 @@ class Linear final : public Module {
  public:
   explicit Linear(const Options& o) {
     const int64_t in = positive(o, "linear", "inFeatures"), out = positive(o, "linear", "outFeatures");
-    torch::nn::Linear init(torch::nn::LinearOptions(in, out).bias(o.flag("bias", true)));
+    torch::nn::Linear init(torch::nn::LinearOptions(in, out).bias(o.flag("linear", "bias", true)));
     weight_ = register_parameter("weight", init->weight.detach().clone());
-    if (o.flag("bias", true)) bias_ = register_parameter("bias", init->bias.detach().clone());
+    if (o.flag("linear", "bias", true)) bias_ = register_parameter("bias", init->bias.detach().clone());
   }
   std::vector<at::Tensor> forward(const std::vector<at::Tensor>& x) override { return {at::linear(x[0], weight_, bias_)}; }
 
@@ -43,9 +43,9 @@ class Conv2d final : public Module {
     groups_ = o.integer(k, "groups", 1);
     if (stride_ < 1 || groups_ < 1 || in % groups_ || out % groups_)
       throw std::invalid_argument("conv2d: 'stride' and 'groups' must be positive and 'groups' must divide the channels");
-    torch::nn::Conv2d init(torch::nn::Conv2dOptions(in, out, size).groups(groups_).bias(o.flag("bias", true)));
+    torch::nn::Conv2d init(torch::nn::Conv2dOptions(in, out, size).groups(groups_).bias(o.flag(k, "bias", true)));
     weight_ = register_parameter("weight", init->weight.detach().clone());
-    if (o.flag("bias", true)) bias_ = register_parameter("bias", init->bias.detach().clone());
+    if (o.flag(k, "bias", true)) bias_ = register_parameter("bias", init->bias.detach().clone());
   }
   std::vector<at::Tensor> forward(const std::vector<at::Tensor>& x) override {
     return {at::conv2d(x[0], weight_, bias_, stride_, padding_, 1, groups_)};
@@ -87,7 +87,7 @@ at::Tensor activate(const std::string& name, const at::Tensor& x) {
 // Linear layers with an activation between them: sizes [in, hidden..., out].
 class Mlp final : public Module {
  public:
-  explicit Mlp(const Options& o) : activation_(o.string("activation", "relu")) {
+  explicit Mlp(const Options& o) : activation_(o.string("mlp", "activation", "relu")) {
     const auto sizes = o.list("mlp", "sizes");
     if (sizes.size() < 2) throw std::invalid_argument("mlp: option 'sizes' needs at least [in, out]");
     activate(activation_, at::zeros({1}));  // rejects an unknown name now, not at the first forward

@@ -188,7 +188,7 @@ std::shared_ptr<Operator> makeStridedBlur(Setup s) {
 }
 
 std::shared_ptr<Operator> makeBlur(Setup s) {
-  const std::string kind = s.options.string("kernel", "gaussian");
+  const std::string kind = s.options.string(s.family, "kernel", "gaussian");
   const int64_t h = s.imageShape[1], w = s.imageShape[2];
   const double threshold = s.options.number(s.family, "pinvThreshold", 1e-6);
   if (!(threshold >= 0 && threshold < 1)) throw std::invalid_argument("blur: option 'pinvThreshold' must lie in [0, 1)");

@@ -190,7 +190,7 @@ std::shared_ptr<Operator> makeSuperResolution(Setup s) {
   if (f != 2 && f != 3 && f != 4 && f != 8) throw std::invalid_argument("superResolution: option 'factor' must be 2, 3, 4 or 8");
   if (s.imageShape[1] % f || s.imageShape[2] % f)
     throw std::invalid_argument("superResolution: option 'imageShape' must have H and W divisible by the factor " + std::to_string(f));
-  const std::string mode = s.options.string("downsample", "average");
+  const std::string mode = s.options.string(s.family, "downsample", "average");
   if (mode == "bicubic") return std::make_shared<BicubicOperator>(std::move(s), f);
   if (mode != "average") throw std::invalid_argument("superResolution: option 'downsample' must be 'average' or 'bicubic', got '" + mode + "'");
   return std::make_shared<AveragePoolOperator>(std::move(s), f);
@@ -201,7 +201,7 @@ std::shared_ptr<Operator> makeBlockCS(Setup s) {
   if (!(ratio > 0 && ratio <= 1)) throw std::invalid_argument("blockCS: option 'ratio' (the sampling ratio γ) must lie in (0, 1]");
   const int64_t block = s.options.integer(s.family, "blockSize", 32);
   if (block < 2) throw std::invalid_argument("blockCS: option 'blockSize' must be at least 2");
-  const bool scrambled = s.options.flag("scrambled", true);
+  const bool scrambled = s.options.flag(s.family, "scrambled", true);
   if (!scrambled && (s.imageShape[1] % block || s.imageShape[2] % block))
     throw std::invalid_argument("blockCS: with scrambled: false, option 'imageShape' must have H and W divisible by 'blockSize'");
   const int64_t n = block * block;

@@ -49,7 +49,7 @@ class CtOperator final : public Operator {
   CtOperator(Setup s, int64_t views, int64_t detectors) : Operator(std::move(s)), views_(views), detectors_(detectors) {
     matrix_ = radonMatrix(setup_.imageShape[1], setup_.imageShape[2], views, detectors);
     transposed_ = matrix_.t().coalesce();
-    useCG_ = setup_.options.string("pinv", "cg") == "cg";
+    useCG_ = setup_.options.string(setup_.family, "pinv", "cg") == "cg";
   }
 
   std::vector<int64_t> measurementShape() const override { return {setup_.imageShape[0], views_, detectors_}; }

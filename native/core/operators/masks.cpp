@@ -77,7 +77,7 @@ std::shared_ptr<Operator> makeInpainting(Setup s) {
   // InvFussion's MissingPatches (papers.md §2.2, 2): patch size 2^u, u ~ U{0..log2 min(H, W)}, keep
   // probability p ~ U(0, 0.1), redrawn until a patch is visible. Drawn per sample here (the paper draws
   // them per batch) so that element b stays the operator of seed + b.
-  const bool randomPatches = s.options.flag("randomPatches", false);
+  const bool randomPatches = s.options.flag(s.family, "randomPatches", false);
   const int64_t h = height(s), w = width(s);
   at::Tensor m = masks(s, [&](at::Generator& g) {
     const int64_t size = randomPatches ? int64_t(1) << randomBelow(static_cast<int64_t>(std::log2(std::min(h, w))) + 1, g) : patch;

@@ -104,14 +104,14 @@ std::shared_ptr<Operator> makeMri(Setup s) {
   const int64_t h = s.imageShape[1], w = s.imageShape[2];
   at::Tensor masks = s.maskOption("mask");
   if (masks.defined()) return std::make_shared<MriOperator>(std::move(s), masks);
-  const std::string kind = s.options.string("sampling", "cartesian");
+  const std::string kind = s.options.string(s.family, "sampling", "cartesian");
   const double acceleration = s.options.number(s.family, "acceleration", 4);
   if (!(acceleration >= 1)) throw std::invalid_argument("mri: option 'acceleration' must be at least 1");
   std::vector<at::Tensor> list;
   if (kind == "cartesian") {
     const double centre = s.options.number(s.family, "centreFraction", acceleration >= 8 ? 0.04 : 0.08);
     if (!(centre > 0 && centre <= 1)) throw std::invalid_argument("mri: option 'centreFraction' must lie in (0, 1]");
-    const std::string lines = s.options.string("lines", "random");
+    const std::string lines = s.options.string(s.family, "lines", "random");
     if (lines != "random" && lines != "equispaced") throw std::invalid_argument("mri: option 'lines' must be 'random' or 'equispaced'");
     for (int64_t b = 0; b < s.batch; ++b) {
       at::Generator g = s.generatorFor(b);

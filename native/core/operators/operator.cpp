@@ -27,7 +27,7 @@ at::Tensor Setup::maskOption(const std::string& key) const {
 }
 
 Operator::Operator(Setup setup) : setup_(std::move(setup)) {
-  const std::string pinv = setup_.options.string("pinv", "closed");
+  const std::string pinv = setup_.options.string(setup_.family, "pinv", "closed");
   if (pinv != "closed" && pinv != "cg") throw std::invalid_argument(setup_.family + ": option 'pinv' must be 'closed' or 'cg', got '" + pinv + "'");
   useCG_ = pinv == "cg";
   cgIterations_ = setup_.options.integer(setup_.family, "cgIterations", 500);
@@ -203,7 +203,9 @@ std::shared_ptr<Operator> create(const std::string& family, const std::vector<in
     throw std::invalid_argument(family + ": option 'imageShape' must be [C, H, W] with positive sizes, got " + c10::str(at::IntArrayRef(imageShape)));
   if (batch < 1) throw std::invalid_argument(family + ": option 'batch' must be a positive integer");
   if (!(noiseStd >= 0) || !std::isfinite(noiseStd)) throw std::invalid_argument(family + ": option 'noiseStd' must be a finite number >= 0");
-  return findNamed(kFamilies, family, "operator family", "families").make(Setup{family, imageShape, batch, seed, noiseStd, options, tensors});
+  auto op = findNamed(kFamilies, family, "operator family", "families").make(Setup{family, imageShape, batch, seed, noiseStd, options, tensors});
+  options.rejectUnread(family);
+  return op;
 }
 
 std::vector<std::string> families() { return namesOf(kFamilies); }

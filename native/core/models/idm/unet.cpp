@@ -79,11 +79,11 @@ UNetConfig UNetConfig::from(const Options& o) {
   c.attentionChunk = o.integer(k, "attentionChunk", 512);
   c.groups = o.integer(k, "groups", 8);
   c.dropout = o.number(k, "dropout", 0);
-  const std::string skips = o.string("skips", "level");
+  const std::string skips = o.string(k, "skips", "level");
   if (skips != "level" && skips != "block") throw std::invalid_argument("idm: option 'skips' must be 'level' or 'block', got '" + skips + "'");
   c.blockSkips = skips == "block";
-  c.duplicateBottleneck = o.flag("duplicateBottleneck", false);
-  c.reversible = o.flag("reversible", true);
+  c.duplicateBottleneck = o.flag(k, "duplicateBottleneck", false);
+  c.reversible = o.flag(k, "reversible", true);
   auto positive = [&](int64_t v, const char* name) {
     if (v < 1) throw std::invalid_argument(std::string("idm: option '") + name + "' must be a positive integer");
   };
