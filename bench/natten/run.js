@@ -45,10 +45,18 @@ function msPerCall(fn, inner) {
   return Number(process.hrtime.bigint() - t0) / 1e6 / inner;
 }
 
+// MiB one call holds at its peak beyond what was live before it (the counting CPU allocator).
+function peakMiB(fn) {
+  const before = inv.memory().bytes;
+  inv.resetPeakMemory();
+  inv.scope(() => { fn(); });
+  return (inv.memory().peakBytes - before) / 2 ** 20;
+}
+
 console.log(`bench/natten — LibTorch ${inv.backend().torch}, ${threads} threads, ${rounds} rounds, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-console.log('ms per call: median (min–max over rounds); ratio = neighbourhood / dense medians');
-console.log('| case | pass | neighbourhood | dense masked | ratio |');
-console.log('|---|---|---|---|---|');
+console.log('ms per call: median (min–max over rounds); ratio = neighbourhood / dense medians; MiB: peak memory of one call');
+console.log('| case | pass | neighbourhood ms | dense masked ms | ratio | neighbourhood MiB | dense MiB |');
+console.log('|---|---|---|---|---|---|---|');
 for (const { B, heads, H, W, d, kernel, sets } of CASES) {
   inv.scope(() => {
     const shape = [B, heads, H, W, d];
@@ -77,7 +85,8 @@ for (const { B, heads, H, W, d, kernel, sets } of CASES) {
       for (let r = 0; r < rounds; r++) sides.forEach((f, s) => times[s].push(msPerCall(f, inner)));
       const cell = (ts) => `${median(ts).toFixed(2)} (${Math.min(...ts).toFixed(2)}–${Math.max(...ts).toFixed(2)})`;
       const label = `${B}×${heads}×${H}×${W}×${d}, κ ${kernel}${sets === 2 ? ', joint' : ''}`;
-      console.log(`| ${label} | ${pass} | ${cell(times[0])} | ${cell(times[1])} | ${(median(times[0]) / median(times[1])).toFixed(3)} |`);
+      const [mine, theirs] = sides.map((f) => peakMiB(f).toFixed(1));
+      console.log(`| ${label} | ${pass} | ${cell(times[0])} | ${cell(times[1])} | ${(median(times[0]) / median(times[1])).toFixed(3)} | ${mine} | ${theirs} |`);
     }
     if (agree > 1e-4) console.log(`bench/natten: the two sides differ by ${agree} on ${shape}`);
   });
