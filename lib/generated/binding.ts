@@ -167,6 +167,10 @@ export interface NativeBinding {
   logSoftmax(self: Handle, dim: number): number | null;
   attention(query: Handle, key: Handle, value: Handle, mask?: Handle, scale?: number): number | null;
   'attention$async'(query: Handle, key: Handle, value: Handle, mask?: Handle, scale?: number): Promise<number | null>;
+  neighborhoodAttention(query: Handle, key: Handle, value: Handle, kernelSize: number, scale?: number): number | null;
+  'neighborhoodAttention$async'(query: Handle, key: Handle, value: Handle, kernelSize: number, scale?: number): Promise<number | null>;
+  jointNeighborhoodAttention(query: Handle, key: Handle, value: Handle, key2: Handle, value2: Handle, kernelSize: number, scale?: number): number | null;
+  'jointNeighborhoodAttention$async'(query: Handle, key: Handle, value: Handle, key2: Handle, value2: Handle, kernelSize: number, scale?: number): Promise<number | null>;
   dropout(input: Handle, p: number, train?: boolean): number | null;
   mseLoss(input: Handle, target: Handle, reduction?: string): number | null;
   l1Loss(input: Handle, target: Handle, reduction?: string): number | null;

@@ -38,6 +38,8 @@ const $pixelUnshuffle = native.pixelUnshuffle;
 const $groupNorm = native.groupNorm;
 const $layerNorm = native.layerNorm;
 const $attention = native.attention;
+const $neighborhoodAttention = native.neighborhoodAttention;
+const $jointNeighborhoodAttention = native.jointNeighborhoodAttention;
 const $dropout = native.dropout;
 const $mseLoss = native.mseLoss;
 const $l1Loss = native.l1Loss;
@@ -245,6 +247,30 @@ export function attention(query: Tensor, key: Tensor, value: Tensor, opts: { mas
 export function attentionAsync(query: Tensor, key: Tensor, value: Tensor, opts: { mask?: Tensor; scale?: number } = {}): Promise<Tensor> {
   opts = checkOptions('attention', opts, ["mask","scale"]);
   return native['attention$async'](th(query), th(key), th(value), tu(opts.mask), opts.scale).then((r) => fromHandle(r));
+}
+
+/** Neighbourhood attention with NATTEN's windows on (B, heads, H, W, d) tensors: each query attends over the kernelSize² keys of the window starting at clamp(i − kernelSize//2, 0, L − kernelSize) per axis (odd kernelSize ≤ H, W; nothing padded); scale defaults to 1/√d. CPU, float32/float64, differentiable. */
+export function neighborhoodAttention(query: Tensor, key: Tensor, value: Tensor, opts: { kernelSize: number; scale?: number }): Tensor {
+  opts = checkOptions('neighborhoodAttention', opts, ["kernelSize","scale"]);
+  return fromHandle($neighborhoodAttention(th(query), th(key), th(value), opts.kernelSize, opts.scale));
+}
+
+/** Neighbourhood attention with NATTEN's windows on (B, heads, H, W, d) tensors: each query attends over the kernelSize² keys of the window starting at clamp(i − kernelSize//2, 0, L − kernelSize) per axis (odd kernelSize ≤ H, W; nothing padded); scale defaults to 1/√d. CPU, float32/float64, differentiable. Runs off the event loop. */
+export function neighborhoodAttentionAsync(query: Tensor, key: Tensor, value: Tensor, opts: { kernelSize: number; scale?: number }): Promise<Tensor> {
+  opts = checkOptions('neighborhoodAttention', opts, ["kernelSize","scale"]);
+  return native['neighborhoodAttention$async'](th(query), th(key), th(value), opts.kernelSize, opts.scale).then((r) => fromHandle(r));
+}
+
+/** InvFusion's joint neighbourhood attention (§2.4): the logits of (key, value) and (key2, value2) over the same windows share one softmax (2·kernelSize² per query) and both weighted value sums are added. */
+export function jointNeighborhoodAttention(query: Tensor, key: Tensor, value: Tensor, key2: Tensor, value2: Tensor, opts: { kernelSize: number; scale?: number }): Tensor {
+  opts = checkOptions('jointNeighborhoodAttention', opts, ["kernelSize","scale"]);
+  return fromHandle($jointNeighborhoodAttention(th(query), th(key), th(value), th(key2), th(value2), opts.kernelSize, opts.scale));
+}
+
+/** InvFusion's joint neighbourhood attention (§2.4): the logits of (key, value) and (key2, value2) over the same windows share one softmax (2·kernelSize² per query) and both weighted value sums are added. Runs off the event loop. */
+export function jointNeighborhoodAttentionAsync(query: Tensor, key: Tensor, value: Tensor, key2: Tensor, value2: Tensor, opts: { kernelSize: number; scale?: number }): Promise<Tensor> {
+  opts = checkOptions('jointNeighborhoodAttention', opts, ["kernelSize","scale"]);
+  return native['jointNeighborhoodAttention$async'](th(query), th(key), th(value), th(key2), th(value2), opts.kernelSize, opts.scale).then((r) => fromHandle(r));
 }
 
 /** Zeroes elements with probability p and rescales the rest (training only). */

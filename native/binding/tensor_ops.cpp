@@ -9,6 +9,7 @@
 #include <torch/nn/functional/upsampling.h>
 
 #include "binding/table.h"
+#include "core/nn/neighborhood_attention.h"
 #include "core/samplers/step.h"
 
 namespace invdiff::binding {
@@ -459,6 +460,14 @@ const std::vector<OpImpl> rows = {
     {"attention",
      [](const Args& a) -> Result {
        return attention(a.t(0), a.t(1), a.t(2), a.t(3), a.has(4) ? c10::optional<double>(a.n(4)) : c10::nullopt);
+     }},
+    {"neighborhoodAttention",
+     [](const Args& a) -> Result {
+       return nn::neighborhoodAttention(a.t(0), {a.t(1)}, {a.t(2)}, a.i64(3), a.has(4) ? c10::optional<double>(a.n(4)) : c10::nullopt);
+     }},
+    {"jointNeighborhoodAttention",
+     [](const Args& a) -> Result {
+       return nn::neighborhoodAttention(a.t(0), {a.t(1), a.t(3)}, {a.t(2), a.t(4)}, a.i64(5), a.has(6) ? c10::optional<double>(a.n(6)) : c10::nullopt);
      }},
     {"dropout",
      [](const Args& a) -> Result {
