@@ -186,6 +186,7 @@ function toNative(arg, kinds, access) {
     case 'tensors': return `tl(${access})`;
     case 'tensorOrNumber': return `tn(${access}), typeof ${access} !== 'number'`;
     case 'object': return `oh(${access})`;
+    case 'named': return `tp(${access})`;
     default: return access;
   }
 }
@@ -194,6 +195,7 @@ function wrapResult(kind, results, expr) {
   switch (results[kind].wrap) {
     case 'tensor': return `fromHandle(${expr})`;
     case 'tensors': return `(${expr}).map(fromHandle)`;
+    case 'named': return `(${expr}).map(([n, h]): [string, Tensor] => [n, fromHandle(h)])`;
     default: return expr;
   }
 }
@@ -250,6 +252,9 @@ function generateTensor(schema) {
   out.push('export function tl(x: unknown): Handle[] { return Array.isArray(x) ? x.map(th) : (describe(x) as unknown as Handle[]); }');
   out.push('/** An Operator, Module or Optimizer argument: its handle, or a description of what was passed instead. */');
   out.push("export function oh(x: unknown): Handle { const h = (x as { handle?: unknown } | null)?.handle; return typeof h === 'number' ? h : describe(x); }");
+  out.push('export function tp(x: unknown): [string, Handle][] {');
+  out.push("  return Array.isArray(x) ? x.map((p) => (Array.isArray(p) ? [p[0], th(p[1])] : p)) : (describe(x) as unknown as [string, Handle][]);");
+  out.push('}');
   out.push('');
   out.push('/** A tensor: the methods of the op schema on the handle, properties and lifetime of TensorBase. */');
   out.push('export class Tensor extends TensorBase {');
@@ -300,7 +305,7 @@ function generateObjects(schema) {
     body.push('');
   }
   const text = body.join('\n');
-  const helpers = ['fromHandle', 'oh', 'th', 'tl', 'tn', 'tu'].filter((h) => new RegExp(`\\b${h}\\(`).test(text));
+  const helpers = ['fromHandle', 'oh', 'th', 'tl', 'tn', 'tp', 'tu'].filter((h) => new RegExp(`\\b${h}\\(`).test(text));
   const out = [HEADER, '/* eslint-disable */'];
   out.push("import { native } from '../tensor/native';");
   if (text.includes('checkOptions(')) out.push("import { checkOptions } from '../tensor/options';");

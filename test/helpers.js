@@ -1,5 +1,10 @@
 'use strict';
-// Shared test helpers: closeness of arrays with a message that shows the worst element.
+// Shared test helpers: closeness of arrays with a message that shows the worst element, and untrusted files
+// read in child processes.
+const { spawnSync } = require('child_process');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
 function maxAbsDiff(a, b) {
   let worst = 0;
   for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(Number(a[i]) - Number(b[i])));
@@ -14,4 +19,29 @@ function close(t, actual, expected, tol, msg) {
   t.ok(d <= tol, `${msg} (max |diff| ${d.toExponential(2)} <= ${tol})`);
 }
 
-module.exports = { close, maxAbsDiff };
+/**
+ * Reads each file with fixtures/untrusted.js's handler for `kind`, in child processes of `batch` files, so a
+ * crash ends only its child: [{ file, outcome: 'ok' | 'error' | 'bad' | 'crash', message }] in file order.
+ * After a crash the rest of that batch runs in a fresh child.
+ */
+function readUntrusted(kind, files, batch = 60) {
+  const list = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'invdiff-untrusted-')), 'files.json');
+  const results = [];
+  while (results.length < files.length) {
+    const todo = files.slice(results.length, results.length + batch);
+    fs.writeFileSync(list, JSON.stringify(todo));
+    const child = spawnSync(process.execPath, [path.join(__dirname, 'fixtures', 'untrusted.js'), kind, list], { encoding: 'utf8', maxBuffer: 1 << 26 });
+    const lines = child.stdout.split('\n').filter((l) => /^\d+ (ok|error|bad)/.test(l));
+    for (const line of lines) {
+      const [, index, outcome, message] = line.match(/^(\d+) (\w+) ?(.*)$/);
+      results.push({ file: todo[Number(index)], outcome, message });
+    }
+    const why = `${child.signal ?? `exit ${child.status}`}: ${(child.stderr || '').trim().split('\n').slice(-3).join(' | ')}`;
+    if (lines.length < todo.length) results.push({ file: todo[lines.length], outcome: 'crash', message: why });
+    else if (child.status !== 0) Object.assign(results[results.length - 1], { outcome: 'crash', message: `at exit, ${why}` }); // heap damage found on the way out
+  }
+  fs.rmSync(path.dirname(list), { recursive: true, force: true });
+  return results;
+}
+
+module.exports = { close, maxAbsDiff, readUntrusted };

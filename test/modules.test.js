@@ -162,14 +162,15 @@ test('optimizer state round-trips through a safetensors checkpoint: resuming is 
     first.loadStateDict(start);
     const optB = new Kind(first.parameters(), { lr: 0.05, ...(Kind === inv.optim.SGD ? { momentum: 0.9 } : {}) });
     train(first, optB, 5);
-    inv.scope(() => inv.saveSafetensors(file, [...first.namedParameters(), ['optimizer', optB.stateBytes()]]));
+    inv.scope(() => inv.saveSafetensors(file, [...first.namedParameters(), ...optB.stateDict().map(([n, s]) => [`optimizer.${n}`, s])]));
 
     const { tensors } = inv.loadSafetensors(file);
     const resumed = inv.nn.mlp({ sizes: [3, 8, 2] });
-    const { optimizer, ...params } = tensors;
+    const params = Object.fromEntries(Object.entries(tensors).filter(([n]) => !n.startsWith('optimizer.')));
+    const optimizer = Object.entries(tensors).filter(([n]) => n.startsWith('optimizer.')).map(([n, s]) => [n.slice('optimizer.'.length), s]);
     resumed.loadStateDict(params);
     const optC = new Kind(resumed.parameters(), { lr: 0.05, ...(Kind === inv.optim.SGD ? { momentum: 0.9 } : {}) });
-    optC.loadStateBytes(optimizer);
+    optC.loadStateDict(optimizer);
     train(resumed, optC, 5);
     const same = straight.namedParameters().every(([n, p]) => p.equal(Object.fromEntries(resumed.namedParameters())[n]));
     t.ok(same, `${Kind.name}: 5 + checkpoint + 5 steps equal 10 straight steps, bit for bit`);
@@ -179,8 +180,6 @@ test('optimizer state round-trips through a safetensors checkpoint: resuming is 
     train(fresh, optD, 5);
     t.notOk(straight.namedParameters().every(([n, p]) => p.equal(Object.fromEntries(fresh.namedParameters())[n])), `${Kind.name}: without the optimizer state it differs`);
   }
-  t.throws(() => new inv.optim.Adam(inv.nn.linear({ inFeatures: 1, outFeatures: 1 }).parameters()).loadStateBytes(inv.zeros([4])), /expected a 1-D uint8 tensor/);
-  t.throws(() => new inv.optim.Adam(inv.nn.linear({ inFeatures: 1, outFeatures: 1 }).parameters()).loadStateBytes(inv.zeros([16], { dtype: 'uint8' })), /optimizerLoadStateBytes/, 'garbage bytes: a JS error, not an abort');
   fs.rmSync(dir, { recursive: true });
   t.end();
 });

@@ -213,8 +213,8 @@ export interface NativeBinding {
   optimizerZeroGrad(optimizer: Handle): void;
   optimizerLr(optimizer: Handle): number;
   optimizerSetLr(optimizer: Handle, lr: number): void;
-  optimizerStateBytes(optimizer: Handle): number | null;
-  optimizerLoadStateBytes(optimizer: Handle, bytes: Handle): void;
+  optimizerState(optimizer: Handle): [string, number][];
+  optimizerLoadState(optimizer: Handle, state: [string, Handle][]): void;
   optimizerDispose(handle: number): boolean;
   clipGradNorm(params: Handle[], maxNorm: number, normType?: number): number;
   emaUpdate(average: Handle[], params: Handle[], decay: number): void;

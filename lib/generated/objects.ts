@@ -2,14 +2,14 @@
 /* eslint-disable */
 import { native } from '../tensor/native';
 import { checkOptions } from '../tensor/options';
-import { fromHandle, th, type Tensor } from './tensor';
+import { fromHandle, th, tp, type Tensor } from './tensor';
 
 // One constant per op: the addon object has ~200 properties, so V8 keeps it in slow dictionary mode.
 const $moduleIsTraining = native.moduleIsTraining;
 const $optimizerStep = native.optimizerStep;
 const $optimizerZeroGrad = native.optimizerZeroGrad;
-const $optimizerStateBytes = native.optimizerStateBytes;
-const $optimizerLoadStateBytes = native.optimizerLoadStateBytes;
+const $optimizerState = native.optimizerState;
+const $optimizerLoadState = native.optimizerLoadState;
 const $operatorForward = native.operatorForward;
 const $operatorAdjoint = native.operatorAdjoint;
 const $operatorPinv = native.operatorPinv;
@@ -99,14 +99,14 @@ export abstract class OptimizerMethods {
     return $optimizerZeroGrad(this.handle);
   }
 
-  /** The optimizer's state (moments, step counts) as a uint8 tensor, for checkpoints. */
-  stateBytes(): Tensor {
-    return fromHandle($optimizerStateBytes(this.handle));
+  /** The optimizer's state as [name, Tensor] pairs for checkpoints: '<parameter index>.<field>', moments shaped like their parameter and int64 step counts (see native/core/optimizer_state.h). */
+  stateDict(): [string, Tensor][] {
+    return ($optimizerState(this.handle)).map(([n, h]): [string, Tensor] => [n, fromHandle(h)]);
   }
 
-  /** Restores state saved by optimizerStateBytes (same parameters, same order). */
-  loadStateBytes(bytes: Tensor): void {
-    return $optimizerLoadStateBytes(this.handle, th(bytes));
+  /** Replaces the state with one stateDict gave for the same parameters; every name, shape, dtype and value range is checked before anything is written. */
+  loadStateDict(state: [string, Tensor][]): void {
+    return $optimizerLoadState(this.handle, tp(state));
   }
 
 }

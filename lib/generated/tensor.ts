@@ -147,6 +147,9 @@ export function tn(x: unknown): Handle | number { return typeof x === 'number' ?
 export function tl(x: unknown): Handle[] { return Array.isArray(x) ? x.map(th) : (describe(x) as unknown as Handle[]); }
 /** An Operator, Module or Optimizer argument: its handle, or a description of what was passed instead. */
 export function oh(x: unknown): Handle { const h = (x as { handle?: unknown } | null)?.handle; return typeof h === 'number' ? h : describe(x); }
+export function tp(x: unknown): [string, Handle][] {
+  return Array.isArray(x) ? x.map((p) => (Array.isArray(p) ? [p[0], th(p[1])] : p)) : (describe(x) as unknown as [string, Handle][]);
+}
 
 /** A tensor: the methods of the op schema on the handle, properties and lifetime of TensorBase. */
 export class Tensor extends TensorBase {

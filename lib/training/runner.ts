@@ -112,6 +112,22 @@ export function checkpointWeights(path: string, which: 'ema' | 'model' = 'ema'):
   return { weights, metadata };
 }
 
+// Checkpoint tensors under this prefix are the optimizer's stateDict.
+const OPTIMIZER = 'optimizer.';
+
+function optimizerState(tensors: Record<string, Tensor>, file: string): [string, Tensor][] {
+  // Before the optimizer state had a format invdiff checks, it was one uint8 tensor holding LibTorch's
+  // archive, whose loader lets a tampered tensor record corrupt the heap at the next step; it is not read.
+  if (tensors.optimizer)
+    throw new Error(
+      `training: checkpoint '${file}' holds its optimizer state in LibTorch's archive format, which an earlier invdiff wrote and this one ` +
+        'no longer reads (its contents cannot be checked safely); its weights still load with inv.training.checkpointWeights, to start a fresh run from them',
+    );
+  return Object.entries(tensors)
+    .filter(([k]) => k.startsWith(OPTIMIZER))
+    .map(([k, t]): [string, Tensor] => [k.slice(OPTIMIZER.length), t]);
+}
+
 /** fn's value computed in eval mode without autograd (validation inside a training run); the mode is restored after. */
 export function evaluating<T>(model: Module, fn: () => T): T {
   const wasTraining = model.training;
@@ -157,7 +173,7 @@ export async function runTraining(o: RunnerOptions): Promise<TrainingResult> {
       if (!meta) throw new Error(`training: '${o.checkpoint}' is not a training checkpoint`);
       o.model.loadStateDict(named.map(([n]): [string, Tensor] => [n, tensors[`model.${n}`] ?? missing(n)]));
       if (ema.length) scope(() => native.emaUpdate(ema.map(th), named.map(([n]) => th(tensors[`ema.${n}`] ?? tensors[`model.${n}`])), 0));
-      o.optimizer.loadStateBytes(tensors.optimizer);
+      o.optimizer.loadStateDict(optimizerState(tensors, o.checkpoint));
       native.setRngState(th(tensors.rng));
       o.data.restore(meta.dataset);
       step = meta.step;
@@ -177,7 +193,7 @@ export async function runTraining(o: RunnerOptions): Promise<TrainingResult> {
       const tensors: [string, Tensor][] = [
         ...named.map(([n, p]): [string, Tensor] => [`model.${n}`, p]),
         ...ema.map((e, i): [string, Tensor] => [`ema.${named[i][0]}`, e]),
-        ['optimizer', o.optimizer.stateBytes()],
+        ...o.optimizer.stateDict().map(([n, t]): [string, Tensor] => [`${OPTIMIZER}${n}`, t]),
         ['rng', fromHandle(native.rngState())],
       ];
       const meta: CheckpointMeta = { step, dataset: o.data.state(), history, config: o.config };

@@ -6,11 +6,7 @@
 #include <torch/optim/adam.h>
 #include <torch/optim/adamw.h>
 #include <torch/optim/sgd.h>
-#include <torch/serialize/input-archive.h>
-#include <torch/serialize/output-archive.h>
 
-#include <cstring>
-#include <sstream>
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/grad_mode.h>
 
@@ -18,6 +14,7 @@
 #include "core/backend.h"
 #include "core/models/registry.h"
 #include "core/memory.h"
+#include "core/optimizer_state.h"
 
 namespace invdiff::binding {
 namespace {
@@ -210,26 +207,10 @@ const std::vector<OpImpl> rows = {
        for (auto& group : a.optimizer(0).param_groups()) group.options().set_lr(a.n(1));
        return {};
      }},
-    {"optimizerStateBytes",
+    {"optimizerState", [](const Args& a) -> Result { return optim::state(a.optimizer(0)); }},
+    {"optimizerLoadState",
      [](const Args& a) -> Result {
-       // LibTorch's own archive: stable across 1.13 and 2.x, unlike the optimizer's internal state map.
-       torch::serialize::OutputArchive archive;
-       a.optimizer(0).save(archive);
-       std::ostringstream out;
-       archive.save_to(out);
-       const std::string bytes = out.str();
-       at::Tensor t = at::empty({static_cast<int64_t>(bytes.size())}, at::kByte);
-       std::memcpy(t.data_ptr(), bytes.data(), bytes.size());
-       return t;
-     }},
-    {"optimizerLoadStateBytes",
-     [](const Args& a) -> Result {
-       const at::Tensor bytes = a.t(1).contiguous();
-       if (bytes.scalar_type() != at::kByte || bytes.dim() != 1) throw std::invalid_argument("argument 'bytes' expected a 1-D uint8 tensor from optimizerStateBytes");
-       std::istringstream in(std::string(static_cast<const char*>(bytes.data_ptr()), bytes.numel()));
-       torch::serialize::InputArchive archive;
-       archive.load_from(in);
-       a.optimizer(0).load(archive);
+       optim::loadState(a.optimizer(0), a.named(1));
        return {};
      }},
     {"optimizerDispose",
