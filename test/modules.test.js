@@ -143,6 +143,22 @@ test('Module.save / Module.load round-trip parameters and config', async (t) => 
   t.end();
 });
 
+test('loadStateDict checks the set of names, not their count, and changes nothing when it fails', (t) => {
+  inv.scope(() => {
+    const net = inv.nn.mlp({ sizes: [3, 4, 2] });
+    const before = net.namedParameters().map(([n, p]) => [n, p.clone()]);
+    const [w0, b0, w1] = before;
+    const twice = [w0, b0, w1, ['1.weight', inv.zeros([2, 4])]]; // four tensors, but 1.bias is absent
+    t.throws(() => net.loadStateDict(twice), /argument 'state' names '1\.weight' twice/, 'a duplicated name fails although the count matches');
+    t.throws(() => net.loadStateDict([w0, b0, w1]), /argument 'state' lacks '1\.bias' \(it has 3 of the module's 4 tensors\)/, 'a missing name is named');
+    t.throws(() => net.loadStateDict([['0.weight', inv.ones([4, 3])], b0, w1, ['1.bias', inv.ones([3])]]), /gives '1\.bias' shape \[3\], the module has \[2\]/);
+    t.ok(net.namedParameters().every(([, p], i) => p.equal(before[i][1])), 'after the failures every parameter is as it was (nothing was copied in)');
+    net.loadStateDict([['1.bias', inv.ones([2])], ['0.weight', inv.ones([4, 3])], b0, w1]);
+    t.ok(Object.fromEntries(net.namedParameters())['1.bias'].equal(inv.ones([2])), 'any order of the same set loads');
+  });
+  t.end();
+});
+
 test('optimizer state round-trips through a safetensors checkpoint: resuming is bit-for-bit', (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'invdiff-opt-'));
   const file = path.join(dir, 'ckpt.safetensors');

@@ -91,3 +91,55 @@ test('overwriting is atomic and bad files give clear errors', (t) => {
   fs.rmSync(dir, { recursive: true });
   t.end();
 });
+
+// A file from a header text and data bytes, for the cases the writer never produces.
+function raw(dir, name, header, data) {
+  const text = Buffer.from(header);
+  const size = Buffer.alloc(8);
+  size.writeBigUInt64LE(BigInt(text.length));
+  const file = path.join(dir, name);
+  fs.writeFileSync(file, Buffer.concat([size, text, data]));
+  return file;
+}
+
+test("the reader is as strict as the format's own loader: no overlaps, holes, duplicates or trailing bytes", (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'invdiff-st-'));
+  const f32 = (name, shape, begin, end) => `"${name}":{"dtype":"F32","shape":[${shape}],"data_offsets":[${begin},${end}]}`;
+  const data = Buffer.from(new Float32Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]).buffer);
+  const good = raw(dir, 'good', `{${f32('b', [2], 16, 24)},"z":{"dtype":"I64","shape":[0,3],"data_offsets":[0,0]},${f32('a', [2, 2], 0, 16)}}   `, data.subarray(0, 24));
+  inv.scope(() => {
+    const { tensors } = inv.loadSafetensors(good);
+    t.deepEqual(Array.from(tensors.a.toFloat32Array()), [1, 2, 3, 4], 'offsets in any order, an empty tensor and padding spaces are fine');
+    t.deepEqual([Array.from(tensors.b.toFloat32Array()), tensors.z.shape], [[5, 6], [0, 3]]);
+  });
+  const emoji = raw(dir, 'emoji', `{${f32('\\ud83d\\ude00\\u00e9', [1], 0, 4)}}`, data.subarray(0, 4));
+  t.deepEqual(Object.keys(inv.loadSafetensors(emoji).tensors), ['😀é'], 'a \\u surrogate pair is one character');
+  const refused = [
+    ['overlapping tensors', `{${f32('a', [4], 0, 16)},${f32('b', [4], 8, 24)}}`, 24, /tensors 'a' and 'b' sharing bytes/],
+    ['two names for the same bytes', `{${f32('a', [4], 0, 16)},${f32('b', [4], 0, 16)}}`, 16, /sharing bytes/],
+    ['a hole between tensors', `{${f32('a', [4], 0, 16)},${f32('b', [4], 24, 40)}}`, 40, /8 unused bytes before tensor 'b'/],
+    ['trailing bytes', `{${f32('a', [4], 0, 16)}}`, 20, /4 bytes after the last tensor's data/],
+    ['a duplicate tensor name', `{${f32('a', [2], 0, 8)},${f32('a', [2], 8, 16)}}`, 16, /tensor 'a' appears twice/],
+    ['a duplicate metadata key', `{"__metadata__":{"k":"1","k":"2"}}`, 0, /metadata key 'k' appears twice/],
+    ['two metadata objects', `{"__metadata__":{},"__metadata__":{}}`, 0, /a second '__metadata__'/],
+    ['a field given twice', `{"a":{"dtype":"F32","dtype":"F32","shape":[1],"data_offsets":[0,4]}}`, 4, /a second field 'dtype'/],
+    ['an unknown field', `{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"x":1}}`, 4, /an unknown field 'x'/],
+    ['a missing field', `{"a":{"dtype":"F32","data_offsets":[0,4]}}`, 4, /needs dtype, shape and data_offsets/],
+    ['a negative size', `{${f32('a', [-1], 0, 4)}}`, 4, /expected a non-negative integer/],
+    ['a sign inside a number', `{${f32('a', ['1-2'], 0, 4)}}`, 4, /expected '\]'/],
+    ['an integer beyond int64', `{${f32('a', ['99999999999999999999'], 0, 4)}}`, 4, /an integer too large/],
+    ['a shape larger than the file', `{${f32('a', [4294967296, 4294967296], 0, 16)}}`, 16, /a shape larger than the file/],
+    ['a shape that is not its byte span', `{${f32('a', [3], 0, 16)}}`, 16, /needs 12 bytes for its shape and dtype, its data_offsets span 16/],
+    ['offsets that are not [begin, end]', `{${f32('a', [0], 8, 4)}}`, 8, /data_offsets that are not \[begin, end\]/],
+    ['text after the header object', `{${f32('a', [1], 0, 4)}}x`, 4, /bytes after the header's closing '}'/],
+    ['a header that does not start with {', ` {${f32('a', [1], 0, 4)}}`, 4, /a header starts with '{'/],
+    ['an unknown escape', `{"a\\q":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`, 4, /unknown escape/],
+    ['a lone surrogate', `{"\\ud83d":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`, 4, /lone high surrogate/],
+    ['a short \\u escape', `{"\\u12":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`, 4, /four hex digits/],
+  ];
+  refused.forEach(([what, header, bytes, pattern], i) => t.throws(() => inv.loadSafetensors(raw(dir, `bad-${i}`, header, Buffer.alloc(bytes))), pattern, what));
+  const latin1 = Buffer.concat([Buffer.from('{"a'), Buffer.from([0xe9]), Buffer.from(`":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`)]);
+  t.throws(() => inv.loadSafetensors(raw(dir, 'latin1', latin1, Buffer.alloc(4))), /a header that is not UTF-8 text/, 'a name that is not UTF-8');
+  fs.rmSync(dir, { recursive: true });
+  t.end();
+});

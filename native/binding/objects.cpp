@@ -7,6 +7,7 @@
 #include <torch/optim/adamw.h>
 #include <torch/optim/sgd.h>
 
+#include <set>
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/grad_mode.h>
 
@@ -152,15 +153,20 @@ const std::vector<OpImpl> rows = {
      [](const Args& a) -> Result {
        at::NoGradGuard noGrad;
        auto params = a.module(0).named_parameters();
+       // The set of names is checked, not their count (a name given twice would leave another parameter
+       // at its initial value), and all of it before any value is copied, so a failed load changes nothing.
+       std::set<std::string> given;
        for (const auto& [name, value] : a.named(1)) {
-         at::Tensor* p = params.find(name);
+         const at::Tensor* p = params.find(name);
          if (!p) throw std::invalid_argument("argument 'state' names '" + name + "', which this module does not have");
+         if (!given.insert(name).second) throw std::invalid_argument("argument 'state' names '" + name + "' twice");
          if (p->sizes() != value.sizes())
            throw std::invalid_argument("argument 'state' gives '" + name + "' shape " + c10::str(value.sizes()) + ", the module has " + c10::str(p->sizes()));
-         p->copy_(value);
        }
-       if (a.named(1).size() != params.size())
-         throw std::invalid_argument("argument 'state' has " + std::to_string(a.named(1).size()) + " tensors, the module " + std::to_string(params.size()));
+       for (const auto& p : params)
+         if (!given.count(p.key()))
+           throw std::invalid_argument("argument 'state' lacks '" + p.key() + "' (it has " + std::to_string(given.size()) + " of the module's " + std::to_string(params.size()) + " tensors)");
+       for (const auto& [name, value] : a.named(1)) params.find(name)->copy_(value);
        return {};
      }},
     {"moduleSetTraining",

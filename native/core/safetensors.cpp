@@ -3,12 +3,16 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <random>
+#include <set>
 #include <sstream>
 #include <stdexcept>
+#include <tuple>
 
 namespace invdiff::safetensors {
 namespace {
@@ -68,7 +72,8 @@ void writeAll(int fd, const char* data, size_t n, const std::string& path) {
   }
 }
 
-// A JSON reader just large enough for safetensors headers: objects, arrays, strings, integers.
+// A JSON reader just large enough for safetensors headers (objects, arrays, strings, non-negative integers)
+// and as strict as JSON: what the format's own loader would refuse is an error here too.
 class HeaderParser {
  public:
   HeaderParser(const std::string& text, const std::string& path) : s_(text), path_(path) {}
@@ -85,45 +90,47 @@ class HeaderParser {
   std::string string() {
     expect('"');
     std::string out;
-    while (i_ < s_.size() && s_[i_] != '"') {
-      char c = s_[i_++];
-      if (c == '\\') {
-        if (i_ >= s_.size()) error("unterminated escape");
-        char e = s_[i_++];
-        switch (e) {
-          case 'n': out += '\n'; break;
-          case 't': out += '\t'; break;
-          case 'r': out += '\r'; break;
-          case 'b': out += '\b'; break;
-          case 'f': out += '\f'; break;
-          case 'u': {
-            if (i_ + 4 > s_.size()) error("bad \\u escape");
-            const unsigned code = std::stoul(s_.substr(i_, 4), nullptr, 16);
-            i_ += 4;
-            appendUtf8(out, code);
-            break;
-          }
-          default: out += e;
-        }
-      } else {
+    while (true) {
+      if (i_ >= s_.size()) error("unterminated string");
+      const char c = s_[i_++];
+      if (c == '"') return out;
+      if (static_cast<unsigned char>(c) < 0x20) error("a control character inside a string");
+      if (c != '\\') {
         out += c;
+        continue;
+      }
+      if (i_ >= s_.size()) error("unterminated escape");
+      switch (const char e = s_[i_++]) {
+        case '"': case '\\': case '/': out += e; break;
+        case 'n': out += '\n'; break;
+        case 't': out += '\t'; break;
+        case 'r': out += '\r'; break;
+        case 'b': out += '\b'; break;
+        case 'f': out += '\f'; break;
+        case 'u': appendUtf8(out, codePoint()); break;
+        default: error(std::string("unknown escape '\\") + e + "'");
       }
     }
-    expect('"');
-    return out;
   }
-  int64_t integer() {
+  // Shapes and offsets: decimal digits without a sign or a leading zero, within int64.
+  int64_t count() {
     skipSpace();
-    size_t start = i_;
-    while (i_ < s_.size() && (std::isdigit(static_cast<unsigned char>(s_[i_])) || s_[i_] == '-')) ++i_;
-    if (start == i_) error("expected an integer");
-    return std::stoll(s_.substr(start, i_ - start));
+    const size_t start = i_;
+    int64_t v = 0;
+    for (; i_ < s_.size() && s_[i_] >= '0' && s_[i_] <= '9'; ++i_) {
+      const int d = s_[i_] - '0';
+      if (v > (std::numeric_limits<int64_t>::max() - d) / 10) error("an integer too large");
+      v = v * 10 + d;
+    }
+    if (start == i_) error("expected a non-negative integer");
+    if (i_ - start > 1 && s_[start] == '0') error("an integer with a leading zero");
+    return v;
   }
-  std::vector<int64_t> integers() {
+  std::vector<int64_t> counts() {
     std::vector<int64_t> out;
     expect('[');
     if (peekIs(']')) return ++i_, out;
-    do out.push_back(integer());
+    do out.push_back(count());
     while (comma());
     expect(']');
     return out;
@@ -132,13 +139,40 @@ class HeaderParser {
     if (peekIs(',')) return ++i_, true;
     return false;
   }
+  // Only the padding spaces may follow the header's object.
+  void end() {
+    skipSpace();
+    if (i_ != s_.size()) error("bytes after the header's closing '}'");
+  }
   [[noreturn]] void error(const std::string& what) {
     throw std::runtime_error("safetensors: malformed header in '" + path_ + "' at byte " + std::to_string(i_) + ": " + what);
   }
 
  private:
   void skipSpace() {
-    while (i_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[i_]))) ++i_;
+    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' || s_[i_] == '\r')) ++i_;
+  }
+  unsigned hex4() {
+    if (i_ + 4 > s_.size()) error("a \\u escape needs four hex digits");
+    unsigned v = 0;
+    for (int k = 0; k < 4; ++k) {
+      const char h = s_[i_++];
+      const int d = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10 : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
+      if (d < 0) error("a \\u escape needs four hex digits");
+      v = v * 16 + static_cast<unsigned>(d);
+    }
+    return v;
+  }
+  // Characters beyond U+FFFF arrive as a surrogate pair of escapes (RFC 8259 §7).
+  unsigned codePoint() {
+    const unsigned code = hex4();
+    if (code >= 0xDC00 && code < 0xE000) error("a lone low surrogate in a \\u escape");
+    if (code < 0xD800 || code >= 0xDC00) return code;
+    if (s_.compare(i_, 2, "\\u") != 0) error("a lone high surrogate in a \\u escape");
+    i_ += 2;
+    const unsigned low = hex4();
+    if (low < 0xDC00 || low >= 0xE000) error("a high surrogate without its low half");
+    return 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
   }
   static void appendUtf8(std::string& out, unsigned code) {
     if (code < 0x80) {
@@ -146,8 +180,13 @@ class HeaderParser {
     } else if (code < 0x800) {
       out += static_cast<char>(0xC0 | (code >> 6));
       out += static_cast<char>(0x80 | (code & 0x3F));
-    } else {
+    } else if (code < 0x10000) {
       out += static_cast<char>(0xE0 | (code >> 12));
+      out += static_cast<char>(0x80 | ((code >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (code & 0x3F));
+    } else {
+      out += static_cast<char>(0xF0 | (code >> 18));
+      out += static_cast<char>(0x80 | ((code >> 12) & 0x3F));
       out += static_cast<char>(0x80 | ((code >> 6) & 0x3F));
       out += static_cast<char>(0x80 | (code & 0x3F));
     }
@@ -156,6 +195,26 @@ class HeaderParser {
   const std::string& path_;
   size_t i_ = 0;
 };
+
+// The header is UTF-8 text (the format's loader refuses anything else); names that are not would reach JS
+// with replacement characters, where two of them could become one.
+bool validUtf8(const std::string& s) {
+  for (size_t i = 0; i < s.size();) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    const size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    unsigned code = n == 1 ? c : c & (0x7F >> n);
+    for (size_t k = 1; k < n; ++k) {
+      const unsigned char d = static_cast<unsigned char>(s[i + k]);
+      if ((d >> 6) != 0x2) return false;
+      code = (code << 6) | (d & 0x3F);
+    }
+    const unsigned least[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (code < least[n] || code > 0x10FFFF || (code >= 0xD800 && code < 0xE000)) return false;  // overlong, out of range, surrogate
+    i += n;
+  }
+  return true;
+}
 
 std::string directoryOf(const std::string& path) {
   const auto slash = path.find_last_of('/');
@@ -229,24 +288,100 @@ void save(const std::string& path, const NamedTensors& tensors, const Metadata& 
   if (rc != 0) fail("safetensors: cannot fsync directory", dir);
 }
 
+namespace {
+
+// Python's safetensors refuses headers above this size; so does this reader.
+constexpr uint64_t kMaxHeader = 100'000'000;
+
+struct Entry {
+  std::string name;
+  at::ScalarType dtype = at::kFloat;
+  std::vector<int64_t> shape;
+  uint64_t begin = 0, end = 0;
+};
+
+// One tensor's {dtype, shape, data_offsets}, checked before anything is allocated for it.
+Entry readEntry(HeaderParser& p, const std::string& name, uint64_t dataSize, const std::string& path) {
+  Entry e{name};
+  bool dtype = false, shape = false, offsets = false;
+  do {
+    const std::string field = p.string();
+    p.expect(':');
+    if (field == "dtype" && !dtype) {
+      e.dtype = dtypeFromName(p.string(), path);
+      dtype = true;
+    } else if (field == "shape" && !shape) {
+      e.shape = p.counts();
+      shape = true;
+    } else if (field == "data_offsets" && !offsets) {
+      const auto range = p.counts();
+      if (range.size() != 2 || range[1] < range[0]) p.error("tensor '" + name + "' has data_offsets that are not [begin, end]");
+      e.begin = static_cast<uint64_t>(range[0]);
+      e.end = static_cast<uint64_t>(range[1]);
+      offsets = true;
+    } else {
+      p.error("tensor '" + name + "' has " + (field == "dtype" || field == "shape" || field == "data_offsets" ? "a second" : "an unknown") + " field '" + field + "'");
+    }
+  } while (p.comma());
+  p.expect('}');
+  if (!dtype || !shape || !offsets) p.error("tensor '" + name + "' needs dtype, shape and data_offsets");
+  if (e.end > dataSize) p.error("tensor '" + name + "' has data_offsets outside the file (its data section holds " + std::to_string(dataSize) + " bytes)");
+  uint64_t bytes = c10::elementSize(e.dtype);
+  for (int64_t d : e.shape) {
+    if (d != 0 && bytes > dataSize / static_cast<uint64_t>(d)) p.error("tensor '" + name + "' has a shape larger than the file");
+    bytes *= static_cast<uint64_t>(d);
+  }
+  if (bytes != e.end - e.begin)
+    p.error("tensor '" + name + "' needs " + std::to_string(bytes) + " bytes for its shape and dtype, its data_offsets span " + std::to_string(e.end - e.begin));
+  return e;
+}
+
+[[noreturn]] void invalid(const std::string& path, const std::string& what) { throw std::runtime_error("safetensors: '" + path + "' " + what); }
+
+// As the format's own loader: in order of their offsets the tensors' bytes tile the data section exactly,
+// so no two tensors share bytes, none are skipped and nothing follows the last.
+void checkTiling(const std::vector<Entry>& entries, uint64_t dataSize, const std::string& path) {
+  std::vector<const Entry*> order;
+  for (const auto& e : entries) order.push_back(&e);
+  std::sort(order.begin(), order.end(), [](const Entry* a, const Entry* b) { return std::tie(a->begin, a->end) < std::tie(b->begin, b->end); });
+  uint64_t next = 0;
+  const Entry* previous = nullptr;
+  for (const Entry* e : order) {
+    if (e->begin < next) invalid(path, "has tensors '" + previous->name + "' and '" + e->name + "' sharing bytes (overlapping data_offsets)");
+    if (e->begin > next) invalid(path, "has " + std::to_string(e->begin - next) + " unused bytes before tensor '" + e->name + "' (a hole in the data)");
+    next = e->end;
+    previous = e;
+  }
+  if (next != dataSize) invalid(path, "has " + std::to_string(dataSize - next) + " bytes after the last tensor's data");
+}
+
+}  // namespace
+
 Contents load(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) fail("safetensors: cannot open", path);
   unsigned char len[8];
-  if (!in.read(reinterpret_cast<char*>(len), 8)) throw std::runtime_error("safetensors: '" + path + "' is too short to be a safetensors file");
+  if (!in.read(reinterpret_cast<char*>(len), 8)) invalid(path, "is too short to be a safetensors file");
   uint64_t headerSize = 0;
   for (int b = 0; b < 8; ++b) headerSize |= static_cast<uint64_t>(len[b]) << (8 * b);
   in.seekg(0, std::ios::end);
   const uint64_t fileSize = static_cast<uint64_t>(in.tellg());
-  if (headerSize > fileSize - 8) throw std::runtime_error("safetensors: '" + path + "' declares a header larger than the file");
+  if (headerSize > fileSize - 8) invalid(path, "declares a header larger than the file");
+  if (headerSize > kMaxHeader) invalid(path, "declares a header of " + std::to_string(headerSize) + " bytes, more than the format allows");
   std::string json(headerSize, '\0');
   in.seekg(8);
   in.read(json.data(), static_cast<std::streamsize>(headerSize));
+  if (!in) invalid(path, "cannot be read");
+  if (!validUtf8(json)) invalid(path, "has a header that is not UTF-8 text");
   const uint64_t dataStart = 8 + headerSize;
   const uint64_t dataSize = fileSize - dataStart;
 
   Contents out;
+  std::vector<Entry> entries;
+  std::set<std::string> names;
+  bool metadata = false;
   HeaderParser p(json, path);
+  if (json.empty() || json[0] != '{') p.error("a header starts with '{'");
   p.expect('{');
   if (!p.peekIs('}')) {
     do {
@@ -254,39 +389,34 @@ Contents load(const std::string& path) {
       p.expect(':');
       p.expect('{');
       if (name == "__metadata__") {
+        if (metadata) p.error("a second '__metadata__'");
+        metadata = true;
         if (!p.peekIs('}')) {
           do {
             std::string key = p.string();
             p.expect(':');
-            out.metadata[key] = p.string();
+            if (!out.metadata.emplace(key, p.string()).second) p.error("metadata key '" + key + "' appears twice");
           } while (p.comma());
         }
         p.expect('}');
         continue;
       }
-      std::string dtype;
-      std::vector<int64_t> shape, offsets;
-      do {
-        const std::string field = p.string();
-        p.expect(':');
-        if (field == "dtype") dtype = p.string();
-        else if (field == "shape") shape = p.integers();
-        else if (field == "data_offsets") offsets = p.integers();
-        else p.error("unknown field '" + field + "' of tensor '" + name + "'");
-      } while (p.comma());
-      p.expect('}');
-      if (offsets.size() != 2 || offsets[0] < 0 || offsets[1] < offsets[0] || static_cast<uint64_t>(offsets[1]) > dataSize)
-        p.error("tensor '" + name + "' has data_offsets outside the file");
-      at::Tensor t = at::empty(shape, at::TensorOptions().dtype(dtypeFromName(dtype, path)));
-      if (static_cast<int64_t>(t.nbytes()) != offsets[1] - offsets[0])
-        p.error("tensor '" + name + "' has " + std::to_string(offsets[1] - offsets[0]) + " bytes for shape of " + std::to_string(t.nbytes()));
-      in.seekg(static_cast<std::streamoff>(dataStart + offsets[0]));
-      in.read(static_cast<char*>(t.data_ptr()), static_cast<std::streamsize>(t.nbytes()));
-      if (!in) throw std::runtime_error("safetensors: cannot read tensor '" + name + "' from '" + path + "'");
-      out.tensors.emplace_back(name, std::move(t));
+      if (!names.insert(name).second) p.error("tensor '" + name + "' appears twice");
+      entries.push_back(readEntry(p, name, dataSize, path));
     } while (p.comma());
   }
   p.expect('}');
+  p.end();
+  checkTiling(entries, dataSize, path);
+
+  // Only now is memory allocated, and no more than the file holds.
+  for (const auto& e : entries) {
+    at::Tensor t = at::empty(e.shape, at::TensorOptions().dtype(e.dtype));
+    in.seekg(static_cast<std::streamoff>(dataStart + e.begin));
+    in.read(static_cast<char*>(t.data_ptr()), static_cast<std::streamsize>(t.nbytes()));
+    if (!in) invalid(path, "cannot be read at tensor '" + e.name + "'");
+    out.tensors.emplace_back(e.name, std::move(t));
+  }
   return out;
 }
 
