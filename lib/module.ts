@@ -1,6 +1,6 @@
 // Module: a native LibTorch module (parameters, train/eval, device) driven from TS.
 import { Device, Dtype } from './generated/ops';
-import { loadSafetensors, loadSafetensorsAsync, saveSafetensors } from './safetensors';
+import { loadSafetensors, loadSafetensorsAsync, saveSafetensors, type SafetensorsContents } from './safetensors';
 import { ModuleMethods } from './generated/objects';
 import { fromHandle, native, scope, type Tensor } from './tensor';
 
@@ -18,6 +18,9 @@ export interface ModuleInfo {
 
 const handles = new FinalizationRegistry<number>((h) => native.moduleDispose(h));
 
+// While moduleFromFile builds a module: the CPU bytes its native construction may hold.
+let constructionLimit: number | undefined;
+
 export class Module extends ModuleMethods {
   readonly handle: number;
   private facts?: ModuleInfo;
@@ -25,7 +28,7 @@ export class Module extends ModuleMethods {
   /** Builds a native module of a registered kind (see moduleKinds()). */
   constructor(readonly kind: string, readonly options: ModuleOptions = {}) {
     super();
-    this.handle = native.moduleCreate(kind, options);
+    this.handle = native.moduleCreate(kind, options, constructionLimit);
     handles.register(this, this.handle, this);
   }
 
@@ -85,26 +88,88 @@ export class Module extends ModuleMethods {
   }
 
   static load(path: string): Module {
-    const { tensors, metadata } = loadSafetensors(path);
-    return Module.fromContents(path, tensors, metadata);
+    return moduleFromFile('Module.load', path, loadSafetensors(path), undefined, (options, kind) => new Module(kind, options));
   }
   static async loadAsync(path: string): Promise<Module> {
-    const { tensors, metadata } = await loadSafetensorsAsync(path);
-    return Module.fromContents(path, tensors, metadata);
-  }
-  private static fromContents(path: string, tensors: Record<string, Tensor>, metadata: Record<string, string>): Module {
-    const kind = metadata['invdiff.kind'];
-    if (!kind) throw new Error(`Module.load: '${path}' has no 'invdiff.kind' metadata; it was not written by Module.save`);
-    const m = new Module(kind, JSON.parse(metadata['invdiff.options'] ?? '{}'));
-    m.loadStateDict(tensors);
-    for (const t of Object.values(tensors)) t.dispose();
-    return m;
+    return moduleFromFile('Module.load', path, await loadSafetensorsAsync(path), undefined, (options, kind) => new Module(kind, options));
   }
 
   dispose(): void {
     handles.unregister(this);
     native.moduleDispose(this.handle);
   }
+}
+
+/**
+ * The module a file written by save() describes, built by `make` from the file's kind and options and filled
+ * with its tensors. The file is untrusted: its options must be a JSON object, building may hold no more
+ * memory than the file's own tensors justify (so a small file cannot ask for gigabytes), and the module's
+ * parameters must match the tensors by name and shape before any value is copied. The file's tensors are
+ * disposed either way, and the module too when any of this fails.
+ */
+export function moduleFromFile<M extends Module>(
+  owner: string,
+  file: string,
+  { tensors, metadata }: SafetensorsContents,
+  kind: string | undefined,
+  make: (options: ModuleOptions, kind: string) => M,
+): M {
+  try {
+    const found = metadata['invdiff.kind'];
+    if (!found) throw new Error(`${owner}: '${file}' has no 'invdiff.kind' metadata; it was not written by Module.save`);
+    if (kind !== undefined && found !== kind) throw new Error(`${owner}: '${file}' holds a '${found}' module, not a '${kind}' one`);
+    const options = savedOptions(owner, file, metadata['invdiff.options']);
+    const values = Object.values(tensors).reduce((n, t) => n + t.numel, 0);
+    // float32 parameters twice over (a layer may initialise a copy), whatever dtype the file stores, and room for small buffers.
+    constructionLimit = 8 * values + 64 * 2 ** 20;
+    let model: M;
+    try {
+      model = make(options, found);
+    } catch (e) {
+      if (/allocation limit/.test((e as Error).message))
+        throw new Error(`${owner}: the options in '${file}' (invdiff.options) describe a model larger than the ${values} values its tensors hold; the file is damaged or was not written by save()`);
+      throw e;
+    } finally {
+      constructionLimit = undefined;
+    }
+    try {
+      checkParameters(owner, file, model, tensors);
+      model.loadStateDict(tensors);
+      return model;
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
+  } finally {
+    for (const t of Object.values(tensors)) t.dispose();
+  }
+}
+
+function savedOptions(owner: string, file: string, text: string | undefined): ModuleOptions {
+  if (text === undefined) return {};
+  let options: unknown;
+  try {
+    options = JSON.parse(text);
+  } catch {
+    throw new Error(`${owner}: '${file}' has 'invdiff.options' metadata that is not JSON`);
+  }
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) throw new Error(`${owner}: '${file}' has 'invdiff.options' metadata that is not a JSON object`);
+  return options as ModuleOptions;
+}
+
+// Every parameter the options imply must be in the file with its shape, and nothing else.
+function checkParameters(owner: string, file: string, model: Module, tensors: Record<string, Tensor>): void {
+  const expected = scope(() => model.namedParameters().map(([name, p]): [string, number[]] => [name, p.shape]));
+  const problems: string[] = [];
+  for (const [name, shape] of expected) {
+    const t = tensors[name];
+    if (!t) problems.push(`lacks '${name}'`);
+    else if (t.shape.join() !== shape.join()) problems.push(`has '${name}' as [${t.shape.join(', ')}], the model [${shape.join(', ')}]`);
+  }
+  const names = new Set(expected.map(([name]) => name));
+  for (const name of Object.keys(tensors)) if (!names.has(name)) problems.push(`has '${name}', which the model does not`);
+  if (problems.length)
+    throw new Error(`${owner}: '${file}' does not hold the parameters its options describe (${problems.length} problems): ${problems.slice(0, 5).join('; ')}${problems.length > 5 ? '; …' : ''}`);
 }
 
 export function moduleKinds(): string[] {

@@ -14,7 +14,8 @@ function pairs(tensors: NamedTensors): [string, number][] {
 }
 
 function contents(raw: { tensors: [string, number][]; metadata: Record<string, string> }): SafetensorsContents {
-  const tensors: Record<string, Tensor> = {};
+  // No prototype: a tensor named '__proto__' is a tensor like any other, not the object's prototype.
+  const tensors: Record<string, Tensor> = Object.create(null);
   for (const [name, h] of raw.tensors) tensors[name] = fromHandle(h);
   return { tensors, metadata: raw.metadata };
 }

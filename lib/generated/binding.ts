@@ -196,7 +196,7 @@ export interface NativeBinding {
   setNumThreads(n: number): void;
   backendInfo(): Record<string, number | boolean | string | number[]>;
   moduleKinds(): string[];
-  moduleCreate(kind: string, options: object): number;
+  moduleCreate(kind: string, options: object, maxBytes?: number): number;
   moduleForward(module: Handle, inputs: Handle[]): number[];
   'moduleForward$async'(module: Handle, inputs: Handle[]): Promise<number[]>;
   modelDenoise(model: Handle, x?: Handle, sigma?: Handle, operator?: Handle, y?: Handle): number | null;

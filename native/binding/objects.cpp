@@ -7,6 +7,7 @@
 #include <torch/optim/adamw.h>
 #include <torch/optim/sgd.h>
 
+#include <algorithm>
 #include <set>
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/grad_mode.h>
@@ -129,7 +130,13 @@ const std::vector<OpImpl> rows = {
 
     // ---- modules ----
     {"moduleKinds", [](const Args&) -> Result { return moduleKinds(); }},
-    {"moduleCreate", [](const Args& a) -> Result { return createModule(a.s(0), a.options(1)); }},
+    {"moduleCreate",
+     [](const Args& a) -> Result {
+       if (!a.has(2)) return createModule(a.s(0), a.options(1));
+       if (!(a.n(2) >= 0)) a.fail(2, "a non-negative number of bytes");
+       const memory::AllocationLimit limit(static_cast<int64_t>(std::min(a.n(2), 9e18)));
+       return createModule(a.s(0), a.options(1));
+     }},
     {"moduleForward",
      [](const Args& a) -> Result {
        if (a.ts(1).size() != a.module(0).arity())

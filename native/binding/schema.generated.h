@@ -207,7 +207,7 @@ inline const std::vector<OpSpec>& schema() {
       {"setNumThreads", {{"n", Kind::Integer, false, false, 1, 0, "", {}}}, ResultKind::None, false},
       {"backendInfo", {}, ResultKind::Object, false},
       {"moduleKinds", {}, ResultKind::Strings, false},
-      {"moduleCreate", {{"kind", Kind::String, false, false, 1, 0, "", {}}, {"options", Kind::Options, false, false, 1, 0, "", {}}}, ResultKind::Module, false},
+      {"moduleCreate", {{"kind", Kind::String, false, false, 1, 0, "", {}}, {"options", Kind::Options, false, false, 1, 0, "", {}}, {"maxBytes", Kind::Number, true, false, 1, 0, "", {}}}, ResultKind::Module, false},
       {"moduleForward", {{"module", Kind::Module, false, false, 1, 0, "", {}}, {"inputs", Kind::Tensors, false, false, 1, 0, "", {}}}, ResultKind::Tensors, true},
       {"modelDenoise", {{"model", Kind::Module, false, false, 1, 0, "", {}}, {"x", Kind::Tensor, true, false, 1, 0, "", {}}, {"sigma", Kind::Tensor, true, false, 1, 0, "", {}}, {"operator", Kind::Operator, true, false, 1, 0, "", {}}, {"y", Kind::Tensor, true, false, 1, 0, "", {}}}, ResultKind::Tensor, true},
       {"moduleInfo", {{"module", Kind::Module, false, false, 1, 0, "", {}}}, ResultKind::Object, false},

@@ -28,6 +28,14 @@ void noteAllocated(int64_t n) {
   }
 }
 
+// The AllocationLimit of this thread: bytes allocated minus bytes freed on it since the limit began.
+struct ThreadLimit {
+  bool active = false;
+  int64_t limit = 0;
+  int64_t used = 0;
+};
+thread_local ThreadLimit threadLimit;
+
 // Blocks carry their size in a header just before the data, so the data pointer is also the DataPtr's
 // context: LibTorch's raw_allocate/raw_deallocate paths (some convolutions use them) require that.
 constexpr size_t kAlignment = 64;  // what LibTorch's own CPU allocator guarantees (AVX-512 loads)
@@ -38,6 +46,7 @@ void release(void* data) {
   int64_t size;
   std::memcpy(&size, base, sizeof size);
   liveBytes.fetch_sub(size, std::memory_order_relaxed);
+  if (threadLimit.active) threadLimit.used -= size;
   std::free(base);
 }
 
@@ -56,12 +65,16 @@ class CountingAllocator final : public c10::Allocator {
  private:
   static c10::DataPtr make(size_t n) {
     if (n == 0) return c10::DataPtr(nullptr, nullptr, &release, c10::Device(c10::DeviceType::CPU));
+    ThreadLimit& limit = threadLimit;
+    TORCH_CHECK(!limit.active || limit.used + static_cast<int64_t>(n) <= limit.limit, "CPU allocator: ", n, " more bytes would pass the allocation limit of ",
+                limit.limit, " bytes (", limit.used, " in use under it)");
     void* base = nullptr;
     const int rc = posix_memalign(&base, kAlignment, n + kAlignment);
     TORCH_CHECK(rc == 0 && base, "CPU allocator: cannot allocate ", n, " bytes (out of memory)");
     const int64_t size = static_cast<int64_t>(n);
     std::memcpy(base, &size, sizeof size);
     noteAllocated(size);
+    if (limit.active) limit.used += size;
     void* data = static_cast<char*>(base) + kAlignment;
     return c10::DataPtr(data, data, &release, c10::Device(c10::DeviceType::CPU));
   }
@@ -113,5 +126,12 @@ void resetPeak() {
   }
 #endif
 }
+
+AllocationLimit::AllocationLimit(int64_t bytes) {
+  TORCH_CHECK(!threadLimit.active, "AllocationLimit: limits do not nest");
+  threadLimit = {true, bytes, 0};
+}
+
+AllocationLimit::~AllocationLimit() { threadLimit = {}; }
 
 }  // namespace invdiff::memory

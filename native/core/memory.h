@@ -16,4 +16,16 @@ Stats cpu();
 Stats cuda(int device);
 void resetPeak();
 
+// While one is alive, the CPU allocations made on its thread may hold at most `bytes` at once (counting
+// from zero when it begins); the one that would exceed it fails as an out-of-memory does, with a message
+// naming the limit. Loaders build a model from a file's options under one, so untrusted options cannot ask
+// for more memory than the file's own tensors justify. Limits do not nest.
+class AllocationLimit {
+ public:
+  explicit AllocationLimit(int64_t bytes);
+  ~AllocationLimit();
+  AllocationLimit(const AllocationLimit&) = delete;
+  AllocationLimit& operator=(const AllocationLimit&) = delete;
+};
+
 }  // namespace invdiff::memory
