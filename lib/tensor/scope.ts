@@ -7,6 +7,12 @@ type Tensor = TensorBase;
 
 interface Frame {
   tensors: Tensor[];
+  /**
+   * The frame that was current when this one opened. An async result that arrives after its scopeAsync
+   * closed (a promise nobody awaited) still runs in that scope's async context; it goes here instead.
+   */
+  parent: Frame | undefined;
+  closed: boolean;
 }
 
 const syncFrames: Frame[] = [];
@@ -15,10 +21,16 @@ const asyncFrames = new AsyncLocalStorage<Frame>();
 const finalizers = new FinalizationRegistry<number>((h) => native.dispose(h));
 
 function currentFrame(): Frame | undefined {
-  return syncFrames.length ? syncFrames[syncFrames.length - 1] : asyncFrames.getStore();
+  let frame = syncFrames.length ? syncFrames[syncFrames.length - 1] : asyncFrames.getStore();
+  while (frame?.closed) frame = frame.parent;
+  return frame;
 }
 
-/** Gives a new tensor to the innermost scope, or to the finalizer backstop outside every scope. */
+function openFrame(): Frame {
+  return { tensors: [], parent: currentFrame(), closed: false };
+}
+
+/** Gives a new tensor to the innermost open scope, or to the finalizer backstop outside every scope. */
 export function track<T extends Tensor>(t: T): T {
   const frame = currentFrame();
   if (frame) frame.tensors.push(t);
@@ -50,6 +62,7 @@ function markEscaping(value: unknown, mark: number, depth = 0): void {
 
 // Frees what the frame created except what the result holds or keep() marked; those move outward.
 function close(frame: Frame, result: unknown, failed: boolean): void {
+  frame.closed = true;
   const mark = nextMark++;
   if (!failed) markEscaping(result, mark);
   const doomed = new Float64Array(frame.tensors.length);
@@ -59,6 +72,7 @@ function close(frame: Frame, result: unknown, failed: boolean): void {
     else if (t.lifetime === mark) track(t);
     else doomed[n++] = t.h;
   }
+  frame.tensors = []; // late arrivals' contexts may keep the frame alive; its tensors need not be
   if (n) native.disposeAll(n === doomed.length ? doomed : doomed.subarray(0, n)); // one native call per scope
 }
 
@@ -67,7 +81,7 @@ function close(frame: Frame, result: unknown, failed: boolean): void {
  * or Maps) and those passed to keep(). Returned tensors belong to the enclosing scope.
  */
 export function scope<T>(fn: () => T): T {
-  const frame: Frame = { tensors: [] };
+  const frame = openFrame();
   syncFrames.push(frame);
   let result: T;
   try {
@@ -88,7 +102,7 @@ export function scope<T>(fn: () => T): T {
 
 /** scope() for async functions: tensors created in fn's async continuations belong to this scope. */
 export async function scopeAsync<T>(fn: () => Promise<T>): Promise<T> {
-  const frame: Frame = { tensors: [] };
+  const frame = openFrame();
   let result: T;
   try {
     result = await asyncFrames.run(frame, fn);
