@@ -5,10 +5,13 @@ import * as fs from 'fs';
 import * as path from 'path';
 import sharp from 'sharp';
 import { decode as decodeBmp, encode as encodeBmp } from 'bmp-ts';
-import { tensor } from '../generated/ops';
+import { combine, tensor } from '../generated/ops';
 import { scope, type Tensor } from '../tensor';
 
 export type ImageMode = 'auto' | 'rgb' | 'gray' | 'y';
+
+/** sharp's own default limit on input pixels: 0x3FFF × 0x3FFF. */
+export const DEFAULT_PIXEL_LIMIT = 0x3fff * 0x3fff;
 
 export interface ReadImageOptions {
   /**
@@ -19,85 +22,149 @@ export interface ReadImageOptions {
   mode?: ImageMode;
   /** Shorthand for mode: 'gray'. */
   grayscale?: boolean;
+  /**
+   * Images with more pixels (width × height) are refused before they are decoded, as sharp does; default
+   * DEFAULT_PIXEL_LIMIT (268 M). `false` lifts the limit.
+   */
+  limitInputPixels?: number | false;
 }
 
 export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.tif', '.tiff', '.webp', '.bmp'];
 
-interface Pixels {
-  data: Float64Array; // interleaved, in [0, 1]
+/**
+ * Decoded samples, row by row, `stride` per pixel; `channels` are the indices of R, G and B (or of the gray
+ * value) among them. uint8 samples, or the bits of uint16 ones in an Int16Array (LibTorch has no uint16).
+ * Typed arrays throughout: a 42-MP photo has 126 M samples, past what a JS array may hold.
+ */
+interface Samples {
+  data: Uint8Array | Int16Array;
   width: number;
   height: number;
-  channels: number; // 1 or 3
+  stride: number;
+  channels: number[];
+  max: number;
 }
 
-async function decode(file: string): Promise<Pixels> {
+function pixelLimit(limit: unknown): number | false {
+  if (limit === undefined) return DEFAULT_PIXEL_LIMIT;
+  if (limit === false || (Number.isSafeInteger(limit) && (limit as number) > 0)) return limit as number | false;
+  throw new RangeError(`readImage: option 'limitInputPixels' must be a positive integer or false, got ${String(limit)}`);
+}
+
+// Before any pixel is decoded: a decompression bomb declares a size its few bytes do not hold.
+function checkSize(file: string, width: number, height: number, limit: number | false): void {
+  if (!(width > 0 && height > 0)) throw new Error(`readImage: '${file}' is ${width}×${height}; an image needs at least one pixel`);
+  if (limit !== false && width * height > limit)
+    throw new RangeError(`readImage: '${file}' is ${width}×${height} = ${width * height} pixels, more than the limit of ${limit} (option 'limitInputPixels'; false lifts it)`);
+}
+
+// bmp-ts trusts the header it is given and allocates width × height × 4 bytes from it, so the header is
+// read here first (the BITMAPINFOHEADER fields, which every later header keeps and bmp-ts requires).
+function checkBmp(buffer: Buffer, file: string, limit: number | false): void {
+  if (buffer.length < 34 || buffer.toString('latin1', 0, 2) !== 'BM') throw new Error(`readImage: cannot decode '${file}': not a BMP file`);
+  const dataOffset = buffer.readUInt32LE(10);
+  const width = buffer.readInt32LE(18);
+  const height = Math.abs(buffer.readInt32LE(22)); // negative: rows top-down
+  const bits = buffer.readUInt16LE(28);
+  const compression = buffer.readUInt32LE(30);
+  checkSize(file, width, height, limit);
+  // Uncompressed rows (BI_RGB, BI_BITFIELDS, BI_ALPHA_BITFIELDS) are 4-byte aligned and must all be there.
+  if ([0, 3, 6].includes(compression)) {
+    const bytes = Math.ceil((bits * width) / 32) * 4 * height;
+    if (dataOffset + bytes > buffer.length)
+      throw new Error(`readImage: '${file}' is truncated: its header declares ${width}×${height} at ${bits} bits (${bytes} bytes of pixels), the file holds ${Math.max(0, buffer.length - dataOffset)}`);
+  }
+}
+
+async function decode(file: string, limit: number | false): Promise<Samples> {
   const buffer = await fs.promises.readFile(file).catch((err: NodeJS.ErrnoException) => {
     throw new Error(`readImage: cannot read '${file}': ${err.code === 'ENOENT' ? 'no such file' : err.message}`);
   });
   if (path.extname(file).toLowerCase() === '.bmp') {
-    const bmp = decodeBmp(buffer); // ABGR bytes per pixel
-    const data = new Float64Array(bmp.width * bmp.height * 3);
-    for (let i = 0; i < bmp.width * bmp.height; i++) {
-      data[3 * i] = bmp.data[4 * i + 3] / 255;
-      data[3 * i + 1] = bmp.data[4 * i + 2] / 255;
-      data[3 * i + 2] = bmp.data[4 * i + 1] / 255;
+    checkBmp(buffer, file, limit);
+    let bmp;
+    try {
+      bmp = decodeBmp(buffer);
+    } catch (err) {
+      throw new Error(`readImage: cannot decode '${file}': ${(err as Error).message}`);
     }
-    return grayIfNeutral({ data, width: bmp.width, height: bmp.height, channels: 3 });
+    return { data: bmp.data, width: bmp.width, height: bmp.height, stride: 4, channels: [3, 2, 1], max: 255 }; // ABGR bytes per pixel
   }
-  let image;
+  let meta;
   try {
-    image = sharp(buffer);
-    const meta = await image.metadata();
+    meta = await sharp(buffer, { limitInputPixels: false }).metadata(); // the header only, so the size is ours to judge
+  } catch (err) {
+    throw new Error(`readImage: cannot decode '${file}': ${(err as Error).message}`);
+  }
+  checkSize(file, meta.width ?? 0, meta.height ?? 0, limit);
+  const image = sharp(buffer, { limitInputPixels: limit });
+  try {
     const sixteen = meta.depth === 'ushort';
     const gray = (meta.channels ?? 3) - (meta.hasAlpha ? 1 : 0) === 1;
     // sharp turns raw output into sRGB unless told otherwise: keep gray files gray and 16-bit files 16-bit.
     const space = gray ? (sixteen ? 'grey16' : 'b-w') : sixteen ? 'rgb16' : 'srgb';
     const { data, info } = await image.removeAlpha().toColourspace(space).raw({ depth: sixteen ? 'ushort' : 'uchar' }).toBuffer({ resolveWithObject: true });
-    const values = sixteen ? new Uint16Array(data.buffer, data.byteOffset, data.byteLength / 2) : data;
-    const max = sixteen ? 65535 : 255;
-    const out = Float64Array.from(values, (v) => v / max);
-    if (info.channels === 1 || info.channels === 3) return grayIfNeutral({ data: out, width: info.width, height: info.height, channels: info.channels });
-    throw new Error(`${info.channels} channels`);
+    if (info.channels !== 1 && info.channels !== 3) throw new Error(`${info.channels} channels`);
+    let samples: Uint8Array | Int16Array = data;
+    if (sixteen) {
+      samples = new Int16Array(data.byteLength / 2); // a copy: the Buffer need not be 2-byte aligned
+      new Uint8Array(samples.buffer).set(data);
+    }
+    return { data: samples, width: info.width, height: info.height, stride: info.channels, channels: info.channels === 1 ? [0] : [0, 1, 2], max: sixteen ? 65535 : 255 };
   } catch (err) {
     throw new Error(`readImage: cannot decode '${file}': ${(err as Error).message}`);
   }
 }
 
-// RGB with R = G = B everywhere (a palette TIFF whose palette is the gray ramp, say) is a grayscale image:
-// treating it as colour would map it through YCbCr's 16-235 range while true gray files keep 0-255.
-function grayIfNeutral(p: Pixels): Pixels {
-  if (p.channels !== 3) return p;
-  const n = p.width * p.height;
-  for (let i = 0; i < n; i++) if (p.data[3 * i] !== p.data[3 * i + 1] || p.data[3 * i] !== p.data[3 * i + 2]) return p;
-  const data = new Float64Array(n);
-  for (let i = 0; i < n; i++) data[i] = p.data[3 * i];
-  return { ...p, data, channels: 1 };
+// Each step frees its input once the next value exists: a float32 copy of a 42-MP photo is 500 MB.
+function chain(x: Tensor, ...steps: ((x: Tensor) => Tensor)[]): Tensor {
+  for (const step of steps) {
+    const next = step(x);
+    if (next !== x) x.dispose();
+    x = next;
+  }
+  return x;
 }
 
-function convert(p: Pixels, mode: ImageMode): Pixels {
-  if (mode === 'auto' || (p.channels === 1 && mode !== 'rgb')) return p;
-  const n = p.width * p.height;
-  if (p.channels === 1) {
-    const data = new Float64Array(3 * n);
-    for (let i = 0; i < n; i++) data[3 * i] = data[3 * i + 1] = data[3 * i + 2] = p.data[i];
-    return { ...p, data, channels: 3 };
-  }
-  if (mode === 'rgb') return p;
-  const data = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    const [r, g, b] = [p.data[3 * i], p.data[3 * i + 1], p.data[3 * i + 2]];
-    data[i] = mode === 'gray' ? 0.299 * r + 0.587 * g + 0.114 * b : (16 + 65.481 * r + 128.553 * g + 24.966 * b) / 255;
-  }
-  return { ...p, data, channels: 1 };
+// Samples → C×H×W values in [0, 1]. RGB with R = G = B everywhere (a palette TIFF whose palette is the
+// gray ramp, say) is a grayscale image: treating it as colour would map it through YCbCr's 16-235 range
+// while true gray files keep 0-255.
+function values(s: Samples): Tensor {
+  const hwc = tensor(s.data, [s.height, s.width, s.stride], { dtype: s.data instanceof Int16Array ? 'int16' : 'uint8' });
+  const [r, g, b] = s.channels.map((c) => hwc.select(2, c));
+  const channels = s.channels.length === 3 && r.equal(g) && r.equal(b) ? [s.channels[0]] : s.channels;
+  const identity = channels.length === s.stride && channels.every((c, i) => c === i);
+  return chain(
+    hwc,
+    (x) => (identity ? x : x.indexSelect(2, tensor(channels, [channels.length], { dtype: 'int64' }))),
+    (x) => x.permute([2, 0, 1]).to({ dtype: 'float32' }),
+    (x) => (s.data instanceof Int16Array ? x.remainder(65536) : x), // int16 bits back to 0..65535
+    (x) => x.div(s.max),
+  );
+}
+
+function convert(x: Tensor, mode: ImageMode): Tensor {
+  const channels = x.shape[0];
+  if (mode === 'auto' || (channels === 1 && mode !== 'rgb')) return x;
+  if (channels === 1) return x.expand([3, -1, -1]);
+  if (mode === 'rgb') return x;
+  const [r, g, b] = [0, 1, 2].map((c) => x.narrow(0, c, 1));
+  return mode === 'gray' ? combine([r, g, b], [0.299, 0.587, 0.114]) : combine([r, g, b], [65.481 / 255, 128.553 / 255, 24.966 / 255]).add(16 / 255);
 }
 
 /** Reads an image file into a 1×C×H×W tensor in [-1, 1]. */
 export async function readImage(file: string, opts: ReadImageOptions = {}): Promise<Tensor> {
   const mode: ImageMode = opts.grayscale ? 'gray' : opts.mode ?? 'auto';
   if (!['auto', 'rgb', 'gray', 'y'].includes(mode)) throw new RangeError(`readImage: option 'mode' must be 'auto', 'rgb', 'gray' or 'y', got '${mode}'`);
-  const p = convert(await decode(file), mode);
-  // interleaved H×W×C in [0, 1] → 1×C×H×W in [-1, 1]
-  return scope(() => tensor(p.data, [p.height, p.width, p.channels], { dtype: 'float32' }).permute([2, 0, 1]).unsqueeze(0).mul(2).sub(1).contiguous());
+  const samples = await decode(file, pixelLimit(opts.limitInputPixels));
+  return scope(() =>
+    chain(
+      values(samples),
+      (x) => convert(x, mode),
+      (x) => x.mul(2).sub(1),
+      (x) => x.unsqueeze(0).contiguous(),
+    ),
+  );
 }
 
 /** Writes a 1×C×H×W (or C×H×W) tensor in [-1, 1] as an 8-bit image; the format follows the extension. */
@@ -106,7 +173,18 @@ export async function writeImage(file: string, image: Tensor): Promise<void> {
   const chw = shape.length === 4 && shape[0] === 1 ? shape.slice(1) : shape;
   if (chw.length !== 3 || (chw[0] !== 1 && chw[0] !== 3)) throw new RangeError(`writeImage: expected a 1×C×H×W or C×H×W image with C = 1 or 3, got shape [${shape}]`);
   const [c, h, w] = chw;
-  const bytes = scope(() => Uint8Array.from(image.reshape(chw).permute([1, 2, 0]).add(1).mul(127.5).clamp({ min: 0, max: 255 }).round().toFloat32Array()));
+  const bytes = scope(() => {
+    const hwc = chain(
+      image.reshape(chw).permute([1, 2, 0]),
+      (x) => x.add(1),
+      (x) => x.mul(127.5),
+      (x) => x.clamp({ min: 0, max: 255 }),
+      (x) => x.round(),
+      (x) => x.to({ dtype: 'uint8' }),
+      (x) => x.contiguous(),
+    );
+    return hwc.toTypedArray() as Uint8Array;
+  });
   await fs.promises.mkdir(path.dirname(path.resolve(file)), { recursive: true });
   if (path.extname(file).toLowerCase() === '.bmp') {
     const abgr = Buffer.alloc(4 * w * h);
@@ -122,7 +200,7 @@ export async function writeImage(file: string, image: Tensor): Promise<void> {
   }
   // Lossless where the format allows it (sharp's TIFF default is JPEG compression, WebP's is lossy).
   const ext = path.extname(file).toLowerCase();
-  let out = sharp(Buffer.from(bytes), { raw: { width: w, height: h, channels: c as 1 | 3 } });
+  let out = sharp(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), { raw: { width: w, height: h, channels: c as 1 | 3 } });
   if (ext === '.tif' || ext === '.tiff') out = out.tiff({ compression: 'lzw' });
   else if (ext === '.webp') out = out.webp({ lossless: true });
   else if (ext === '.jpg' || ext === '.jpeg') out = out.jpeg({ quality: 95 });
