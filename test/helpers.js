@@ -1,10 +1,11 @@
 'use strict';
-// Shared test helpers: closeness of arrays with a message that shows the worst element, and untrusted files
-// read in child processes.
+// Shared test helpers: closeness of arrays with a message that shows the worst element, untrusted files
+// read in child processes, and a seeded generator for mutating them.
 const { spawnSync } = require('child_process');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
+
 function maxAbsDiff(a, b) {
   let worst = 0;
   for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(Number(a[i]) - Number(b[i])));
@@ -44,4 +45,13 @@ function readUntrusted(kind, files, batch = 60) {
   return results;
 }
 
-module.exports = { close, maxAbsDiff, readUntrusted };
+/** A seeded generator of integers in [0, n), so a failing mutation can be reproduced. */
+function lcg(seed) {
+  let s = seed >>> 0;
+  return (n) => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s % n;
+  };
+}
+
+module.exports = { close, lcg, maxAbsDiff, readUntrusted };

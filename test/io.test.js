@@ -6,7 +6,7 @@ const path = require('path');
 const sharp = require('sharp');
 const zlib = require('zlib');
 const inv = require('..');
-const { readUntrusted } = require('./helpers');
+const { lcg, readUntrusted } = require('./helpers');
 
 const shared = path.resolve(__dirname, '..', '..', 'shared', 'data');
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'invdiff-io-'));
@@ -202,14 +202,6 @@ test('a 39-MP RGB photo (117 M samples, past a JS array) reads and writes withou
   });
   fs.rmSync(dir, { recursive: true });
 });
-
-function lcg(seed) {
-  let s = seed >>> 0;
-  return (n) => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s % n;
-  };
-}
 
 test('mutated images (flipped bytes, truncations, declared sizes): a JS error or an image, never a crash (child processes)', async (t) => {
   const dir = tmp();

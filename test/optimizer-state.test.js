@@ -7,7 +7,7 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const inv = require('..');
-const { readUntrusted } = require('./helpers');
+const { lcg, readUntrusted } = require('./helpers');
 const { trainTiny } = require('./fixtures/untrusted');
 
 function stepped(Kind, options, steps = 2) {
@@ -124,15 +124,6 @@ test('tampered optimizer states in training checkpoints: resuming fails with the
   });
   fs.rmSync(dir, { recursive: true, force: true });
 });
-
-// A seeded generator, so a failing mutation can be reproduced.
-function lcg(seed) {
-  let s = seed >>> 0;
-  return (n) => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s % n;
-  };
-}
 
 test('byte-mutated training checkpoints (truncated, flipped, renumbered): a JS error or a clean resume, never a crash', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'invdiff-optfuzz-'));

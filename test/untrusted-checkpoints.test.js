@@ -6,7 +6,7 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const inv = require('..');
-const { readUntrusted } = require('./helpers');
+const { lcg, readUntrusted } = require('./helpers');
 
 const TINY_IDM = { channels: 8, groups: 4, heads: 2, multipliers: [1, 2], blocks: 1, attention: [false, true], steps: 2 };
 
@@ -108,14 +108,6 @@ test('saved models of every family load back under the construction limit', asyn
   t.ok(inv.models.IDM.pretrained(10).parameters().length > 0, 'a shipped checkpoint loads');
   fs.rmSync(dir, { recursive: true });
 });
-
-function lcg(seed) {
-  let s = seed >>> 0;
-  return (n) => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s % n;
-  };
-}
 
 test('mutated model files (header digits, flipped bytes, truncations, option values): a JS error or a load, never a crash', (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'invdiff-untrusted-'));
