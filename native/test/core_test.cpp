@@ -39,6 +39,24 @@ int main() {
     EXPECT(invdiff::memory::cpu().bytes == before, "raw deallocation is counted");
   }
 
+  {  // an allocation limit caps what this thread holds while it lives, and counts frees back
+    bool refused = false;
+    {
+      const invdiff::memory::AllocationLimit limit(2 << 20);
+      at::Tensor a = at::empty({1 << 18});  // 1 MiB of float32
+      { at::Tensor b = at::empty({1 << 18}); }  // another, freed again
+      try {
+        at::Tensor c = at::empty({1 << 19});  // 2 MiB more would pass the limit
+      } catch (const c10::Error& e) {
+        refused = std::string(e.what()).find("allocation limit of 2097152 bytes") != std::string::npos;
+      }
+      at::Tensor d = at::empty({1 << 17});  // but half a MiB still fits
+    }
+    EXPECT(refused, "an allocation past the limit fails with a message naming it");
+    at::Tensor big = at::empty({1 << 20});
+    EXPECT(big.numel() == (1 << 20), "after the limit ends, allocations are unlimited again");
+  }
+
   {  // safetensors round trip through the core alone
     const std::string path = std::string(std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp") + "/invdiff-core-test.safetensors";
     at::Tensor a = at::randn({3, 4}, at::kDouble);
