@@ -122,6 +122,21 @@ test('tampered optimizer states in training checkpoints: resuming fails with the
     t.equal(results[i].outcome, 'error', `${what}: a JS error`);
     t.match(results[i].message, pattern, `${what}: names the entry (${results[i].message.slice(0, 120)})`);
   });
+
+  // The optimizer state is checked before the model's weights are touched: a refused resume leaves them.
+  const model = inv.nn.mlp({ sizes: [64, 16, 64] });
+  const before = inv.scope(() => inv.cat(model.parameters().map((p) => p.flatten())).toFloat32Array());
+  const optimizer = new inv.optim.Adam(model.parameters(), { lr: 1e-2 });
+  const data = new inv.ImageDataset([inv.deadLeaves({ count: 1, size: 16, seed: 1 })], { crop: 8, batch: 2, seed: 2 });
+  const loss = (batch) => inv.mseLoss(model.call(batch.flatten({ startDim: 1 })), batch.flatten({ startDim: 1 }));
+  try {
+    await inv.training.runTraining({ model, optimizer, data, steps: 4, loss, lr: 1e-2, ema: 0, checkpoint: files[0], resume: true, progress: false });
+    t.fail('resumed');
+  } catch (e) {
+    t.match(e.message, /'0\.exp_avg' is Float\[15, 64\]/, 'in process too: the same error');
+  }
+  const after = inv.scope(() => inv.cat(model.parameters().map((p) => p.flatten())).toFloat32Array());
+  t.ok(Buffer.from(after.buffer).equals(Buffer.from(before.buffer)), "and the model's weights are as they were");
   fs.rmSync(dir, { recursive: true, force: true });
 });
 

@@ -171,9 +171,10 @@ export async function runTraining(o: RunnerOptions): Promise<TrainingResult> {
     try {
       const meta: CheckpointMeta = JSON.parse(metadata['invdiff.checkpoint'] ?? 'null');
       if (!meta) throw new Error(`training: '${o.checkpoint}' is not a training checkpoint`);
+      // The optimizer first: a state that does not fit then leaves the caller's model untouched.
+      o.optimizer.loadStateDict(optimizerState(tensors, o.checkpoint));
       o.model.loadStateDict(named.map(([n]): [string, Tensor] => [n, tensors[`model.${n}`] ?? missing(n)]));
       if (ema.length) scope(() => native.emaUpdate(ema.map(th), named.map(([n]) => th(tensors[`ema.${n}`] ?? tensors[`model.${n}`])), 0));
-      o.optimizer.loadStateDict(optimizerState(tensors, o.checkpoint));
       native.setRngState(th(tensors.rng));
       o.data.restore(meta.dataset);
       step = meta.step;
