@@ -131,8 +131,10 @@ function chain(x: Tensor, ...steps: ((x: Tensor) => Tensor)[]): Tensor {
 // while true gray files keep 0-255.
 function values(s: Samples): Tensor {
   const hwc = tensor(s.data, [s.height, s.width, s.stride], { dtype: s.data instanceof Int16Array ? 'int16' : 'uint8' });
-  const [r, g, b] = s.channels.map((c) => hwc.select(2, c));
+  const views = s.channels.map((c) => hwc.select(2, c));
+  const [r, g, b] = views;
   const channels = s.channels.length === 3 && r.equal(g) && r.equal(b) ? [s.channels[0]] : s.channels;
+  for (const v of views) v.dispose(); // views keep their storage alive until disposed
   const identity = channels.length === s.stride && channels.every((c, i) => c === i);
   return chain(
     hwc,
@@ -148,8 +150,10 @@ function convert(x: Tensor, mode: ImageMode): Tensor {
   if (mode === 'auto' || (channels === 1 && mode !== 'rgb')) return x;
   if (channels === 1) return x.expand([3, -1, -1]);
   if (mode === 'rgb') return x;
-  const [r, g, b] = [0, 1, 2].map((c) => x.narrow(0, c, 1));
-  return mode === 'gray' ? combine([r, g, b], [0.299, 0.587, 0.114]) : combine([r, g, b], [65.481 / 255, 128.553 / 255, 24.966 / 255]).add(16 / 255);
+  const rgb = [0, 1, 2].map((c) => x.narrow(0, c, 1));
+  const gray = mode === 'gray' ? combine(rgb, [0.299, 0.587, 0.114]) : chain(combine(rgb, [65.481 / 255, 128.553 / 255, 24.966 / 255]), (v) => v.add(16 / 255));
+  for (const v of rgb) v.dispose(); // so chain can free the colour image's storage
+  return gray;
 }
 
 /** Reads an image file into a 1×C×H×W tensor in [-1, 1]. */
