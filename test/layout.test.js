@@ -75,6 +75,9 @@ test('the package root exports no binding internals', (t) => {
   for (const name of ['th', 'fromHandle', 'native', 'nativeAddon', 'TensorMethods', 'TensorBase', 'checkOptions', 'setTensorClass']) {
     t.notOk(name in inv, `${name} is not exported`);
   }
+  const { read } = require('../scripts/gen-ops.js');
+  const functions = read().rows.filter((r) => r.surface === 'function').flatMap((r) => (r.async ? [r.tsName, `${r.tsName}Async`] : [r.tsName]));
+  t.deepEqual(functions.filter((name) => typeof inv[name] !== 'function'), [], `every function row of the schema is exported by the root (${functions.length})`);
   t.equal(typeof inv.Tensor, 'function', 'Tensor is');
   t.ok(inv.zeros([2]) instanceof inv.Tensor, 'a generated function returns a Tensor');
   t.end();
