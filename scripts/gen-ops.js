@@ -270,20 +270,14 @@ function generateTensor(schema) {
 
 // lib/generated/ops.ts: the package-level functions, every one public.
 function generateFunctions(schema) {
-  const { rows } = schema;
-  const out = [HEADER, '/* eslint-disable */'];
-  out.push("import { native } from '../tensor/native';");
-  out.push("import { checkOptions } from '../tensor/options';");
+  const functions = schema.rows.filter((r) => r.surface === 'function');
+  const text = members(functions, schema).join('\n') + '\n';
+  const out = [...importsFor(text)];
   out.push("import type { Device, Dtype } from '../tensor/types';");
-  out.push("import { fromHandle, oh, type Tensor, th, tl, tn, tu } from './tensor';");
   out.push("export type { Device, Dtype } from '../tensor/types';");
   out.push('');
-  out.push(...constants(rows.filter((r) => r.surface === 'function')));
-  for (const row of rows.filter((r) => r.surface === 'function')) {
-    out.push(...member(row, schema, false));
-    if (row.async) out.push(...member(row, schema, true));
-  }
-  return out.join('\n') + '\n';
+  out.push(...constants(functions));
+  return out.join('\n') + '\n' + text;
 }
 
 function members(rows, schema) {
@@ -305,14 +299,16 @@ function generateObjects(schema) {
     body.push('');
   }
   const text = body.join('\n');
+  return [...importsFor(text), '', ...constants(owned)].join('\n') + '\n' + text;
+}
+
+// The header and imports of a file of generated members: only the argument helpers its text calls.
+function importsFor(text) {
   const helpers = ['fromHandle', 'oh', 'th', 'tl', 'tn', 'tp', 'tu'].filter((h) => new RegExp(`\\b${h}\\(`).test(text));
-  const out = [HEADER, '/* eslint-disable */'];
-  out.push("import { native } from '../tensor/native';");
+  const out = [HEADER, '/* eslint-disable */', "import { native } from '../tensor/native';"];
   if (text.includes('checkOptions(')) out.push("import { checkOptions } from '../tensor/options';");
   out.push(`import { ${[...helpers, 'type Tensor'].join(', ')} } from './tensor';`);
-  out.push('');
-  out.push(...constants(owned));
-  return out.join('\n') + '\n' + text;
+  return out;
 }
 
 // One constant per op: the addon object has ~200 properties, so V8 keeps it in slow dictionary mode.

@@ -2,8 +2,8 @@
 /* eslint-disable */
 import { native } from '../tensor/native';
 import { checkOptions } from '../tensor/options';
+import { fromHandle, oh, th, tl, tn, tu, type Tensor } from './tensor';
 import type { Device, Dtype } from '../tensor/types';
-import { fromHandle, oh, type Tensor, th, tl, tn, tu } from './tensor';
 export type { Device, Dtype } from '../tensor/types';
 
 // One constant per op: the addon object has ~200 properties, so V8 keeps it in slow dictionary mode.
