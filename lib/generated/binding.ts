@@ -201,6 +201,7 @@ export interface NativeBinding {
   'moduleForward$async'(module: Handle, inputs: Handle[]): Promise<number[]>;
   modelDenoise(model: Handle, x?: Handle, sigma?: Handle, operator?: Handle, y?: Handle): number | null;
   'modelDenoise$async'(model: Handle, x?: Handle, sigma?: Handle, operator?: Handle, y?: Handle): Promise<number | null>;
+  modelLogVariance(model: Handle, sigma: Handle): number | null;
   moduleInfo(module: Handle): Record<string, number | boolean | string | number[]>;
   moduleNamedParameters(module: Handle): [string, number][];
   moduleLoadState(module: Handle, state: [string, Handle][]): void;
@@ -217,6 +218,7 @@ export interface NativeBinding {
   optimizerLoadState(optimizer: Handle, state: [string, Handle][]): void;
   optimizerDispose(handle: number): boolean;
   clipGradNorm(params: Handle[], maxNorm: number, normType?: number): number;
+  zeroNonFiniteGrads(params: Handle[]): number;
   emaUpdate(average: Handle[], params: Handle[], decay: number): void;
   rngState(): number | null;
   setRngState(state: Handle): void;
@@ -232,6 +234,7 @@ export interface NativeBinding {
   'operatorAdjoint$async'(op: Handle, y: Handle): Promise<number | null>;
   operatorPinv(op: Handle, y: Handle): number | null;
   'operatorPinv$async'(op: Handle, y: Handle): Promise<number | null>;
+  operatorNetworkPinv(op: Handle, y: Handle): number | null;
   operatorProject(op: Handle, x: Handle, y: Handle): number | null;
   'operatorProject$async'(op: Handle, x: Handle, y: Handle): Promise<number | null>;
   operatorMeasure(op: Handle, x: Handle, seed?: number): number | null;

@@ -13,6 +13,7 @@ const $optimizerLoadState = native.optimizerLoadState;
 const $operatorForward = native.operatorForward;
 const $operatorAdjoint = native.operatorAdjoint;
 const $operatorPinv = native.operatorPinv;
+const $operatorNetworkPinv = native.operatorNetworkPinv;
 const $operatorProject = native.operatorProject;
 const $operatorMeasure = native.operatorMeasure;
 
@@ -48,6 +49,11 @@ export abstract class OperatorMethods {
   /** A⁺ y. Runs off the event loop. */
   pinvAsync(y: Tensor): Promise<Tensor> {
     return native['operatorPinv$async'](this.handle, th(y)).then((r) => fromHandle(r));
+  }
+
+  /** A⁺ y as a network applies it (InvFussion's Feature Degradation layer): the closed form, noiseless, gain capped at 100 for deblurring, float32 at least. */
+  networkPinv(y: Tensor): Tensor {
+    return fromHandle($operatorNetworkPinv(this.handle, th(y)));
   }
 
   /** x + A⁺(y − A x). */

@@ -2,10 +2,16 @@
 import { readSafetensorsMetadata } from '../safetensors';
 import { Palette, Unconditional } from './diffusion';
 import { IDM } from './idm';
+import { InvFussion } from './invfussion';
 
-export type AnyModel = IDM | Unconditional | Palette;
+export type AnyModel = IDM | Unconditional | Palette | InvFussion;
 
-const LOADERS: Record<string, (path: string) => AnyModel> = { idm: IDM.load, unconditional: Unconditional.load, palette: Palette.load };
+const LOADERS: Record<string, (path: string) => AnyModel> = {
+  idm: IDM.load,
+  unconditional: Unconditional.load,
+  palette: Palette.load,
+  invfussion: InvFussion.load,
+};
 
 /** The model a file written by save() holds, as its own class. */
 export function load(path: string): AnyModel {

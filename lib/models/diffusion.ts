@@ -1,6 +1,7 @@
-// Diffusion denoisers on a noise-conditional U-Net with EDM preconditioning (papers.md §4.1):
+// Diffusion denoisers with EDM preconditioning (papers.md §4.1), on a noise-conditional U-Net or HDiT:
 // Unconditional, the prior every zero-shot sampler runs on, and Palette, which also reads A⁺y (§2.6's
-// degradation-blind conditional baseline). Both are Denoisers, so any sampler drives them.
+// degradation-blind conditional baseline). Both are Denoisers, so any sampler drives them; InvFussion
+// (invfussion.ts) is the third.
 import { existsSync } from 'fs';
 import { resolve as pathResolve } from 'path';
 import { noGrad } from '../autograd';
@@ -34,7 +35,39 @@ export interface DiffusionUNetOptions {
   sigmaData?: number;
 }
 
-const FLAG_LISTS = ['attention'];
+/**
+ * The hourglass diffusion transformer (HDiT, papers.md §4.2) that Unconditional and Palette take with
+ * architecture 'hdit', and that InvFussion always is; the three differ only in how they see the measurement.
+ */
+export interface HDiTOptions {
+  architecture?: 'hdit';
+  /** 'cpu32' (default: 32×32 grayscale, widths [64, 128], depths [2, 4], NA-7 then global, head dim 32) or 'ffhq64' (the paper's). Other options override it. */
+  preset?: 'cpu32' | 'ffhq64';
+  imageChannels?: number;
+  /** Pixels per token side at the first level (default 2). */
+  patch?: number;
+  /** Width per level. */
+  widths?: number[];
+  /** Per level: encoder layers and as many decoder layers; the last level's are the middle. */
+  depths?: number[];
+  /** Per level: the neighbourhood attention window (odd), or 0 for global attention. */
+  kernelSizes?: number[];
+  /** InvFussion: per level, whether its layers have Feature Degradation layers (default: every level whose width is a multiple of (patch·2^level)²·imageChannels). */
+  featureDegradation?: (boolean | number)[];
+  headDim?: number;
+  /** Feed-forward width as a multiple of the level's width (default 3). */
+  ffMultiple?: number;
+  mappingWidth?: number;
+  mappingDepth?: number;
+  mappingHidden?: number;
+  dropout?: number;
+  sigmaData?: number;
+}
+
+/** Unconditional and Palette: the EDM U-Net (default) or HDiT. */
+export type DiffusionOptions = (DiffusionUNetOptions & { architecture?: 'unet' }) | HDiTOptions;
+
+const FLAG_LISTS = ['attention', 'featureDegradation'];
 
 /** σ at which one denoiser call gives the MMSE estimate E[x | y] (papers.md §2.7). */
 export const MMSE_SIGMA = 100;
@@ -43,7 +76,7 @@ export abstract class DiffusionModel extends Module implements Denoiser {
   /** The file's metadata when loaded (training facts such as 'invdiff.trained'); empty otherwise. */
   metadata: Record<string, string> = {};
 
-  protected constructor(kind: 'unconditional' | 'palette', owner: string, options: DiffusionUNetOptions) {
+  protected constructor(kind: 'unconditional' | 'palette' | 'invfussion', owner: string, options: DiffusionOptions) {
     super(kind, nativeOptions(owner, options, FLAG_LISTS));
   }
 
@@ -65,6 +98,14 @@ export abstract class DiffusionModel extends Module implements Denoiser {
   denoiseAsync(x: Tensor, sigma: number | Tensor, context: DenoiseContext = {}): Promise<Tensor> {
     const s = sigmaTensor(sigma);
     return native['modelDenoise$async'](this.handle, th(x), th(s), context.operator?.handle, tu(context.y)).then(fromHandle).finally(() => s.dispose());
+  }
+
+  /**
+   * EDM2's learned log-variance u(σ) of the loss weighting λ(σ)/e^u·‖D − x‖² + u (papers.md §2.6), one
+   * value per σ; HDiT networks only. Differentiable.
+   */
+  logVariance(sigma: Tensor): Tensor {
+    return scope(() => fromHandle(native.modelLogVariance(this.handle, th(sigma.reshape([-1])))));
   }
 
   /** The posterior mean E[x | y] in one call: D(σn, σ; A, y) at σ = 100 (papers.md §2.7). */
@@ -95,30 +136,39 @@ function sigmaTensor(sigma: number | Tensor): Tensor {
 
 /** An unconditional denoiser D(x; σ): the prior of the zero-shot samplers. It ignores any operator. */
 export class Unconditional extends DiffusionModel {
-  constructor(options: DiffusionUNetOptions = {}) {
+  constructor(options: DiffusionOptions = {}) {
     super('unconditional', 'Unconditional', options);
   }
-  /** The checkpoint shipped with the package (grayscale, see scripts/train-diffusion.js). */
-  static pretrained(): Unconditional {
-    return Unconditional.load(shippedFile('unconditional', 'Unconditional'));
+  /**
+   * A checkpoint shipped with the package: 'unet' (default; grayscale, scripts/train-diffusion.js) or 'cpu32'
+   * (the HDiT prior trained beside InvFussion, 32×32 grayscale, scripts/train-invfussion.js).
+   */
+  static pretrained(variant: 'unet' | 'cpu32' = 'unet'): Unconditional {
+    return Unconditional.load(shippedFile(variant === 'cpu32' ? 'unconditional-cpu32' : 'unconditional', 'Unconditional'));
   }
   static load(path: string): Unconditional {
-    return loadModel(path, 'unconditional', (o) => new Unconditional(o as DiffusionUNetOptions), 'Unconditional');
+    return loadModel(path, 'unconditional', (o) => new Unconditional(o as DiffusionOptions), 'Unconditional');
   }
 }
 
 /** Palette-style conditional denoiser D(x; σ, A⁺y): sees the measurement only through A⁺y, not the operator itself. */
 export class Palette extends DiffusionModel {
-  constructor(options: DiffusionUNetOptions = {}) {
+  constructor(options: DiffusionOptions = {}) {
     super('palette', 'Palette', options);
   }
+  /** The HDiT Palette trained beside InvFussion on the same data, budget and degradations (scripts/train-invfussion.js). */
+  static pretrained(): Palette {
+    return Palette.load(shippedFile('palette-cpu32', 'Palette'));
+  }
   static load(path: string): Palette {
-    return loadModel(path, 'palette', (o) => new Palette(o as DiffusionUNetOptions), 'Palette');
+    return loadModel(path, 'palette', (o) => new Palette(o as DiffusionOptions), 'Palette');
   }
 }
 
-function shippedFile(name: string, owner: string): string {
+/** A checkpoint of the package's models/ folder, or an error that names the script that makes it. */
+export function shippedFile(name: string, owner: string): string {
   const file = pathResolve(__dirname, '..', '..', 'models', `${name}.safetensors`);
-  if (!existsSync(file)) throw new Error(`${owner}.pretrained: '${file}' is missing; run npm run train:diffusion to make it`);
+  const script = name.endsWith('-cpu32') ? 'train:invfussion' : 'train:diffusion';
+  if (!existsSync(file)) throw new Error(`${owner}.pretrained: '${file}' is missing; run npm run ${script} to make it`);
   return file;
 }

@@ -27,6 +27,8 @@ export interface TrainingHistory {
 }
 
 export interface TrainingResult extends TrainingHistory {
+  /** Steps (this run) whose gradients held NaN or ±Inf, which were set to 0 before the optimizer step. */
+  nonFiniteSteps: number;
   /** Steps done in total (including those before a resume). */
   step: number;
   /** True when stopped early by Ctrl-C or the abort signal; a checkpoint was written if one was configured. */
@@ -45,6 +47,10 @@ export interface RunnerOptions {
   /** Steps at which the learning rate is multiplied by gamma (step decay). */
   milestones?: number[];
   gamma?: number;
+  /** Steps of linear learning-rate warm-up from 0 (default 0). */
+  warmup?: number;
+  /** Inverse-square-root decay after this step: lr · 1/√max(step/rsqrtDecay, 1) (EDM2's schedule; default off). */
+  rsqrtDecay?: number;
   /** EMA decay of the weights (0 turns it off). Default 0.999. */
   ema?: number;
   /** Mean PSNR of the current weights on held-out images, every validateEvery steps and at the end. */
@@ -90,7 +96,9 @@ export function plotHistory(file: string, history: TrainingHistory, title = 'tra
 
 function lrAt(step: number, o: RunnerOptions): number {
   const passed = (o.milestones ?? []).filter((m) => step >= m).length;
-  return o.lr * (o.gamma ?? 0.5) ** passed;
+  const warm = o.warmup ? Math.min((step + 1) / o.warmup, 1) : 1;
+  const decay = o.rsqrtDecay ? 1 / Math.sqrt(Math.max(step / o.rsqrtDecay, 1)) : 1;
+  return o.lr * (o.gamma ?? 0.5) ** passed * warm * decay;
 }
 
 function duration(seconds: number): string {
@@ -160,6 +168,8 @@ export async function runTraining(o: RunnerOptions): Promise<TrainingResult> {
   if (!(o.lr > 0)) throw new RangeError(`training: option 'lr' must be positive, got ${o.lr}`);
   const decay = o.ema ?? 0.999;
   if (!(decay >= 0 && decay < 1)) throw new RangeError(`training: option 'ema' must lie in [0, 1), got ${decay}`);
+  for (const key of ['warmup', 'rsqrtDecay'] as const)
+    if (o[key] !== undefined && !(Number.isInteger(o[key]) && o[key]! >= 0)) throw new RangeError(`training: option '${key}' must be an integer >= 0 (steps), got ${o[key]}`);
   const named = o.model.namedParameters();
   const params = named.map(([, p]) => p);
   const ema = decay > 0 ? params.map((p) => keep(p.detach().clone())) : [];
@@ -215,6 +225,7 @@ export async function runTraining(o: RunnerOptions): Promise<TrainingResult> {
   const started = Date.now();
   const first = step;
   const batchSize = o.data.options.batch;
+  let nonFiniteSteps = 0;
   try {
     while (step < o.steps && !interrupted && !o.signal?.aborted) {
       const lr = lrAt(step, o);
@@ -228,6 +239,7 @@ export async function runTraining(o: RunnerOptions): Promise<TrainingResult> {
       });
       batch.dispose();
       if (!Number.isFinite(loss)) throw new Error(`training: the loss became ${loss} at step ${step + 1}; the last checkpoint holds the weights before it`);
+      if (native.zeroNonFiniteGrads(params.map(th)) > 0) nonFiniteSteps++;
       o.optimizer.step();
       if (ema.length) native.emaUpdate(ema.map(th), params.map(th), Math.min(decay, (1 + step) / (10 + step)));
       step++;
@@ -250,7 +262,7 @@ export async function runTraining(o: RunnerOptions): Promise<TrainingResult> {
     save();
     if (o.plot && history.losses.length) await plotHistory(o.plot, history);
     if (progress) process.stderr.write('\n');
-    return { step, interrupted: stoppedEarly, seconds: (Date.now() - started) / 1000, ...history };
+    return { step, interrupted: stoppedEarly, seconds: (Date.now() - started) / 1000, nonFiniteSteps, ...history };
   } finally {
     if (o.handleInterrupt) process.off('SIGINT', onSigint);
     if (ema.length) {

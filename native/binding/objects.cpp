@@ -149,6 +149,7 @@ const std::vector<OpImpl> rows = {
        const Context context{a.has(3) ? a.sharedOp(3) : nullptr, a.t(4)};
        return a.module(0).denoise(a.t(1), a.t(2), context);  // an absent tensor argument is an undefined tensor
      }},
+    {"modelLogVariance", [](const Args& a) -> Result { return a.module(0).logVariance(a.t(1)); }},
     {"moduleInfo", [](const Args& a) -> Result { return Result::object(a.module(0).info()); }},
     {"moduleNamedParameters",
      [](const Args& a) -> Result {
@@ -246,6 +247,18 @@ const std::vector<OpImpl> rows = {
          avg[i].mul_(a.n(2)).add_(params[i].detach(), 1 - a.n(2));
        }
        return {};
+     }},
+    {"zeroNonFiniteGrads",
+     [](const Args& a) -> Result {
+       at::NoGradGuard off;
+       double affected = 0;
+       for (const at::Tensor& p : a.ts(0)) {
+         const at::Tensor& g = p.grad();
+         if (!g.defined() || at::isfinite(g).all().item<bool>()) continue;
+         g.nan_to_num_(0, 0, 0);
+         ++affected;
+       }
+       return affected;
      }},
     {"rngState",
      [](const Args&) -> Result {

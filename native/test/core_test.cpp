@@ -1,5 +1,5 @@
 // C++ tests of the core library, without Node: the counting allocator, safetensors, the module table and
-// (reversible_test.cpp) the reversible couplings and checkpoints.
+// (reversible_test.cpp) the reversible couplings and checkpoints, (feature_degradation_test.cpp) InvFusion's FD layer and joint attention.
 // Built with -DINVDIFF_NATIVE_TESTS=ON; test/native.test.js builds and runs it.
 #include <cstdio>
 #include <cstdlib>
@@ -86,6 +86,7 @@ int main() {
   }
 
   reversibleTests();
+  featureDegradationTests();
 
   std::printf("core_test (LibTorch %s): %d passed, %d failed\n", TORCH_VERSION, passes, failures);
   return failures ? 1 : 0;

@@ -14,3 +14,4 @@ extern int failures, passes;
   } while (0)
 
 void reversibleTests();
+void featureDegradationTests();

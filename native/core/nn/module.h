@@ -30,6 +30,9 @@ class Module : public torch::nn::Module {
   // or one per image), given the measurement. Unconditional denoisers ignore the context, Palette reads
   // A⁺y from it, IDM runs its whole chain from y (x and σ undefined: the chain has its own start and levels).
   virtual at::Tensor denoise(const at::Tensor& x, const at::Tensor& sigma, const Context& context);
+  // EDM2's learned log-variance u(σ) of the loss weighting λ(σ)/e^u·‖D − x‖² + u (papers.md §2.6), one
+  // value per σ, for networks that learn it.
+  virtual at::Tensor logVariance(const at::Tensor& sigma);
   virtual Options info() const {
     Options facts;
     facts.numbers["arity"] = static_cast<double>(arity());
@@ -40,6 +43,10 @@ class Module : public torch::nn::Module {
 // Layers are not denoisers.
 inline at::Tensor Module::denoise(const at::Tensor&, const at::Tensor&, const Context&) {
   throw std::invalid_argument("this module is not a denoiser (a layer; denoise serves networks such as unconditional, palette and idm)");
+}
+
+inline at::Tensor Module::logVariance(const at::Tensor&) {
+  throw std::invalid_argument("this module has no learned loss weighting (logVariance serves the HDiT networks: invfussion, and unconditional or palette with architecture 'hdit')");
 }
 
 }  // namespace invdiff

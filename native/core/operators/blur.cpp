@@ -10,6 +10,10 @@
 namespace invdiff::operators {
 namespace {
 
+// The largest gain of A⁺ inside a network (networkPinv): frequencies the kernel passes at less than 1/100
+// of its peak are dropped there, as InvFusion's own blur pseudo-inverse does (papers.md §2.11).
+constexpr double kNetworkGain = 100;
+
 at::Tensor gaussianKernel(int64_t size, double sigma) {
   at::Tensor r = at::arange(size, at::kDouble) - (size - 1) / 2.0;
   at::Tensor g = at::exp(-(r * r) / (2 * sigma * sigma));
@@ -72,6 +76,7 @@ class BlurOperator final : public Operator {
     const at::Tensor magnitude = spectrum_.abs();
     const at::Tensor keep = magnitude > threshold * magnitude.amax({1, 2}, true);
     inverse_ = at::where(keep, spectrum_.conj() / (magnitude * magnitude).clamp_min(1e-300), at::zeros_like(spectrum_));
+    networkInverse_ = at::where(magnitude * kNetworkGain >= magnitude.amax({1, 2}, true), inverse_, at::zeros_like(inverse_));
   }
 
   std::vector<int64_t> measurementShape() const override { return setup_.imageShape; }
@@ -81,6 +86,7 @@ class BlurOperator final : public Operator {
   at::Tensor applyA(const at::Tensor& x) const override { return filter(x, spectrum_, false); }
   at::Tensor applyAt(const at::Tensor& y) const override { return filter(y, spectrum_, true); }
   at::Tensor applyPinv(const at::Tensor& y) const override { return filter(y, inverse_, false); }
+  at::Tensor applyNetworkPinv(const at::Tensor& y) const override { return filter(y, networkInverse_, false); }
 
  private:
   // Multiplies by a per-sample frequency response (B×H×W complex), in the input's precision.
@@ -89,7 +95,7 @@ class BlurOperator final : public Operator {
     return at::real(at::fft_ifft2(at::fft_fft2(x) * (conjugate ? r.conj() : r)));
   }
 
-  at::Tensor spectrum_, inverse_;
+  at::Tensor spectrum_, inverse_, networkInverse_;
   double threshold_;
 };
 
@@ -112,6 +118,8 @@ class StridedBlurOperator final : public Operator {
     const at::Tensor power = aliasMean(spectrum_.abs().square());
     const double regularizer = setup_.noiseStd * setup_.noiseStd * s_ * s_ / static_cast<double>(4 * h * w);
     inversePower_ = at::where(power > 1e-12 * power.amax({1, 2}, true), 1.0 / (power + regularizer), at::zeros_like(power));
+    // Noiseless, and power below peak/gain² dropped: the network's A⁺ gains at most kNetworkGain.
+    networkInversePower_ = at::where(power * (kNetworkGain * kNetworkGain) >= power.amax({1, 2}, true), 1.0 / power, at::zeros_like(power));
   }
 
   std::vector<int64_t> measurementShape() const override {
@@ -133,12 +141,14 @@ class StridedBlurOperator final : public Operator {
     const at::Tensor tiled = u.repeat({1, 1, 1, s_, s_}) / static_cast<double>(s_ * s_);
     return crop(at::real(at::fft_ifft2(tiled * response(spectrum_, y).conj())) * n);
   }
-  at::Tensor applyPinv(const at::Tensor& y) const override {
-    const at::Tensor u = fromChannels(y) * response(inversePower_, y);
-    return crop(at::real(at::fft_ifft2(u.repeat({1, 1, 1, s_, s_}) * response(spectrum_, y).conj())));
-  }
+  at::Tensor applyPinv(const at::Tensor& y) const override { return inverse(y, inversePower_); }
+  at::Tensor applyNetworkPinv(const at::Tensor& y) const override { return inverse(y, networkInversePower_); }
 
  private:
+  at::Tensor inverse(const at::Tensor& y, const at::Tensor& inversePower) const {
+    const at::Tensor u = fromChannels(y) * response(inversePower, y);
+    return crop(at::real(at::fft_ifft2(u.repeat({1, 1, 1, s_, s_}) * response(spectrum_, y).conj())));
+  }
   // Average over the s×s aliases of the last two dims: (…, s·a, s·b) → (…, a, b).
   at::Tensor aliasMean(const at::Tensor& t) const {
     const int64_t a = t.size(-2) / s_, b = t.size(-1) / s_;
@@ -159,18 +169,40 @@ class StridedBlurOperator final : public Operator {
   at::Tensor crop(const at::Tensor& t) const { return t.narrow(-2, 0, setup_.imageShape[1]).narrow(-1, 0, setup_.imageShape[2]); }
 
   int64_t s_;
-  at::Tensor spectrum_, inversePower_;
+  at::Tensor spectrum_, inversePower_, networkInversePower_;
 };
 
 }  // namespace
 
+namespace {
+
+// The caller's kernels (option 'kernel' as a tensor): k×k or B×k×k with B = 1 or the batch, k ≤ min(H, W),
+// used as given (not normalised), so results compare with other code on the same kernels.
+at::Tensor givenKernels(const Setup& s) {
+  auto it = s.tensors.find("kernel");
+  if (it == s.tensors.end()) return {};
+  at::Tensor k = it->second.detach().to(at::kCPU, at::kDouble);
+  if (k.dim() == 2) k = k.unsqueeze(0);
+  const int64_t limit = std::min(s.imageShape[1], s.imageShape[2]);
+  if (k.dim() != 3 || k.size(1) != k.size(2) || k.size(1) > limit || (k.size(0) != 1 && k.size(0) != s.batch))
+    throw std::invalid_argument(s.family + ": option 'kernel' as a tensor must be k×k or B×k×k with k <= min(H, W) = " + std::to_string(limit) +
+                                " and B = 1 or the batch, got " + c10::str(it->second.sizes()));
+  if (!at::isfinite(k).all().item<bool>() || (k.flatten(1).abs().sum(1) == 0).any().item<bool>())
+    throw std::invalid_argument(s.family + ": option 'kernel' must be finite and not all zeros");
+  return k;
+}
+
+}  // namespace
+
 // Motion kernels of size min(H, W)/2 (intensity per sample uniform in [0, 1] unless given), convolved with
-// an isotropic Gaussian of std = stride, normalised.
+// an isotropic Gaussian of std = stride at "same" size, so the kernel stays min(H, W)/2 as in the official
+// code (papers.md §2.11), normalised; or the caller's kernels.
 std::shared_ptr<Operator> makeStridedBlur(Setup s) {
   const int64_t stride = s.options.integer(s.family, "stride", 2);
   const int64_t h = s.imageShape[1], w = s.imageShape[2];
   if (stride != 2 && stride != 4 && stride != 8) throw std::invalid_argument("stridedBlur: option 'stride' must be 2, 4 or 8");
   if ((2 * h) % stride || (2 * w) % stride) throw std::invalid_argument("stridedBlur: option 'imageShape' must have 2H and 2W divisible by the stride");
+  if (at::Tensor given = givenKernels(s); given.defined()) return std::make_shared<StridedBlurOperator>(std::move(s), given, stride);
   const int64_t size = std::max<int64_t>(3, std::min(h, w) / 2);
   const at::Tensor gaussian = gaussianKernel(std::min<int64_t>(2 * 3 * stride + 1, 2 * size + 1), static_cast<double>(stride));
   std::vector<at::Tensor> kernels;
@@ -178,9 +210,8 @@ std::shared_ptr<Operator> makeStridedBlur(Setup s) {
     at::Generator g = s.generatorFor(b);
     const double intensity = s.options.has("intensity") ? s.options.number(s.family, "intensity", 0.5) : at::rand({1}, g, at::kDouble).item<double>();
     const at::Tensor motion = motionKernel(size, intensity, g);
-    // Full 2-D convolution of the motion kernel with the Gaussian.
     at::Tensor k = at::conv2d(motion.view({1, 1, size, size}), gaussian.flip({0, 1}).view({1, 1, gaussian.size(0), gaussian.size(1)}), {}, 1,
-                              gaussian.size(0) - 1);
+                              gaussian.size(0) / 2);
     k = k.squeeze(0).squeeze(0);
     kernels.push_back(k / k.sum());
   }
@@ -192,7 +223,8 @@ std::shared_ptr<Operator> makeBlur(Setup s) {
   const int64_t h = s.imageShape[1], w = s.imageShape[2];
   const double threshold = s.options.number(s.family, "pinvThreshold", 1e-6);
   if (!(threshold >= 0 && threshold < 1)) throw std::invalid_argument("blur: option 'pinvThreshold' must lie in [0, 1)");
-  at::Tensor kernels;
+  at::Tensor kernels = givenKernels(s);
+  if (kernels.defined()) return std::make_shared<BlurOperator>(std::move(s), kernels, threshold);
   if (kind == "gaussian") {
     const double sigma = s.options.number(s.family, "sigma", 2.0);
     if (!(sigma > 0)) throw std::invalid_argument("blur: option 'sigma' must be positive");

@@ -139,6 +139,17 @@ at::Tensor Operator::pinv(const at::Tensor& y) const {
   return stacked ? x : x.squeeze(1);
 }
 
+at::Tensor Operator::networkPinv(const at::Tensor& y) const {
+  if (useCG_)
+    throw std::invalid_argument(setup_.family + ": this operator was built with pinv: 'cg'; a network applies A⁺ at every layer and needs the closed form (build it with pinv: 'closed')");
+  bool stacked;
+  const at::Tensor ys = checkedMeasurement(y, "networkPinv", stacked);
+  const bool low = ys.scalar_type() == at::kHalf || ys.scalar_type() == at::kBFloat16;
+  at::Tensor x = applyNetworkPinv(low ? ys.to(at::kFloat) : ys);
+  if (low) x = x.to(ys.scalar_type());
+  return stacked ? x : x.squeeze(1);
+}
+
 at::Tensor Operator::project(const at::Tensor& x, const at::Tensor& y) const {
   bool imageStacked, measurementStacked;
   const at::Tensor xs = checkedImage(x, "project", imageStacked);

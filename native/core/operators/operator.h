@@ -41,6 +41,11 @@ class Operator {
   at::Tensor forward(const at::Tensor& x) const;
   at::Tensor adjoint(const at::Tensor& y) const;
   at::Tensor pinv(const at::Tensor& y) const;
+  // A⁺ as a network layer applies it to activations (InvFusion's Feature Degradation layer, papers.md
+  // §2.11): always the family's closed form, noiseless, with its gain capped where the closed form divides
+  // by small spectra, computed in float32 at least. An operator built with pinv: 'cg' is refused: an
+  // iterative A⁺ at every layer of every call is too slow and not differentiable through its stopping rule.
+  at::Tensor networkPinv(const at::Tensor& y) const;
   // x + A⁺(y − A x): the closest measurement-consistent image (exactly so where A⁺ is exact).
   at::Tensor project(const at::Tensor& x, const at::Tensor& y) const;
   // A x + noiseStd · n, n ~ N(0, I) from seed.
@@ -61,6 +66,8 @@ class Operator {
   // The family's own A⁺; the default is conjugate gradients, for families without a closed form.
   virtual at::Tensor applyPinv(const at::Tensor& y) const { return pinvByCG(y); }
   virtual std::string closedFormPinv() const { return "exact"; }
+  // networkPinv on stacks; families whose closed form has an unbounded gain (deblurring) override it.
+  virtual at::Tensor applyNetworkPinv(const at::Tensor& y) const { return applyPinv(y); }
   virtual bool closedFormExact() const { return true; }
   // x + A⁺(y − A x) on stacks; a family may fuse it (samplers call it every step).
   virtual at::Tensor applyProject(const at::Tensor& x, const at::Tensor& y) const;

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "core/models/diffusion/precond.h"
 #include "core/nn/blocks.h"
 
 namespace invdiff::diffusion {
@@ -44,12 +45,16 @@ EdmUNetConfig EdmUNetConfig::from(const std::string& k, const Options& o) {
   return c;
 }
 
+namespace {
+
 // One resolution: resnets, each followed by attention where the level has it.
 struct Stage {
   std::vector<std::shared_ptr<ResnetBlock>> resnets;
   std::vector<std::shared_ptr<Transformer>> attentions;
   torch::nn::Conv2d resample{nullptr};
 };
+
+}  // namespace
 
 struct EdmUNet::Impl {
   torch::nn::Conv2d convIn{nullptr}, convOut{nullptr};
@@ -159,14 +164,8 @@ std::vector<at::Tensor> EdmUNet::forward(const std::vector<at::Tensor>& inputs) 
   const int64_t k = c.sizeMultiple(), n = x.size(0);
   if (x.size(2) % k || x.size(3) % k)
     throw std::invalid_argument(kind_ + ": image height and width must be multiples of " + std::to_string(k) + ", got " + c10::str(x.sizes()) + " (pad the images)");
-  const at::Tensor& sigma = inputs[1];
-  if (sigma.numel() != 1 && sigma.numel() != n)
-    throw std::invalid_argument(kind_ + ": argument 'sigma' expected one value or one per image (" + std::to_string(n) + "), got " + std::to_string(sigma.numel()));
-  const at::Tensor s = sigma.to(x.options()).reshape({-1}).expand({n}).reshape({n, 1, 1, 1});
-  if (!(s > 0).all().item<bool>() || !at::isfinite(s).all().item<bool>()) throw std::invalid_argument(kind_ + ": argument 'sigma' must be positive and finite");
-  const double sd2 = c.sigmaData * c.sigmaData;
-  const at::Tensor variance = s * s + sd2;
-  at::Tensor input = x * variance.rsqrt();
+  const Precond pre(kind_, inputs[1], x, c.sigmaData);
+  at::Tensor input = x * pre.cIn();
   if (c.conditionChannels > 0) {
     const at::Tensor& condition = inputs[2];
     if (condition.sizes() != at::IntArrayRef({n, c.conditionChannels, x.size(2), x.size(3)}))
@@ -174,8 +173,7 @@ std::vector<at::Tensor> EdmUNet::forward(const std::vector<at::Tensor>& inputs) 
                                   ", got " + c10::str(condition.sizes()));
     input = at::cat({input, condition.to(x.options())}, 1);
   }
-  const at::Tensor f = network(input, s.reshape({n}).log() / 4);
-  return {x * (sd2 / variance) + f * (s * c.sigmaData * variance.rsqrt())};
+  return {pre.output(x, network(input, pre.cNoise()))};
 }
 
 at::Tensor EdmUNet::denoise(const at::Tensor& x, const at::Tensor& sigma, const Context& context) {
