@@ -125,8 +125,8 @@ test('trainDiffusion: Palette over two degradations; resume equals the uninterru
     t.ok(error && pattern.test(error.message), `rejects: ${error?.message}`);
   };
   await rejects({ ...common, ...setup(), degradations: undefined, steps: 1 }, /needs option 'degradations'/);
-  await rejects({ model: new inv.models.Unconditional(TINY), data: first.data, degradations, steps: 1 }, /applies to Palette models only/);
-  await rejects({ model: new inv.models.IDM(), data: first.data, steps: 1 }, /expected an Unconditional or Palette model/);
+  await rejects({ model: new inv.models.Unconditional(TINY), data: first.data, degradations, steps: 1 }, /applies to conditional models only/);
+  await rejects({ model: new inv.models.IDM(), data: first.data, steps: 1 }, /expected an Unconditional, Palette or InvFussion model/);
   t.end();
 });
 

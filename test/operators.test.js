@@ -10,7 +10,7 @@ const variants = {
   boxInpainting: [{ boxSize: [6, 5] }],
   outpainting: [{ visibleSize: [8, 6] }],
   blur: [{ sigma: 1.5 }, { kernel: 'motion', kernelSize: 7, intensity: 0.8 }],
-  stridedBlur: [{ stride: 2 }, { stride: 4, pinv: 'cg', cgIterations: 3000 }],
+  stridedBlur: [{ stride: 2 }, { stride: 2, pinv: 'cg', cgIterations: 3000 }],
   superResolution: [{ factor: 2 }, { factor: 4 }, { factor: 2, downsample: 'bicubic' }],
   blockCS: [{ ratio: 0.3, blockSize: 8, imageShape: [1, 12, 12] }, { ratio: 0.5, blockSize: 8, scrambled: false }, { ratio: 0.1 }],
   matrix: [{ minRows: 5, maxRows: 20 }, { minRows: 5, maxRows: 20, pinv: 'cg' }],
