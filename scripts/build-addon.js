@@ -100,10 +100,18 @@ function buildAddon({ tool = has('cmake') ? 'cmake-js' : 'node-gyp', prebuild = 
   // ccache keys on paths relative to the package, so a build in another folder still hits the cache.
   const env = { ...process.env, CCACHE_BASEDIR: root, CCACHE_NOHASHDIR: '1' };
   if (tool === 'node-gyp' && has('ccache') && !env.CXX) env.CXX = 'ccache c++';
-  for (const { cmd, args } of steps) {
-    if (!quiet) console.log(`build-addon: $ ${path.basename(cmd)} ${args.map((a) => path.relative(root, a).startsWith('..') ? a : path.relative(root, a) || a).join(' ')}`);
-    const r = spawnSync(cmd, args, { cwd: root, env, stdio: quiet ? ['ignore', 'pipe', 'pipe'] : 'inherit', encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`the ${tool} build failed (exit ${r.status ?? r.signal})${quiet ? `:\n${(r.stdout + r.stderr).slice(-3000)}` : ''}`);
+  // node-gyp reads binding.gyp from the package root, but a binding.gyp there makes npm run node-gyp by itself
+  // on install (npm rebuild ignores "gypfile": false), so it lives in native/ and is put in place only to build.
+  const gypFile = path.join(root, 'binding.gyp');
+  if (tool === 'node-gyp') fs.copyFileSync(path.join(root, 'native', 'binding.gyp'), gypFile);
+  try {
+    for (const { cmd, args } of steps) {
+      if (!quiet) console.log(`build-addon: $ ${path.basename(cmd)} ${args.map((a) => path.relative(root, a).startsWith('..') ? a : path.relative(root, a) || a).join(' ')}`);
+      const r = spawnSync(cmd, args, { cwd: root, env, stdio: quiet ? ['ignore', 'pipe', 'pipe'] : 'inherit', encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`the ${tool} build failed (exit ${r.status ?? r.signal})${quiet ? `:\n${(r.stdout + r.stderr).slice(-3000)}` : ''}`);
+    }
+  } finally {
+    if (tool === 'node-gyp') fs.rmSync(gypFile, { force: true });
   }
   const meta = describeAddon(file, torch, { tool });
   fs.writeFileSync(path.join(path.dirname(file), 'invdiff.json'), `${JSON.stringify(meta, null, 2)}\n`);

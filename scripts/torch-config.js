@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 'use strict';
-// Locates LibTorch, in one order for the builds (binding.gyp, the bootstrap, `invdiff rebuild`) and the loader:
+// Locates LibTorch, in one order for the builds (native/binding.gyp, the bootstrap, `invdiff rebuild`) and the loader:
 // LIBTORCH, then Torch_DIR, then Debian's libtorch-dev, then (for loading only) Debian's runtime package.
 // Plain Node with no dependencies: it runs before anything is installed or compiled, and ships in the package.
 // Prints one field for gyp's <!@(...) expansion.
