@@ -92,7 +92,7 @@ test('CommonJS and ESM scripts reconstruct an image with a shipped checkpoint, o
   t.end();
 });
 
-test('tsc compiles TypeScript against the installed types, as CommonJS and as ESM', (t) => {
+test('tsc compiles TypeScript against the installed types, as CommonJS and as ESM, and the README\'s examples', (t) => {
   const use = `const x: inv.Tensor = inv.randn([1, 1, 32, 32], { seed: 1 });
 const A = inv.operators.create('blockCS', { imageShape: [1, 32, 32], ratio: 0.3 });
 const psnr: number = inv.metrics.psnr(A.pinv(A.forward(x)), x);
@@ -100,16 +100,33 @@ export const facts: { psnr: number; cuda: boolean } = { psnr, cuda: inv.backend(
 `;
   fs.writeFileSync(path.join(app, 'use.ts'), `import * as inv from 'invdiff';\n${use}`);
   fs.writeFileSync(path.join(app, 'use.mts'), `import * as inv from 'invdiff';\n${use}`);
+  // The README's examples, as a user's ES modules (top-level await).
+  const readme = [...fs.readFileSync(path.join(root, 'README.md'), 'utf8').matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]);
+  readme.forEach((text, i) => fs.writeFileSync(path.join(app, `readme-${i}.mts`), text));
   fs.writeFileSync(path.join(app, 'wrong.ts'), "import * as inv from 'invdiff';\nexport const n: number = inv.zeros([2]);\n");
   const tsc = (file) => node([require.resolve('typescript/bin/tsc'), '--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022',
     '--types', 'node', '--typeRoots', path.join(root, 'node_modules', '@types'), file]);
-  for (const file of ['use.ts', 'use.mts']) {
+  t.ok(readme.length >= 2, `the README has ${readme.length} TypeScript examples`);
+  for (const file of ['use.ts', 'use.mts', ...readme.map((_, i) => `readme-${i}.mts`)]) {
     const r = tsc(file);
     t.equal(r.status, 0, `${file} compiles${r.status ? `: ${r.stdout.slice(0, 1500)}` : ''}`);
   }
   const wrong = tsc('wrong.ts');
   t.notEqual(wrong.status, 0, 'and a type error against them is reported');
   t.match(wrong.stdout, /Type 'Tensor' is not assignable to type 'number'/, wrong.stdout.trim().split('\n')[0]);
+  t.end();
+});
+
+test('publint and arethetypeswrong find no problem in the package', (t) => {
+  const bin = (name) => path.join(root, 'node_modules', '.bin', name);
+  const publint = sh(bin('publint'), ['--strict', '--pack', 'false', installed]);
+  t.equal(publint.status, 0, `publint --strict: ${(publint.stdout + publint.stderr).trim().split('\n').pop()}`);
+  t.doesNotMatch(publint.stdout, /Suggestions|Warnings|Errors/, 'not even a suggestion');
+  const attw = sh(bin('attw'), ['--format', 'ascii', tarball], { env: { ...recordingEnv, NO_COLOR: '1' } });
+  t.equal(attw.status, 0, `attw: ${attw.stdout.includes('No problems found') ? 'no problems found' : attw.stdout.slice(-1500)}`);
+  // "invdiff" resolves for every resolution mode, to CommonJS types from require and ESM types from import.
+  const main = attw.stdout.split('"invdiff"')[1]?.split('***')[0] ?? '';
+  for (const line of ['node10: 🟢', 'node16 (from CJS): 🟢 (CJS)', 'node16 (from ESM): 🟢 (ESM)', 'bundler: 🟢']) t.ok(main.includes(line), line);
   t.end();
 });
 
