@@ -33,7 +33,7 @@ const RECONSTRUCT = `
   const y = A.forward(x);
   const xHat = inv.models.IDM.pretrained(30).reconstruct(A, y);
   const addon = (require('fs').readFileSync('/proc/self/maps', 'utf8').match(/\\s(\\/\\S*invdiff\\.node)\\n/) || [])[1];
-  console.log(JSON.stringify({ idm: inv.metrics.psnr(xHat, x), pinv: inv.metrics.psnr(A.pinv(y), x), addon }));`;
+  console.log(JSON.stringify({ idm: inv.metrics.psnr(xHat, x), pinv: inv.metrics.psnr(A.pinv(y), x), addon, cuda: inv.backend().cuda }));`;
 
 let tarball;
 
@@ -87,8 +87,24 @@ test('CommonJS and ESM scripts reconstruct an image with a shipped checkpoint, o
     const out = JSON.parse(r.stdout.trim().split('\n').pop());
     t.ok(out.idm > out.pinv + 3, `${file}: IDM ${out.idm.toFixed(2)} dB beats A⁺y ${out.pinv.toFixed(2)} dB`);
     t.equal(path.relative(installed, out.addon), 'prebuilds/linux-x64-gnu-libtorch1.13/invdiff.node', `${file} loaded the prebuild`);
+    if (!require(path.join(root, 'scripts', 'torch-config.js')).findLibTorch().cuda) t.equal(out.cuda, false, `${file}: backend().cuda is false on a CPU LibTorch`);
   }
   t.equal(compilersRun(), '', 'still no compiler');
+  t.end();
+});
+
+test('npx invdiff doctor reports the prebuild it loaded, the BLAS, threads and CUDA', (t) => {
+  const r = sh('npx', ['--no-install', 'invdiff', 'doctor']);
+  t.equal(r.status, 0, 'doctor exits 0');
+  t.match(r.stdout, /prebuilds\/linux-x64-gnu-libtorch1\.13\/invdiff\.node \(prebuild, linux-x64-gnu-libtorch1\.13\): loaded/, 'the prebuild loaded');
+  t.match(r.stdout, /LibTorch 1\.13\.\d+ from libtorch-dev/, 'on Debian\'s LibTorch');
+  t.match(r.stdout, /BLAS: OpenBLAS, \S+/, 'with OpenBLAS (the bootstrap installs libopenblas0-pthread)');
+  t.match(r.stdout, /threads: \d+/, 'the thread count');
+  const libtorch = require(path.join(root, 'scripts', 'torch-config.js')).findLibTorch();
+  if (!libtorch.cuda) t.match(r.stdout, /CUDA: not available \(a CPU-only LibTorch\)/, 'and no CUDA with a CPU LibTorch');
+  const json = JSON.parse(sh('npx', ['--no-install', 'invdiff', 'doctor', '--json']).stdout);
+  t.equal(json.loaded, true, 'doctor --json says it loaded');
+  t.equal(json.backend.cuda, libtorch.cuda, `backend().cuda is ${libtorch.cuda}, as the LibTorch found`);
   t.end();
 });
 
