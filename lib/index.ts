@@ -1,4 +1,5 @@
 // invdiff: diffusion models for imaging inverse problems, on a LibTorch native core.
+import { addonError } from './tensor/native';
 export { Tensor, scope, scopeAsync, keep } from './tensor';
 export type { Dtype, Device, TypedArray } from './tensor';
 // The package functions of the op schema, by name (test/layout.test.js names any function row missing here).
@@ -25,6 +26,8 @@ export { deadLeaves, mulberry32 } from './data/dead-leaves';
 export { ImageDataset } from './data/dataset';
 export type { ImageDatasetOptions } from './data/dataset';
 export type { DeadLeavesOptions } from './data/dead-leaves';
+export type { DatasetState } from './data/dataset';
+export type { SeededRandom } from './data/dead-leaves';
 export * as io from './io';
 export { encodePng } from './io/png';
 export * as operators from './operators';
@@ -33,3 +36,7 @@ export * as models from './models';
 export * as training from './training';
 export { restoreImages, restoreImagesAsync, idmRestorer, samplerRestorer, mmseRestorer, restorerFor, evaluate, SAMPLER_NAMES } from './restoration';
 export type { Restorer, Restored, SamplerName, Method, EvaluationOptions, EvaluationRow } from './restoration';
+export type { NamedImage, Score } from './restoration';
+
+// Requiring the package is where a missing or mismatched addon is reported (lib/addon says what to do).
+if (addonError) throw addonError;

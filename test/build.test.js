@@ -45,27 +45,20 @@ test('the generator names the row and the problem in a bad schema', (t) => {
   t.end();
 });
 
-// Node's own headers where the distribution installs them (Debian: /usr/include/node), so node-gyp needs no download.
-function nodedir() {
-  const prefix = path.resolve(path.dirname(process.execPath), '..');
-  return fs.existsSync(path.join(prefix, 'include', 'node', 'node_api.h')) ? prefix : process.env.npm_config_nodedir;
-}
-
-test('node-gyp builds the same sources into an addon that loads and computes', (t) => {
+test('node-gyp (invdiff rebuild without cmake) builds the same sources into an addon that loads and computes', (t) => {
   const dir = path.join(root, 'build', 'gyp-check');
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(path.join(dir, 'scripts'), { recursive: true });
-  for (const f of ['binding.gyp', 'package.json']) fs.copyFileSync(path.join(root, f), path.join(dir, f));
-  fs.copyFileSync(path.join(root, 'scripts', 'torch-config.js'), path.join(dir, 'scripts', 'torch-config.js'));
+  fs.copyFileSync(path.join(root, 'package.json'), path.join(dir, 'package.json'));
+  for (const f of ['build-addon.js', 'torch-config.js', 'elf-versions.js']) fs.copyFileSync(path.join(root, 'scripts', f), path.join(dir, 'scripts', f));
   fs.cpSync(path.join(root, 'native'), path.join(dir, 'native'), { recursive: true });
   fs.symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'));
-  const env = { ...process.env, CCACHE_BASEDIR: dir, CCACHE_NOHASHDIR: '1' };
-  if (spawnSync('sh', ['-c', 'command -v ccache']).status === 0) env.CXX = 'ccache g++';
-  const args = [require.resolve('node-gyp/bin/node-gyp.js'), 'rebuild', '--jobs', '2'];
-  if (nodedir()) args.push(`--nodedir=${nodedir()}`);
-  const build = spawnSync(process.execPath, args, { cwd: dir, env, encoding: 'utf8' });
+  const args = [path.join(dir, 'scripts', 'build-addon.js'), '--tool', 'node-gyp'];
+  const build = spawnSync(process.execPath, args, { cwd: dir, encoding: 'utf8' });
   if (build.status !== 0) console.log(build.stdout.slice(-4000), build.stderr.slice(-4000));
   t.equal(build.status, 0, 'node-gyp rebuild succeeds');
+  t.notOk(fs.existsSync(path.join(dir, 'binding.gyp')), 'and takes native/binding.gyp away from the root again (npm would run node-gyp for it)');
+  t.equal(JSON.parse(fs.readFileSync(path.join(dir, 'build', 'Release', 'invdiff.json'), 'utf8')).built.tool, 'node-gyp', 'invdiff.json is written beside it');
   const probe = spawnSync(process.execPath, ['-e', `
     const n = require(${JSON.stringify(path.join(dir, 'build', 'Release', 'invdiff.node'))});
     const a = n.tensor([1, 2, 3, 4], [2, 2]);

@@ -4,12 +4,14 @@
 import { parseArgs } from 'util';
 import { Command, UsageError } from './args';
 import { bench } from './bench';
+import { doctor } from './doctor';
 import { evalCommand } from './eval';
 import { info } from './info';
+import { rebuild } from './rebuild';
 import { restore } from './restore';
 import { train } from './train';
 
-const commands: Record<string, Command> = { info, train, restore, eval: evalCommand, bench };
+const commands: Record<string, Command> = { info, train, restore, eval: evalCommand, bench, doctor, rebuild };
 
 const USAGE = `usage: invdiff <command> [options]   (invdiff <command> --help for its options)
 
@@ -38,14 +40,18 @@ async function main(argv: string[]): Promise<number> {
   return command.run(values, positionals);
 }
 
-// Run only as the program, so requiring this module (tests load every module on its own) does nothing.
-if (require.main === module)
-  main(process.argv.slice(2))
+/** Runs the program (bin.ts calls it): the exit code is set, failures are printed. */
+export function runProgram(argv: string[]): void {
+  main(argv)
     .then((code) => {
       process.exitCode = code;
     })
     .catch((err: Error & { code?: string }) => {
       const usage = err instanceof UsageError || err.code?.startsWith('ERR_PARSE_ARGS');
-      console.error(`invdiff: ${err.message}${usage ? ` (see invdiff ${process.argv[2] ?? ''} --help)` : ''}`);
+      console.error(`invdiff: ${err.message}${usage ? ` (see invdiff ${argv[0] ?? ''} --help)` : ''}`);
       process.exitCode = usage ? 2 : 1;
     });
+}
+
+// Run only as the program, so requiring this module (tests load every module on its own) does nothing.
+if (require.main === module) runProgram(process.argv.slice(2));

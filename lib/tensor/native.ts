@@ -1,22 +1,28 @@
-// Loads the native addon, with a message that says what to do when it is missing.
-import * as path from 'path';
+// The native binding, as lib/addon loads it. Where it cannot load, every function of it throws the loader's
+// error instead: modules still import (so `invdiff doctor` and `rebuild` run), and the package root throws
+// that error when it is required.
+import * as os from 'os';
+import { AddonError, loadAddon } from '../addon/load';
 import type { NativeBinding } from '../generated/binding';
 
-function load(): NativeBinding {
-  const root = path.resolve(__dirname, '..', '..');
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
-    return require('bindings')({ bindings: 'invdiff.node', module_root: root });
-  } catch (err) {
-    const reason = (err as Error).message.split('\n')[0];
-    throw new Error(
-      `invdiff: the native addon could not be loaded (${reason}).\n` +
-        'Build it with `npm run bootstrap` (it installs LibTorch on Debian/Ubuntu when run as root), or install\n' +
-        'LibTorch yourself (Debian: apt-get install libtorch-dev libopenblas0-pthread; elsewhere set LIBTORCH to an\n' +
-        'unpacked LibTorch) and run `npm run build`.',
-    );
-  }
+function stub(error: AddonError): NativeBinding {
+  const fail = () => {
+    throw error;
+  };
+  return new Proxy({}, { get: () => fail }) as NativeBinding;
 }
 
+const loaded = loadAddon<NativeBinding>();
+
+/** The loader's error when the addon did not load, else undefined; and what it found and tried. */
+export const addonError = loaded.error;
+export const addonDiagnosis = loaded.diagnosis;
+
 /** The raw binding: one function per row of the op schema (native/binding/ops.json). */
-export const native = load();
+export const native = loaded.binding ?? stub(loaded.error!);
+
+// LibTorch may start with one thread in an embedding process; default to the cores we may use.
+if (loaded.binding) {
+  const requested = Number(process.env.INVDIFF_NUM_THREADS);
+  native.setNumThreads(Number.isInteger(requested) && requested > 0 ? requested : os.availableParallelism?.() ?? os.cpus().length);
+}
