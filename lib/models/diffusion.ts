@@ -1,8 +1,6 @@
 // Diffusion denoisers on a noise-conditional U-Net with EDM preconditioning (papers.md §4.1):
 // Unconditional, the prior every zero-shot sampler runs on, and Palette, which also reads A⁺y (§2.6's
 // degradation-blind conditional baseline). Both are Denoisers, so any sampler drives them.
-import { existsSync } from 'fs';
-import { resolve as pathResolve } from 'path';
 import { noGrad } from '../autograd';
 import { randn, tensor } from '../generated/ops';
 import { Module } from '../module';
@@ -11,6 +9,7 @@ import type { DenoiseContext, Denoiser } from '../samplers/contract';
 import { fromHandle, native, scope, th, tu, type Tensor } from '../tensor';
 import { loadModel } from './load';
 import { nativeOptions } from './options';
+import { shippedFile } from './shipped';
 
 export interface DiffusionUNetOptions {
   /** 1 for grayscale (default), 3 for RGB. */
@@ -100,7 +99,7 @@ export class Unconditional extends DiffusionModel {
   }
   /** The checkpoint shipped with the package (grayscale, see scripts/train-diffusion.js). */
   static pretrained(): Unconditional {
-    return Unconditional.load(shippedFile('unconditional', 'Unconditional'));
+    return Unconditional.load(shippedFile('unconditional', 'Unconditional.pretrained'));
   }
   static load(path: string): Unconditional {
     return loadModel(path, 'unconditional', (o) => new Unconditional(o as DiffusionUNetOptions), 'Unconditional');
@@ -115,10 +114,4 @@ export class Palette extends DiffusionModel {
   static load(path: string): Palette {
     return loadModel(path, 'palette', (o) => new Palette(o as DiffusionUNetOptions), 'Palette');
   }
-}
-
-function shippedFile(name: string, owner: string): string {
-  const file = pathResolve(__dirname, '..', '..', 'models', `${name}.safetensors`);
-  if (!existsSync(file)) throw new Error(`${owner}.pretrained: '${file}' is missing; run npm run train:diffusion to make it`);
-  return file;
 }

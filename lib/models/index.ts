@@ -4,3 +4,9 @@ export { DiffusionModel, Unconditional, Palette, MMSE_SIGMA } from './diffusion'
 export type { DiffusionUNetOptions } from './diffusion';
 export { load } from './any';
 export type { AnyModel } from './any';
+export { pretrained, list, modelFile } from './pretrained';
+export type { Listed } from './pretrained';
+export { SHIPPED } from './shipped';
+export type { ShippedName } from './shipped';
+export { describe, writeCard, untrainedOperator, formatCard } from './card';
+export type { ModelCard, Description } from './card';

@@ -5,7 +5,8 @@ import { cat } from '../generated/ops';
 import { IDM } from '../models/idm';
 import { padToMultiple } from '../models/padding';
 import { fromSpec, Operator, OperatorSpec } from '../operators/operator';
-import { keep, scope, scopeAsync, type Tensor } from '../tensor';
+import { untrainedOperator } from '../models/card';
+import { checkOptions, keep, scope, scopeAsync, type Tensor } from '../tensor';
 import { idmRestorer, Restorer } from './methods';
 
 export interface Restored {
@@ -23,9 +24,26 @@ export function asRestorer(method: Method): Restorer {
   return method instanceof IDM ? idmRestorer(method) : method;
 }
 
+export interface RestoreOptions {
+  /** Image i is measured (and sampled) with seed + i (default 0). */
+  seed?: number;
+  /** Receives the warning when the method's model was not trained for the operator (default: process.emitWarning). */
+  onWarning?: (message: string) => void;
+  /** No warning at all. */
+  silent?: boolean;
+}
+const RESTORE_OPTIONS = ['seed', 'onWarning', 'silent'];
+
+/** One warning, through the caller's hook, when `restorer`'s model was not trained for `spec`. */
+export function warnIfUntrained(restorer: Restorer, spec: OperatorSpec, opts: Omit<RestoreOptions, 'seed'>): void {
+  const why = opts.silent ? undefined : untrainedOperator(restorer.trainedFor ?? [], spec, restorer.label);
+  if (why) (opts.onWarning ?? ((m: string) => process.emitWarning(m, 'InvdiffWarning')))(why);
+}
+
 /** Measures each image (with noise if the spec sets noiseStd) and restores it; returns N×C×H×W results. */
-export function restoreImages(method: Method, images: Tensor, operator: OperatorSpec, opts: { seed?: number } = {}): Restored {
+export function restoreImages(method: Method, images: Tensor, operator: OperatorSpec, opts: RestoreOptions = {}): Restored {
   const restorer = asRestorer(method);
+  warnIfUntrained(restorer, operator, checkOptions('restoreImages', opts, RESTORE_OPTIONS));
   const parts = new Parts(images);
   noGrad(() => {
     for (let i = 0; i < images.shape[0]; i++) scope(() => parts.restore(restorer, operator, i, opts.seed ?? 0, (A, y, seed) => restorer.restore(A, y, seed)));
@@ -34,8 +52,9 @@ export function restoreImages(method: Method, images: Tensor, operator: Operator
 }
 
 /** restoreImages with each restoration off the event loop. */
-export async function restoreImagesAsync(method: Method, images: Tensor, operator: OperatorSpec, opts: { seed?: number } = {}): Promise<Restored> {
+export async function restoreImagesAsync(method: Method, images: Tensor, operator: OperatorSpec, opts: RestoreOptions = {}): Promise<Restored> {
   const restorer = asRestorer(method);
+  warnIfUntrained(restorer, operator, checkOptions('restoreImagesAsync', opts, RESTORE_OPTIONS));
   const parts = new Parts(images);
   for (let i = 0; i < images.shape[0]; i++)
     await scopeAsync(async () => noGrad(() => parts.restore(restorer, operator, i, opts.seed ?? 0, (A, y, seed) => restorer.restoreAsync(A, y, seed))));

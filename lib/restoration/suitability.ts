@@ -2,9 +2,12 @@
 // of y, so only the zero-shot solvers, which bring the measurement in themselves, restore with it. A Palette
 // reads A⁺y, so any sampler (posterior sampling) or its one-step MMSE does.
 import type { AnyModel } from '../models/any';
+import { trainedFor } from '../models/card';
 import { Palette, Unconditional } from '../models/diffusion';
 import { IDM } from '../models/idm';
 import type { OperatorSpec } from '../operators/operator';
+import { SAMPLER_OWN_OPTIONS } from '../samplers';
+import { checkOptions } from '../tensor';
 import { idmRestorer, isSamplerName, mmseRestorer, Restorer, SAMPLER_NAMES, SamplerName, samplerRestorer } from './methods';
 
 /** The samplers that enforce the measurement themselves, so they work on an unconditional prior. */
@@ -34,20 +37,25 @@ export function unsuitable(model: AnyModel, method: string): string | undefined 
   return undefined;
 }
 
-/** The Restorer for a model and a method name (default: defaultMethod); a sampler takes `steps` (default: defaultSteps). */
-export function restorerFor(model: AnyModel, opts: { method?: string; steps?: number } = {}): Restorer {
+/**
+ * The Restorer for a model and a method name (default: defaultMethod); a sampler takes `steps` (default:
+ * defaultSteps) and its own options (eta, zeta, …). An option
+ * the method does not take is an error naming it.
+ */
+export function restorerFor(model: AnyModel, opts: { method?: string; steps?: number; [option: string]: unknown } = {}): Restorer {
   const method = opts.method ?? defaultMethod(model);
   const why = unsuitable(model, method);
   if (why) throw new RangeError(`restorerFor: 'method' ${method} ${why}`);
+  const { method: _, steps: givenSteps, ...own } = checkOptions(`restorerFor(${method})`, opts, ['method', ...(isSamplerName(method) ? ['steps', 'onStep', ...SAMPLER_OWN_OPTIONS[method]] : [])]);
   if (model instanceof IDM) return idmRestorer(model);
   if (method === 'mmse') return mmseRestorer(model);
-  const steps = opts.steps ?? defaultSteps(method as SamplerName);
+  const steps = givenSteps ?? defaultSteps(method as SamplerName);
   if (!Number.isInteger(steps) || steps <= 0) throw new RangeError(`restorerFor: 'steps' must be a positive integer, got ${steps}`);
-  return samplerRestorer(method as SamplerName, model, { steps });
+  return samplerRestorer(method as SamplerName, model, { steps, ...own });
 }
 
-/** The degradation a saved model was trained for (its 'invdiff.trained' metadata), if it says. */
+
+/** The degradation a saved model was trained for (its card, or older metadata), if it says. */
 export function trainedOperator(model: AnyModel): OperatorSpec | undefined {
-  const trained = JSON.parse(model.metadata['invdiff.trained'] ?? '{}');
-  return (trained.operator as OperatorSpec | undefined) ?? (trained.degradations as OperatorSpec[] | undefined)?.[0];
+  return trainedFor(model.metadata)[0];
 }
