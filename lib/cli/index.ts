@@ -7,10 +7,11 @@ import { Command, Options, UsageError, Values } from './args';
 import { bench } from './bench';
 import { evalCommand } from './eval';
 import { info } from './info';
+import { models } from './models';
 import { restore } from './restore';
 import { train } from './train';
 
-const commands: Record<string, Command> = { info, train, restore, eval: evalCommand, bench };
+const commands: Record<string, Command> = { info, models, train, restore, eval: evalCommand, bench };
 
 const USAGE = `usage: invdiff <command> [options]   (invdiff <command> --help for its options)
 

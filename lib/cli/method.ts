@@ -65,8 +65,17 @@ export function checkMethodFlags(model: AnyModel, methods: string[], values: Val
   if (values.steps !== undefined && !methods.some(isSamplerName)) throw new UsageError(`--steps applies to the samplers, not to ${methods.join(', ')}`);
 }
 
-/** The restoration method a model and a method name (default: the model's own) give, with --steps and the sampler's flags. */
-export function restorer(model: AnyModel, method: string | undefined, values: Values): Restorer {
+/** The methods --method names (comma-separated), or the model's own. */
+export function methodNames(model: AnyModel, values: Values): string[] {
+  const names = String(values.method ?? '').split(',').filter(Boolean);
+  return names.length ? names : [defaultMethod(model)];
+}
+
+/**
+ * The restoration method a model and a method name (default: the model's own) give, with --steps and the
+ * sampler's flags; `onStep` follows a sampler's steps (for progress).
+ */
+export function restorer(model: AnyModel, method: string | undefined, values: Values, onStep?: (p: { step: number; steps: number }) => void): Restorer {
   const name = method ?? defaultMethod(model);
   const why = unsuitable(model, name);
   if (why) throw new UsageError(`--method ${name} ${why}`);
@@ -77,5 +86,5 @@ export function restorer(model: AnyModel, method: string | undefined, values: Va
     own[f.option] = f.kind === 'number' ? number(values, flag, 0, Number.isFinite, 'a number') : String(values[flag]);
   }
   const steps = number(values, 'steps', defaultSteps(name), positiveInt, 'a positive integer');
-  return restorerFor(model, { method: name, steps, ...own });
+  return restorerFor(model, { method: name, steps, ...own, ...(onStep ? { onStep } : {}) });
 }

@@ -1,6 +1,6 @@
 // --operator, --ratio, --set and --noise: the degradation a command measures with.
 import type { AnyModel } from '../models/any';
-import { names, OperatorSpec } from '../operators/operator';
+import { fromSpec, names, OperatorSpec } from '../operators/operator';
 import { describeOperator } from '../restoration/report';
 import { trainedOperator } from '../restoration/suitability';
 import { number, Options, UsageError, Values } from './args';
@@ -31,7 +31,18 @@ export function operatorSpec(values: Values): OperatorSpec {
   }
   const noise = number(values, 'noise', 0, (v) => v >= 0, 'a non-negative number');
   if (noise) spec.noiseStd = noise;
+  probe(spec);
   return spec;
+}
+
+// An option the family does not take is a usage error now, before any model runs; other problems (sizes)
+// depend on the images and surface where those are known.
+function probe(spec: OperatorSpec): void {
+  try {
+    fromSpec(spec, [1, 96, 96]).dispose();
+  } catch (e) {
+    if (e instanceof Error && /unknown option/.test(e.message)) throw new UsageError(`--set: ${e.message.replace(/^operators\.create: /, '')}`);
+  }
 }
 
 /** Several operators for eval: --operator a,b,… and, for blockCS, --ratio r1,r2,… (each combination). */

@@ -6,13 +6,18 @@ import { Palette, Unconditional } from '../models/diffusion';
 import { IDM } from '../models/idm';
 import { trainDiffusion } from '../training/diffusion';
 import { trainIDM } from '../training/idm';
+import * as fs from 'fs';
+import * as path from 'path';
+import { writeCard } from '../models/card';
 import { Command, number, positiveInt, UsageError } from './args';
-import { OPERATOR_HELP, OPERATOR_OPTIONS, operatorSpec } from './operator';
+import { OPERATOR_HELP, OPERATOR_OPTIONS, operatorSpec, rejectOperatorFlags } from './operator';
+import { QUIET_HELP, QUIET_OPTIONS } from './output';
 
 export const train: Command = {
   summary: 'train a model: idm, unconditional or palette (invfussion is not available yet)',
   usage: `invdiff train idm|unconditional|palette --out FILE [options]
-  --data DIR         training images, Y channel (default: generated dead-leaves images)
+  --data DIR         training images, Y channel (default: generated dead-leaves images); grey models restore
+                     colour images channel by channel
   --steps N          optimisation steps (default 1000)
   --crop N --batch N patch side and batch size (default 64, 4)
   --lr X             Adam learning rate (default 1e-3, halved at 60% and 85% of the steps)
@@ -21,10 +26,13 @@ export const train: Command = {
   --checkpoint FILE  checkpoint every 100 steps and on Ctrl-C; --resume continues from it
   --plot FILE        a PNG chart of the loss (and validation PSNR), updated with each checkpoint
   --seed N           seeds the initial weights, data order, crops, noise and operators (default 0)
-  idm trains for the operator below; palette trains on it as its degradation; unconditional ignores it.
+${QUIET_HELP}
+  The model file gets a card (invdiff info FILE shows it): kind, configuration, operator, data, steps, date.
+  idm trains for the operator below; palette trains on it as its degradation; unconditional takes none.
 ${OPERATOR_HELP}`,
   options: {
     ...OPERATOR_OPTIONS,
+    ...QUIET_OPTIONS,
     data: { type: 'string' },
     out: { type: 'string' },
     steps: { type: 'string' },
@@ -44,6 +52,12 @@ ${OPERATOR_HELP}`,
     if (!['idm', 'unconditional', 'palette'].includes(kind))
       throw new UsageError(kind === 'invfussion' ? `training 'invfussion' models is not available yet; idm, unconditional and palette are` : `train needs a model kind: idm, unconditional or palette`);
     if (!values.out) throw new UsageError('--out FILE is required (where the trained model goes)');
+    if (kind === 'unconditional') rejectOperatorFlags(values, 'an unconditional model learns the images alone (no operator); the zero-shot samplers bring the operator in at restoration');
+    if (values.resume && !values.checkpoint) throw new UsageError('--resume needs --checkpoint FILE (the checkpoint to continue from)');
+    if (values.resume && !fs.existsSync(String(values.checkpoint)))
+      throw new UsageError(`--resume: the checkpoint '${values.checkpoint}' does not exist (run without --resume to start afresh; it is written there every 100 steps)`);
+    if (values.data !== undefined && !(fs.existsSync(String(values.data)) && fs.statSync(String(values.data)).isDirectory()))
+      throw new UsageError(`--data '${values.data}' is not a folder of images`);
     const steps = number(values, 'steps', 1000, positiveInt, 'a positive integer');
     const crop = number(values, 'crop', 64, positiveInt, 'a positive integer');
     const batch = number(values, 'batch', 4, positiveInt, 'a positive integer');
@@ -65,14 +79,17 @@ ${OPERATOR_HELP}`,
       steps, seed, lr: number(values, 'lr', 1e-3, (v) => v > 0, 'a positive number'),
       milestones: [Math.round(steps * 0.6), Math.round(steps * 0.85)],
       checkpoint: values.checkpoint as string | undefined, checkpointEvery: 100, resume: Boolean(values.resume),
-      handleInterrupt: true, progress: true, plot: values.plot as string | undefined,
+      handleInterrupt: true, progress: !values.quiet, plot: values.plot as string | undefined,
     };
     const result =
       model instanceof IDM
         ? await trainIDM({ ...loop, model, data, operator })
         : await trainDiffusion({ ...loop, model, data, degradations: model instanceof Palette ? [operator] : undefined });
     const trained = model instanceof IDM ? { operator } : model instanceof Palette ? { degradations: [operator] } : {};
-    model.save(String(values.out), { 'invdiff.trained': JSON.stringify({ ...trained, steps: result.step, seed }) });
+    const out = String(values.out);
+    model.save(out, { 'invdiff.trained': JSON.stringify({ ...trained, steps: result.step, seed }) });
+    const trainedFor = model instanceof IDM || model instanceof Palette ? [operator] : [];
+    writeCard(out, { trainedFor, data: values.data ? path.basename(path.resolve(String(values.data))) : 'dead-leaves (generated)', steps: result.step });
     console.log(`${result.interrupted ? 'interrupted' : 'trained'}: ${result.step} steps in ${result.seconds.toFixed(0)} s, last loss ${result.losses.at(-1)?.toFixed(4)}; model written to ${values.out}`);
     data.dispose();
     return result.interrupted ? 130 : 0;

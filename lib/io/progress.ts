@@ -25,6 +25,7 @@ export class Progress {
   private readonly started = performance.now();
   private lastLine = -Infinity;
   private drawn = false;
+  private complete = false;
   private readonly stream: NonNullable<ProgressOptions['stream']>;
 
   /** `total` units of work (images, steps); update() reports how many are done, fractions allowed. */
@@ -46,9 +47,10 @@ export class Progress {
       const line = `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${Math.round(fraction * 100)}% ${text}`;
       this.stream.write(`\r${line.slice(0, (this.stream.columns ?? 120) - 1)}\x1b[K`);
       this.drawn = true;
-    } else if (elapsed - this.lastLine >= (this.opts.interval ?? 5) || fraction === 1) {
+    } else if ((elapsed - this.lastLine >= (this.opts.interval ?? 5) || fraction === 1) && !this.complete) {
       this.stream.write(`${Math.round(fraction * 100)}% ${text}\n`);
       this.lastLine = elapsed;
+      this.complete = fraction === 1;
     }
   }
 

@@ -57,6 +57,8 @@ export class Operator extends OperatorMethods {
     try {
       this.handle = native.operatorCreate(family, plain, tensors);
     } catch (e) {
+      // The binding's call signature says nothing a user of create() needs; the family's message does.
+      if (e instanceof Error) e.message = e.message.replace(/^operatorCreate\([^)]*\): /, 'operators.create: ');
       throw withSuggestion(e);
     }
     handles.register(this, this.handle, this);

@@ -20,6 +20,8 @@ export interface Restorer {
   restoreAsync(A: Operator, y: Tensor, seed: number): Promise<Tensor>;
   /** The dtype the method computes in (default float32). */
   readonly dtype?: Dtype;
+  /** Channels of the images its model restores (a grey model restores colour ones channel by channel). */
+  readonly imageChannels?: number;
   /** The degradations its model was trained on (model card); restoring others warns. Empty or absent: any. */
   readonly trainedFor?: OperatorSpec[];
 }
@@ -39,6 +41,9 @@ export function idmRestorer(idm: IDM): Restorer {
     },
     get trainedFor() {
       return trainedFor(idm.metadata);
+    },
+    get imageChannels() {
+      return idm.info.imageChannels;
     },
     restore: (A, y) => idm.reconstruct(A, y),
     restoreAsync: (A, y) => idm.reconstructAsync(A, y),
@@ -67,6 +72,7 @@ export function samplerRestorer(name: SamplerName, model: DiffusionModel, option
     sizeMultiple: model.sizeMultiple,
     dtype: model.dtype,
     trainedFor: conditionedOn(model),
+    imageChannels: model.imageChannels,
     restore: (A, y, seed) => sample(model, { ...options, operator: A, y, seed }).images,
     restoreAsync: async (A, y, seed) => (await sampleAsync(model, { ...options, operator: A, y, seed })).images,
   };
@@ -79,6 +85,7 @@ export function mmseRestorer(model: DiffusionModel): Restorer {
     sizeMultiple: model.sizeMultiple,
     dtype: model.dtype,
     trainedFor: conditionedOn(model),
+    imageChannels: model.imageChannels,
     restore: (A, y, seed) => model.mmse(A, y, { seed }),
     restoreAsync: (A, y, seed) => model.mmseAsync(A, y, { seed }),
   };

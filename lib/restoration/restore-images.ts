@@ -61,6 +61,22 @@ export async function restoreImagesAsync(method: Method, images: Tensor, operato
   return parts.join();
 }
 
+// A⁺y of the image as it is, so the baseline does not depend on the padding a method needs (every row of
+// an evaluation then shows the same A⁺y); undefined where the family needs the padded size (a factor, a block).
+function unpaddedBaseline(spec: OperatorSpec, x: Tensor, seed: number): Tensor | undefined {
+  let A: Operator;
+  try {
+    A = fromSpec(spec, x.shape.slice(1), { seed });
+  } catch {
+    return undefined;
+  }
+  try {
+    return A.pinv(A.measure(x, { seed }));
+  } finally {
+    A.dispose();
+  }
+}
+
 // What both share per image: pad, measure with a fresh operator, time the restoration, crop; then join.
 class Parts {
   private readonly restored: Tensor[] = [];
@@ -70,19 +86,30 @@ class Parts {
     if (images.ndim !== 4) throw new RangeError(`restoreImages: 'images' must be N×C×H×W, got [${images.shape}]`);
   }
   restore(method: Restorer, spec: OperatorSpec, i: number, seed: number, run: (A: Operator, y: Tensor, seed: number) => Tensor | Promise<Tensor>): void | Promise<void> {
-    const { padded, crop } = padToMultiple(this.images.narrow(0, i, 1), method.sizeMultiple);
-    const x = padded.to({ dtype: method.dtype ?? 'float32' });
+    const image = this.images.narrow(0, i, 1);
+    const [, channels, h, w] = image.shape;
+    const modelChannels = method.imageChannels ?? channels;
+    // A grey model restores a colour image channel by channel: the channels as a batch of three, measured by
+    // one operator (the same mask, matrix or kernel on each, as a colour camera would apply it).
+    const perChannel = modelChannels === 1 && channels > 1;
+    if (!perChannel && modelChannels !== channels) throw new RangeError(`restoreImages: ${method.label} restores ${modelChannels}-channel images, got ${channels} channels`);
+    const asBatch = (t: Tensor) => (perChannel ? t.reshape([channels, 1, h, w]) : t);
+    const back = (t: Tensor) => (perChannel ? t.reshape([1, channels, h, w]) : t);
+    const base = asBatch(image);
+    const dtype = method.dtype ?? 'float32';
+    const { padded, crop } = padToMultiple(base, method.sizeMultiple);
+    const x = padded.to({ dtype });
     const A = fromSpec(spec, x.shape.slice(1), { seed: seed + i });
     let out: Tensor | Promise<Tensor>;
     let started = 0;
     const done = (t: Tensor) => {
       this.seconds += (performance.now() - started) / 1000;
-      this.restored.push(keep(crop(t)));
+      this.restored.push(keep(back(crop(t))));
       t.dispose(); // samplers hand over kept results; the crop holds what is needed
     };
     try {
       const y = A.measure(x, { seed: seed + i }); // A x plus the spec's noise, if any
-      this.baseline.push(keep(crop(A.pinv(y))));
+      this.baseline.push(keep(back(crop(padded === base ? A.pinv(y) : unpaddedBaseline(spec, base.to({ dtype }), seed + i) ?? A.pinv(y)))));
       started = performance.now();
       out = run(A, y, seed + i);
     } catch (e) {
