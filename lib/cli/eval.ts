@@ -3,6 +3,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { Progress } from '../io/progress';
+import type { AnyModel } from '../models/any';
 import { IDM } from '../models/idm';
 import { evaluate, EvaluationRow, NamedImage } from '../restoration/evaluate';
 import { Column, describeOperator, markdownTable, SCORE_COLUMNS } from '../restoration/report';
@@ -44,15 +45,26 @@ ${OPERATOR_HELP}`,
     const rows: Row[] = [];
     const sections: GridSection[] = [];
     const held: Tensor[] = [];
-    // Models load one at a time; their flags are checked before any work starts.
+    // Models load one at a time; their flags are checked before any work starts. A method flag must apply
+    // to some model's methods (an IDM takes none).
+    let diffusion: AnyModel | undefined;
+    let idm: AnyModel | undefined;
     const plans = files.map((file) => {
       const model = loadModel(file);
       const names = model instanceof IDM ? ['idm'] : methodNames(model, values);
-      checkMethodFlags(model, names, values);
       const operators = values.operator ? operatorSpecs(values) : [evaluationOperator(model, values)];
-      model.dispose();
-      return { file, names, operators };
+      if (model instanceof IDM) idm ??= model;
+      else diffusion ??= model;
+      if (model !== idm && model !== diffusion) model.dispose();
+      return { file, names, operators, idm: model instanceof IDM };
     });
+    try {
+      if (diffusion) checkMethodFlags(diffusion, plans.filter((p) => !p.idm).flatMap((p) => p.names), values);
+      else checkMethodFlags(idm!, ['idm'], values);
+    } finally {
+      idm?.dispose();
+      diffusion?.dispose();
+    }
     const total = plans.reduce((n, p) => n + p.names.length * p.operators.length * images.length, 0);
     const progress = new Progress('eval', total, { quiet });
     let done = 0;

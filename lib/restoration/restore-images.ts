@@ -92,7 +92,7 @@ class Parts {
     // A grey model restores a colour image channel by channel: the channels as a batch of three, measured by
     // one operator (the same mask, matrix or kernel on each, as a colour camera would apply it).
     const perChannel = modelChannels === 1 && channels > 1;
-    if (!perChannel && modelChannels !== channels) throw new RangeError(`restoreImages: ${method.label} restores ${modelChannels}-channel images, got ${channels} channels`);
+    if (!perChannel && modelChannels !== channels) throw new RangeError(`restoreImages: ${method.label} restores ${modelChannels}-channel images, got ${channels} channel${channels === 1 ? '' : 's'}`);
     const asBatch = (t: Tensor) => (perChannel ? t.reshape([channels, 1, h, w]) : t);
     const back = (t: Tensor) => (perChannel ? t.reshape([1, channels, h, w]) : t);
     const base = asBatch(image);
