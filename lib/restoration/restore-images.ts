@@ -104,7 +104,10 @@ class Parts {
     let started = 0;
     const done = (t: Tensor) => {
       this.seconds += (performance.now() - started) / 1000;
-      this.restored.push(keep(back(crop(t))));
+      const cropped = crop(t);
+      const joined = back(cropped);
+      this.restored.push(keep(joined));
+      if (joined !== cropped) cropped.dispose(); // the async twin runs this outside any scope
       t.dispose(); // samplers hand over kept results; the crop holds what is needed
     };
     try {
