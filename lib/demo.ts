@@ -14,9 +14,10 @@ import { Unconditional } from './models/diffusion';
 import { IDM } from './models/idm';
 import { evaluate, EvaluationRow } from './restoration/evaluate';
 import { samplerRestorer } from './restoration/methods';
-import { Column, htmlPage, htmlTable, SCORE_COLUMNS, writeGrid } from './restoration/report';
+import { Column, htmlTable, SCORE_COLUMNS } from './restoration/report';
+import { GridSection, writeReport } from './restoration/report-page';
 import type { Method } from './restoration/restore-images';
-import { keep, scope, type Tensor } from './tensor';
+import { keep, type Tensor } from './tensor';
 import { trainIDM } from './training/idm';
 
 const { values: args } = parseArgs({
@@ -46,6 +47,8 @@ if (!Number.isInteger(ddnmSteps) || ddnmSteps < 0) throw new RangeError(`demo: -
 const ratioOf = (r: EvaluationRow) => Math.round(Number(r.operator.ratio) * 100);
 const COLUMNS: Column<EvaluationRow>[] = [{ header: 'ratio', cell: (r) => `${ratioOf(r)}%` }, ...SCORE_COLUMNS];
 
+const threads = (n: number) => `${n} thread${n === 1 ? '' : 's'}`;
+
 async function testImages(): Promise<{ images: Tensor; source: string }> {
   if (args.data) {
     const list = await readImageFolder(args.data, { mode: 'y' });
@@ -61,11 +64,12 @@ async function main(): Promise<void> {
   const started = Date.now();
   fs.mkdirSync(outDir, { recursive: true });
   const b = backend();
-  console.log(`invdiff demo: LibTorch ${b.torch}, ${b.threads} threads; writing ${path.relative(process.cwd(), outDir) || '.'}/`);
+  console.log(`invdiff demo: LibTorch ${b.torch}, ${threads(b.threads)}; writing ${path.relative(process.cwd(), outDir) || '.'}/`);
   const { images, source } = await testImages();
   console.log(`test images: ${source}`);
   const rows: EvaluationRow[] = [];
-  const grids: { ratio: number; file: string; columns: string[] }[] = [];
+  const sections: GridSection[] = [];
+  const held: Tensor[] = [];
   const priorFile = path.join(args.models!, 'unconditional.safetensors');
   const prior = ddnmSteps > 0 && fs.existsSync(priorFile) ? Unconditional.load(priorFile) : undefined;
   if (ddnmSteps > 0 && !prior) console.log(`(no prior ${priorFile}: run npm run train:diffusion; DDNM skipped)`);
@@ -81,11 +85,8 @@ async function main(): Promise<void> {
       onRow: (r) => console.log(`CS ${ratio}%  ${r.method.padEnd(18)} PSNR ${r.psnr.toFixed(2)} dB  SSIM ${r.ssim.toFixed(4)}${r.secondsPerImage ? `  ${r.secondsPerImage.toFixed(2)} s/image` : ''}`),
     });
     rows.push(baseline, ...results);
-    const restored = results.map((r) => r.restored![0]);
-    const png = `cs${ratio}.png`;
-    scope(() => writeGrid(path.join(outDir, png), [images, baseline.restored![0], ...restored, ...restored.map((x) => x.sub(images).abs().mul(4).sub(1))]));
-    grids.push({ ratio, file: png, columns: ['ground truth', 'A⁺y', ...results.map((r) => r.method), ...results.map((r) => `|error| × 4, ${r.method}`)] });
-    for (const r of [baseline, ...results]) for (const t of r.restored!) t.dispose();
+    sections.push({ heading: `${ratio}%`, file: `cs${ratio}.png`, truth: images, baseline: baseline.restored![0], results: results.map((r) => ({ label: r.method, images: r.restored![0] })) });
+    for (const r of [baseline, ...results]) held.push(...r.restored!);
     for (const m of methods) if (m instanceof IDM) m.dispose();
   }
   prior?.dispose();
@@ -114,20 +115,18 @@ async function main(): Promise<void> {
   fs.writeFileSync(path.join(outDir, 'report.json'), JSON.stringify({ torch: b.torch, threads: b.threads, source, rows: table, losses, seconds }, null, 2));
   const lossRows = losses.map((l, i) => [i + 1, l] as const).filter(([s]) => s === 1 || s % 5 === 0 || s === losses.length);
   const lossColumns: Column<(typeof lossRows)[number]>[] = [{ header: 'step', cell: ([s]) => String(s) }, { header: 'L1 loss', cell: ([, l]) => l.toFixed(4) }];
-  fs.writeFileSync(
-    path.join(outDir, 'report.html'),
-    htmlPage(
-      'invdiff demo',
-      `<h1>invdiff demo: compressed sensing with IDM and DDNM</h1>
-<p>${source}. Scrambled block compressed sensing (32×32 blocks, orthonormal rows), measured with a fresh permutation per image,
+  await writeReport(outDir, {
+    title: 'invdiff demo: compressed sensing with IDM and DDNM',
+    intro: `<p>${source}. Scrambled block compressed sensing (32×32 blocks, orthonormal rows), measured with a fresh permutation per image,
 reconstructed by the shipped IDM checkpoints (T = 3 steps, trained by <code>npm run train:idm</code>) and by DDNM
 (zero-shot, ${ddnmSteps} steps) on the shipped unconditional prior (trained by <code>npm run train:diffusion</code>), and compared with A⁺y.
-LibTorch ${b.torch}, ${b.threads} threads, ${seconds.toFixed(0)} s in all.</p>
-${htmlTable(rows, COLUMNS)}
-${grids.map((g) => `<h2>${g.ratio}%</h2><p>Columns: ${g.columns.join(', ')}.</p><img src="${g.file}" alt="CS ${g.ratio}%">`).join('\n')}
-<h2>Live training (loss falling)</h2>${htmlTable(lossRows, lossColumns)}`,
-    ),
-  );
+LibTorch ${b.torch}, ${threads(b.threads)}, ${seconds.toFixed(0)} s in all.</p>`,
+    rows,
+    columns: COLUMNS,
+    sections,
+    extra: `<h2>Live training (loss falling)</h2>${htmlTable(lossRows, lossColumns)}`,
+  });
+  for (const t of held) t.dispose();
   console.log(`report: ${path.join(outDir, 'report.html')} (${seconds.toFixed(0)} s)`);
 }
 

@@ -19,7 +19,7 @@ export type { BackendInfo } from './backend';
 export { Module, moduleKinds, nn } from './module';
 export type { ModuleOptions, ModuleInfo } from './module';
 export * as optim from './optim';
-export { saveSafetensors, saveSafetensorsAsync, loadSafetensors, loadSafetensorsAsync, readSafetensorsMetadata } from './safetensors';
+export { saveSafetensors, saveSafetensorsAsync, loadSafetensors, loadSafetensorsAsync, readSafetensorsMetadata, safetensorsContentHash, rewriteSafetensorsMetadata } from './safetensors';
 export type { SafetensorsContents, NamedTensors } from './safetensors';
 export * as metrics from './metrics';
 export { deadLeaves, mulberry32 } from './data/dead-leaves';

@@ -2,6 +2,7 @@
 import { Device, Dtype } from './generated/ops';
 import { loadSafetensors, loadSafetensorsAsync, saveSafetensors, type SafetensorsContents } from './safetensors';
 import { ModuleMethods } from './generated/objects';
+import { withSuggestion } from './suggest';
 import { fromHandle, native, scope, type Tensor } from './tensor';
 
 export type ModuleOptions = Record<string, number | boolean | string | number[]>;
@@ -28,7 +29,11 @@ export class Module extends ModuleMethods {
   /** Builds a native module of a registered kind (see moduleKinds()). */
   constructor(readonly kind: string, readonly options: ModuleOptions = {}) {
     super();
-    this.handle = native.moduleCreate(kind, options, constructionLimit);
+    try {
+      this.handle = native.moduleCreate(kind, options, constructionLimit);
+    } catch (e) {
+      throw withSuggestion(e);
+    }
     handles.register(this, this.handle, this);
   }
 

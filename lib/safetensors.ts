@@ -1,4 +1,5 @@
 // Checkpoints in the safetensors format, written atomically by the native core.
+import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { fromHandle, native, type Tensor } from './tensor';
@@ -34,18 +35,56 @@ export async function loadSafetensorsAsync(file: string): Promise<SafetensorsCon
   return contents(await native['loadSafetensors$async'](path.resolve(file)));
 }
 
-/** Only the string metadata of a safetensors file: reads the header, not the tensors. */
-export function readSafetensorsMetadata(file: string): Record<string, string> {
+// The 8-byte little-endian header size, the JSON header and where the tensor bytes start.
+function readHeader(fd: number, file: string): { header: Record<string, unknown>; dataStart: number } {
+  const size = Buffer.alloc(8);
+  if (fs.readSync(fd, size, 0, 8, 0) !== 8) throw new Error(`'${file}' is not a safetensors file (shorter than its 8-byte header size)`);
+  const length = Number(size.readBigUInt64LE(0));
+  if (length > 100_000_000) throw new Error(`'${file}' is not a safetensors file (header size ${length})`);
+  const header = Buffer.alloc(length);
+  if (fs.readSync(fd, header, 0, length, 8) !== length) throw new Error(`'${file}' is truncated inside its header`);
+  return { header: JSON.parse(header.toString('utf8')), dataStart: 8 + length };
+}
+
+function withFile<T>(file: string, fn: (fd: number) => T): T {
   const fd = fs.openSync(path.resolve(file), 'r');
   try {
-    const size = Buffer.alloc(8);
-    if (fs.readSync(fd, size, 0, 8, 0) !== 8) throw new Error(`'${file}' is not a safetensors file (shorter than its 8-byte header size)`);
-    const length = Number(size.readBigUInt64LE(0));
-    if (length > 100_000_000) throw new Error(`'${file}' is not a safetensors file (header size ${length})`);
-    const header = Buffer.alloc(length);
-    if (fs.readSync(fd, header, 0, length, 8) !== length) throw new Error(`'${file}' is truncated inside its header`);
-    return JSON.parse(header.toString('utf8')).__metadata__ ?? {};
+    return fn(fd);
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** Only the string metadata of a safetensors file: reads the header, not the tensors. */
+export function readSafetensorsMetadata(file: string): Record<string, string> {
+  return withFile(file, (fd) => (readHeader(fd, file).header.__metadata__ as Record<string, string> | undefined) ?? {});
+}
+
+/**
+ * SHA-256 of what a file holds apart from its metadata: each tensor's name, dtype and shape, and the tensor
+ * bytes. Rewriting the metadata leaves it unchanged; changing any weight changes it.
+ */
+export function safetensorsContentHash(file: string): string {
+  return withFile(file, (fd) => {
+    const { header, dataStart } = readHeader(fd, file);
+    const hash = createHash('sha256');
+    const entries = Object.entries(header).filter(([k]) => k !== '__metadata__').sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    hash.update(JSON.stringify(entries.map(([name, e]) => [name, (e as { dtype: string }).dtype, (e as { shape: number[] }).shape])));
+    const chunk = Buffer.alloc(1 << 20);
+    for (let at = dataStart, n; (n = fs.readSync(fd, chunk, 0, chunk.length, at)) > 0; at += n) hash.update(chunk.subarray(0, n));
+    return `sha256:${hash.digest('hex')}`;
+  });
+}
+
+/** Replaces a file's metadata, leaving every tensor byte as it was; written to a temporary file and renamed. */
+export function rewriteSafetensorsMetadata(file: string, metadata: Record<string, string>): void {
+  const bytes = fs.readFileSync(file);
+  const { header, dataStart } = withFile(file, (fd) => readHeader(fd, file));
+  let json = JSON.stringify({ ...header, __metadata__: metadata });
+  json += ' '.repeat((8 - (Buffer.byteLength(json) % 8)) % 8); // the format's 8-byte alignment of the data
+  const size = Buffer.alloc(8);
+  size.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
+  const temp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(temp, Buffer.concat([size, Buffer.from(json, 'utf8'), bytes.subarray(dataStart)]));
+  fs.renameSync(temp, file);
 }

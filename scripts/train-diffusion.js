@@ -65,6 +65,7 @@ const MODEL = { channels: 48, multipliers: [1, 2, 2], blocks: 1, heads: 4 };
   const seconds = Math.round((Date.now() - started) / 1000);
   // Stored as float16, half the size: the outputs differ by about 1e-4 (tested in test/diffusion.test.js).
   model.save(file, { 'invdiff.trained': JSON.stringify({ steps: result.step, seconds, data: dataDir ? path.basename(dataDir) : 'dead-leaves', crop, batch, seed, degradations }) }, { dtype: 'float16' });
+  inv.models.writeCard(file, { name, trainedFor: degradations ?? [], data: dataDir ? path.basename(dataDir) : 'dead-leaves', steps: result.step });
   for (const v of result.validation) console.log(`  validation at step ${v.step}: ${v.psnr.toFixed(2)} dB`);
   console.log(`${name}: ${result.step} steps in ${(seconds / 60).toFixed(1)} min this run, final loss ${result.losses.at(-1).toFixed(4)} -> ${file}`);
   process.exit(result.interrupted ? 130 : 0);

@@ -73,6 +73,7 @@ async function parallel(ratios) {
     });
     const file = path.join(values.out, `idm-cs${ratio}.safetensors`);
     model.save(file, { 'invdiff.trained': JSON.stringify({ operator, steps: result.step, seconds: Math.round((Date.now() - started) / 1000), data: dataDir ? path.basename(dataDir) : 'dead-leaves', crop: 64, batch: 4, seed }) });
+    inv.models.writeCard(file, { name: `idm-cs${ratio}`, trainedFor: [operator], data: dataDir ? path.basename(dataDir) : 'dead-leaves', steps: result.step });
     console.log(`ratio ${ratio}%: ${result.step} steps in ${((Date.now() - started) / 60000).toFixed(1)} min, final loss ${result.losses.at(-1).toFixed(4)} -> ${file}`);
     if (fs.existsSync(path.join(shared, 'Set11'))) {
       const set11 = inv.cat((await inv.io.readImageFolder(path.join(shared, 'Set11'), { mode: 'y' })).map((i) => i.image).filter((t) => t.shape[2] === 256), { dim: 0 });

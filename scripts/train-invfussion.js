@@ -32,16 +32,8 @@ const { values } = parseArgs({
 const MODELS = ['invfussion', 'palette', 'unconditional'];
 const shared = path.resolve(__dirname, '..', '..', 'shared', 'data');
 
-// One family per batch, uniformly; the strided blur's stride uniform within its family.
-const DEGRADATIONS = [
-  { family: 'matrix', minRows: 2, maxRows: 128 },
-  { family: 'stridedBlur', stride: 2 },
-  { family: 'stridedBlur', stride: 4 },
-  { family: 'stridedBlur', stride: 8 },
-  { family: 'inpainting', randomPatches: true },
-  { family: 'none' },
-];
-const WEIGHTS = [1, 1 / 3, 1 / 3, 1 / 3, 1, 1];
+const DEGRADATIONS = inv.training.INVFUSSION_DEGRADATIONS;
+const WEIGHTS = inv.training.INVFUSSION_WEIGHTS;
 
 function positive(name) {
   const v = Number(values[name]);
@@ -80,7 +72,7 @@ async function validationImages(crop) {
   const result = await inv.training.trainDiffusion({
     model, data, steps, seed, validation, validateEvery: 500,
     degradations: conditional ? DEGRADATIONS : undefined, degradationWeights: conditional ? WEIGHTS : undefined,
-    lr: positive('lr'), warmup: 200, rsqrtDecay: 2000, pMean: -0.8, pStd: 1.6, mmseShare: 0.05, weighting: 'edm2', emaHalfLife: 5000,
+    lr: positive('lr'), warmup: 200, rsqrtDecay: 2000, ...inv.training.EDM2_TRAINING, emaHalfLife: 5000,
     checkpoint: path.join(values.out, `${name}.checkpoint.safetensors`), checkpointEvery: 100, resume: values.resume,
     handleInterrupt: true, progress: false,
     onStep: ({ step, loss, imagesPerSecond, etaSeconds }) => {
@@ -91,6 +83,7 @@ async function validationImages(crop) {
   const file = path.join(values.out, `${name}.safetensors`);
   const trained = { steps: result.step, seconds, data: path.basename(dataDir), crop, batch, seed, degradations: conditional ? DEGRADATIONS : [], weights: conditional ? WEIGHTS : [], nonFiniteSteps: result.nonFiniteSteps };
   model.save(file, { 'invdiff.trained': JSON.stringify(trained) }, { dtype: 'float16' });
+  inv.models.writeCard(file, { name, trainedFor: conditional ? DEGRADATIONS : [], data: path.basename(dataDir), steps: result.step });
   for (const v of result.validation) console.log(`  validation at step ${v.step}: ${v.psnr.toFixed(2)} dB`);
   console.log(`${name}: ${result.step} steps in ${(seconds / 60).toFixed(1)} min this run, final loss ${result.losses.at(-1).toFixed(4)}, ${result.nonFiniteSteps} steps with non-finite gradients -> ${file}`);
   process.exit(result.interrupted ? 130 : 0);

@@ -57,7 +57,7 @@ test('invdiff train idm → restore → eval → bench, end to end on tiny setti
   const images = path.join(dir, 'images');
   fs.mkdirSync(images);
   return Promise.all([0, 1].map((i) => inv.io.writeImage(path.join(images, `dl${i}.png`), inv.deadLeaves({ count: 1, size: 40, seed: i })))).then(() => {
-    const restore = cli('restore', '--model', model, '--input', images, '--out', path.join(dir, 'out'), '--ratio', '0.25');
+    const restore = cli('restore', '--model', model, '--input', images, '--out', path.join(dir, 'out'));
     t.equal(restore.status, 0, 'restore exits 0');
     t.match(restore.stdout, /dl0\.png: IDM \(T = 3\) PSNR [\d.]+ dB \(A⁺y [\d.]+ dB\)/, 'restore reports PSNR per image');
     t.ok(fs.existsSync(path.join(dir, 'out', 'dl1.restored.png')) && fs.existsSync(path.join(dir, 'out', 'dl1.pinv.png')), 'restore writes reconstructions');
@@ -92,7 +92,7 @@ test('invdiff train unconditional|palette → restore and eval with zero-shot sa
   const images = path.join(dir, 'images');
   fs.mkdirSync(images);
   return inv.io.writeImage(path.join(images, 'dl.png'), inv.deadLeaves({ count: 1, size: 20, seed: 2 })).then(() => {
-    const restore = cli('restore', '--model', prior, '--input', images, '--out', path.join(dir, 'out'), '--ratio', '0.25', '--steps', '3');
+    const restore = cli('restore', '--model', prior, '--input', images, '--out', path.join(dir, 'out'), '--operator', 'blockCS', '--ratio', '0.25', '--steps', '3');
     t.equal(restore.status, 0, 'restore with an unconditional model exits 0');
     t.match(restore.stdout, /dl\.png: DDNM, 3 steps PSNR [\d.]+ dB/, 'the default zero-shot method is DDNM');
     const e2 = cli('eval', '--model', prior, '--data', images, '--method', 'ddnm,dps', '--steps', '2', '--json', path.join(dir, 'e.json'));
@@ -128,11 +128,11 @@ test('invdiff commands: --help for each, and bad arguments exit 2 with a message
     [['train', 'unconditional', '--out', 'x', '--T', '3'], /--T applies to idm only/],
     [['train', 'idm'], /--out FILE is required/],
     [['train', 'idm', '--out', 'x', '--steps', '0'], /--steps must be a positive integer, got '0'/],
-    [['restore', '--bogus'], /Unknown option '--bogus'/],
-    [['restore', '--input', 'nowhere.png', '--out', 'o', '--model', 'm'], /input 'nowhere.png' does not exist|--model 'm' does not exist/],
-    [['restore', '--input', 'a', '--out', 'o'], /--model FILE is required/],
+    [['restore', '--bogus'], /unknown option --bogus for invdiff restore/],
+    [['restore', '--input', 'nowhere.png', '--out', 'o', '--model', 'm'], /input 'nowhere.png' does not exist|--model 'm' is neither a file nor a shipped model/],
+    [['restore', '--input', 'a', '--out', 'o'], /--model FILE\|NAME is required/],
     [['eval', '--model', 'm.safetensors'], /--data DIR is required/],
-    [['restore', '--input', 'a', '--out', 'o', '--model', 'm', '--operator', 'nope'], /--operator must be one of|does not exist/],
+    [['restore', '--input', 'a', '--out', 'o', '--model', 'm', '--operator', 'nope'], /--operator must be one of|is neither a file/],
     [['bench', '--size', '30'], /--size must be a positive multiple of 4/],
   ];
   for (const [args, message] of cases) {

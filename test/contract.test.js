@@ -74,7 +74,7 @@ test('generated object methods check their options', (t) => {
     const A = inv.operators.create('inpainting', { imageShape: [1, 8, 8], keep: 0.5 });
     const x = inv.randn([1, 1, 8, 8], { seed: 1 });
     const y = A.forward(x);
-    t.throws(() => A.measure(x, { sed: 1 }), /measure: unknown option 'sed'; it takes seed/);
+    t.throws(() => A.measure(x, { sed: 1 }), /measure: unknown option 'sed' \(did you mean 'seed'\?\); it takes seed/);
     t.throws(() => inv.langevin(A, x, { center: x, y, priorStd: 1, dataStd: 1, steps: 2 }), /argument 'lr' expected a value \(it is required\)/);
     const z = inv.langevin(A, x, { center: x, y, lr: 1e-3, priorStd: 1, dataStd: 1, steps: 2, seed: 3 });
     t.equal(maxDiff(z, inv.langevin(A, x, { center: x, y, lr: 1e-3, priorStd: 1, dataStd: 1, steps: 2, seed: 3 })), 0, 'langevin is reproducible by seed');

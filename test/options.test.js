@@ -10,7 +10,7 @@ test('models and layers: wrong types and unknown keys are refused by name', (t) 
   t.throws(() => new inv.models.IDM({ reversible: 1 }), /idm: option 'reversible' must be a boolean, got a number/);
   t.throws(() => new inv.models.IDM({ skips: true }), /idm: option 'skips' must be a string, got a boolean/);
   t.throws(() => new inv.models.Unconditional({ width: 3 }), /unconditional: unknown option 'width' \(it takes .*channels.*\)/);
-  t.throws(() => inv.nn.linear({ inFeatures: 2, outFeatures: 2, bais: false }), /linear: unknown option 'bais' \(it takes bias, inFeatures, outFeatures\)/);
+  t.throws(() => inv.nn.linear({ inFeatures: 2, outFeatures: 2, bais: false }), /linear: unknown option 'bais' \(did you mean 'bias'\? it takes bias, inFeatures, outFeatures\)/);
   t.throws(() => inv.nn.mlp({ sizes: [2, 2], activation: 3 }), /mlp: option 'activation' must be a string, got a number/);
   const m = inv.nn.linear({ inFeatures: 2, outFeatures: 3, bias: false });
   t.deepEqual(m.namedParameters().map(([n]) => n), ['weight'], 'a known option still takes effect');
@@ -20,7 +20,7 @@ test('models and layers: wrong types and unknown keys are refused by name', (t) 
 
 test('operator families: wrong types and unknown keys are refused by name', (t) => {
   const imageShape = [1, 16, 16];
-  t.throws(() => inv.operators.create('inpainting', { imageShape, keep: 0.5, kep: 0.3 }), /inpainting: unknown option 'kep' \(it takes .*keep.*\)/);
+  t.throws(() => inv.operators.create('inpainting', { imageShape, keep: 0.5, kep: 0.3 }), /inpainting: unknown option 'kep' \(did you mean 'keep'\? it takes .*keep.*\)/);
   t.throws(() => inv.operators.create('blockCS', { imageShape, ratio: 0.3, blockSize: 8, scrambled: 'yes' }), /blockCS: option 'scrambled' must be a boolean, got a string/);
   t.throws(() => inv.operators.create('blur', { imageShape, kernel: 1 }), /blur: option 'kernel' must be a string, got a number/);
   t.throws(() => inv.operators.create('superResolution', { imageShape, ratio: 0.3 }), /superResolution: unknown option 'ratio'/);

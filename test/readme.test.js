@@ -52,3 +52,22 @@ test('the README restoration example runs with the shipped checkpoint', async (t
   t.ok(residual < 1e-3, `and a result consistent with y (${residual.toExponential(1)})`);
   fs.rmSync(dir, { recursive: true });
 });
+
+test("the README's TypeScript examples type-check under strict tsc", (t) => {
+  // Each block as a module of its own (top-level await), 'invdiff' resolved to this build's declarations.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'invdiff-readme-tsc-'));
+  const files = blocks.map((b, i) => {
+    const file = path.join(dir, `block${i}.ts`);
+    fs.writeFileSync(file, `${b}\nexport {};\n`);
+    return file;
+  });
+  const program = ts.createProgram(files, {
+    strict: true, noEmit: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ES2022, moduleResolution: ts.ModuleResolutionKind.Bundler,
+    lib: ['lib.es2022.d.ts', 'lib.dom.d.ts'], types: ['node'], typeRoots: [path.join(root, 'node_modules', '@types')], skipLibCheck: true,
+    baseUrl: dir, paths: { invdiff: [path.join(root, 'dist', 'index.d.ts')] },
+  });
+  const problems = ts.getPreEmitDiagnostics(program).map((d) => `${d.file ? path.basename(d.file.fileName) : ''}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`);
+  t.deepEqual(problems, [], `${files.length} blocks, no type errors`);
+  fs.rmSync(dir, { recursive: true });
+  t.end();
+});

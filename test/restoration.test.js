@@ -98,7 +98,7 @@ test('report: Markdown and HTML tables from rows, and an image grid', (t) => {
   const png = fs.readFileSync(file);
   t.equal(png.readUInt32BE(16), 16, 'two columns side by side');
   t.equal(png.readUInt32BE(20), 16, 'a row per image');
-  t.throws(() => restoration.writeGrid(file, [a, inv.zeros([2, 1, 8, 4])]), /writeGrid: 'columns' must be tensors of one N×1×H×W shape/);
+  t.throws(() => restoration.writeGrid(file, [a, inv.zeros([2, 1, 8, 4])]), /writeGrid: 'columns' must be tensors of one N×C×H×W shape with C = 1 or 3/);
   fs.rmSync(path.dirname(file), { recursive: true });
   t.end();
 });

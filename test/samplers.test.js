@@ -289,7 +289,7 @@ test('zero-shot solvers against the closed-form posterior: consistency, posterio
       ddnm: [() => inv.samplers.ddnm(d, { operator: A, y, steps: 100, seed: 1 }), 100, 0],
       ddrm: [() => inv.samplers.ddrm(d, { operator: A, y, steps: family === 'inpainting' ? 100 : 25, eta: family === 'inpainting' ? 1 : 0.85, seed: 1 }), family === 'inpainting' ? 100 : 25, 0],
       pigdm: [() => inv.samplers.pigdm(d, { operator: A, y, steps: 100, seed: 1 }), 100, 100],
-      dps: [() => inv.samplers.dps(d, { operator: A, y, steps: 200, seed: 1 }), 200, 200],
+      dps: [() => inv.samplers.dps(d, { operator: A, y, steps: 200, zeta: 0.5, step: 'invfussion', seed: 1 }), 200, 200],
       daps: [() => inv.samplers.daps(d, { operator: A, y, steps: 30, odeSteps: 5, langevinSteps: 50, lr: dapsLr, seed: 1 }), dapsNfe, 0],
     };
     for (const [name, [run, nfe, vjp]] of Object.entries(runs)) {

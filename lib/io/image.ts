@@ -205,6 +205,7 @@ export async function writeImage(file: string, image: Tensor): Promise<void> {
   // Lossless where the format allows it (sharp's TIFF default is JPEG compression, WebP's is lossy).
   const ext = path.extname(file).toLowerCase();
   let out = sharp(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), { raw: { width: w, height: h, channels: c as 1 | 3 } });
+  if (c === 1) out = out.toColourspace('b-w'); // a grey image stays one channel (sharp would write sRGB)
   if (ext === '.tif' || ext === '.tiff') out = out.tiff({ compression: 'lzw' });
   else if (ext === '.webp') out = out.webp({ lossless: true });
   else if (ext === '.jpg' || ext === '.jpeg') out = out.jpeg({ quality: 95 });

@@ -1,6 +1,7 @@
 // Line charts of training curves (loss, validation PSNR) as PNG: drawn as SVG here, rasterised by sharp.
 import * as fs from 'fs';
 import sharp from 'sharp';
+import { escapeMarkup as escape } from './markup';
 
 export interface Series {
   name: string;
@@ -10,7 +11,6 @@ export interface Series {
 }
 
 const COLOURS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd'];
-const escape = (s: string) => s.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
 
 function ticks(lo: number, hi: number): number[] {
   const step = 10 ** Math.floor(Math.log10((hi - lo) / 4 || 1));

@@ -2,8 +2,6 @@
 // Unconditional, the prior every zero-shot sampler runs on, and Palette, which also reads A⁺y (§2.6's
 // degradation-blind conditional baseline). Both are Denoisers, so any sampler drives them; InvFussion
 // (invfussion.ts) is the third.
-import { existsSync } from 'fs';
-import { resolve as pathResolve } from 'path';
 import { noGrad } from '../autograd';
 import { randn, tensor } from '../generated/ops';
 import { Module } from '../module';
@@ -12,6 +10,7 @@ import type { DenoiseContext, Denoiser } from '../samplers/contract';
 import { fromHandle, native, scope, th, tu, type Tensor } from '../tensor';
 import { loadModel } from './load';
 import { nativeOptions } from './options';
+import { shippedFile } from './shipped';
 
 export interface DiffusionUNetOptions {
   /** 1 for grayscale (default), 3 for RGB. */
@@ -144,7 +143,7 @@ export class Unconditional extends DiffusionModel {
    * (the HDiT prior trained beside InvFussion, 32×32 grayscale, scripts/train-invfussion.js).
    */
   static pretrained(variant: 'unet' | 'cpu32' = 'unet'): Unconditional {
-    return Unconditional.load(shippedFile(variant === 'cpu32' ? 'unconditional-cpu32' : 'unconditional', 'Unconditional'));
+    return Unconditional.load(shippedFile(variant === 'cpu32' ? 'unconditional-cpu32' : 'unconditional', 'Unconditional.pretrained'));
   }
   static load(path: string): Unconditional {
     return loadModel(path, 'unconditional', (o) => new Unconditional(o as DiffusionOptions), 'Unconditional');
@@ -158,17 +157,9 @@ export class Palette extends DiffusionModel {
   }
   /** The HDiT Palette trained beside InvFussion on the same data, budget and degradations (scripts/train-invfussion.js). */
   static pretrained(): Palette {
-    return Palette.load(shippedFile('palette-cpu32', 'Palette'));
+    return Palette.load(shippedFile('palette-cpu32', 'Palette.pretrained'));
   }
   static load(path: string): Palette {
     return loadModel(path, 'palette', (o) => new Palette(o as DiffusionOptions), 'Palette');
   }
-}
-
-/** A checkpoint of the package's models/ folder, or an error that names the script that makes it. */
-export function shippedFile(name: string, owner: string): string {
-  const file = pathResolve(__dirname, '..', '..', 'models', `${name}.safetensors`);
-  const script = name.endsWith('-cpu32') ? 'train:invfussion' : 'train:diffusion';
-  if (!existsSync(file)) throw new Error(`${owner}.pretrained: '${file}' is missing; run npm run ${script} to make it`);
-  return file;
 }

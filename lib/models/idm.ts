@@ -1,12 +1,11 @@
 // IDM (Invertible Diffusion Models, papers.md §1): a few-step DDIM sampler with data consistency, unrolled
 // into one reconstruction network and trained end to end; reversible at the step and block level.
-import { existsSync } from 'fs';
-import { resolve as pathResolve } from 'path';
 import { Module, ModuleOptions } from '../module';
 import type { Operator } from '../operators/operator';
 import { loadSafetensors } from '../safetensors';
 import { loadModel } from './load';
 import { nativeOptions } from './options';
+import { shippedFile } from './shipped';
 import { fromHandle, native, scope, th, type Tensor } from '../tensor';
 
 
@@ -97,9 +96,7 @@ export class IDM extends Module {
   /** A checkpoint shipped with the package: scrambled block CS at 10, 30 or 50% (see scripts/train-idm.js). */
   static pretrained(ratioPercent: 10 | 30 | 50): IDM {
     if (![10, 30, 50].includes(ratioPercent)) throw new RangeError(`IDM.pretrained: the shipped ratios are 10, 30 and 50 (%), got ${ratioPercent}`);
-    const file = pathResolve(__dirname, '..', '..', 'models', `idm-cs${ratioPercent}.safetensors`);
-    if (!existsSync(file)) throw new Error(`IDM.pretrained: '${file}' is missing; run npm run train:idm to make it`);
-    return IDM.load(file);
+    return IDM.load(shippedFile(`idm-cs${ratioPercent}`, 'IDM.pretrained'));
   }
 
   static load(path: string): IDM {

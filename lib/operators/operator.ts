@@ -1,6 +1,7 @@
 // Degradation operators y = A x (+ noise): native objects with A, Aᵀ and A⁺, on N×C×H×W images or
 // B×K×C×H×W stacks. See native/core/operators/operator.h for the conventions.
 import { OperatorMethods } from '../generated/objects';
+import { withSuggestion } from '../suggest';
 import { native, TensorBase, type Tensor } from '../tensor';
 import type { Handle } from '../generated/binding';
 
@@ -53,7 +54,13 @@ export class Operator extends OperatorMethods {
       if (value instanceof TensorBase) tensors.push([key, value.h]);
       else plain[key] = value;
     }
-    this.handle = native.operatorCreate(family, plain, tensors);
+    try {
+      this.handle = native.operatorCreate(family, plain, tensors);
+    } catch (e) {
+      // The binding's call signature says nothing a user of create() needs; the family's message does.
+      if (e instanceof Error) e.message = e.message.replace(/^operatorCreate\([^)]*\): /, 'operators.create: ');
+      throw withSuggestion(e);
+    }
     handles.register(this, this.handle, this);
     const info = native.operatorInfo(this.handle) as unknown as Info;
     this.family = info.family;

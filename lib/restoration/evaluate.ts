@@ -3,8 +3,8 @@
 import { psnrPerImage } from '../metrics/psnr';
 import { ssimPerImage } from '../metrics/ssim';
 import type { OperatorSpec } from '../operators/operator';
-import type { Tensor } from '../tensor';
-import { asRestorer, Method, restoreImages } from './restore-images';
+import { checkOptions, type Tensor } from '../tensor';
+import { asRestorer, Method, restoreImages, warnIfUntrained } from './restore-images';
 
 export interface NamedImage {
   name: string;
@@ -44,7 +44,11 @@ export interface EvaluationOptions {
   onProgress?: (p: { method: string; operator: OperatorSpec; index: number; count: number }) => void;
   /** As each row is done. */
   onRow?: (row: EvaluationRow) => void;
+  /** Receives one warning per method and operator outside the method's training (default: process.emitWarning). */
+  onWarning?: (message: string) => void;
+  silent?: boolean;
 }
+const EVALUATION_OPTIONS = ['methods', 'operators', 'images', 'seed', 'keepImages', 'onProgress', 'onRow', 'onWarning', 'silent'];
 
 const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
 
@@ -72,6 +76,7 @@ function score(x: Tensor, input: Input): Score[] {
 }
 
 export function evaluate(o: EvaluationOptions): EvaluationRow[] {
+  checkOptions('evaluate', o, EVALUATION_OPTIONS);
   if (!o.methods.length) throw new RangeError(`evaluate: 'methods' is empty`);
   if (!o.operators.length) throw new RangeError(`evaluate: 'operators' is empty`);
   const list = inputs(o.images);
@@ -84,6 +89,7 @@ export function evaluate(o: EvaluationOptions): EvaluationRow[] {
   };
   for (const operator of o.operators) {
     for (const [m, method] of o.methods.map(asRestorer).entries()) {
+      warnIfUntrained(method, operator, o);
       const scores: Score[] = [];
       const baselines: Score[] = [];
       const restored: Tensor[] = [];
@@ -91,7 +97,7 @@ export function evaluate(o: EvaluationOptions): EvaluationRow[] {
       let seconds = 0;
       for (const [index, input] of list.entries()) {
         o.onProgress?.({ method: method.label, operator, index, count: list.length });
-        const r = restoreImages(method, input.images, operator, { seed: seed + input.first });
+        const r = restoreImages(method, input.images, operator, { seed: seed + input.first, silent: true });
         seconds += r.seconds;
         scores.push(...score(r.restored, input));
         if (m === 0) baselines.push(...score(r.baseline, input));

@@ -3,10 +3,11 @@
 import type { Dtype } from '../generated/ops';
 import type { DiffusionModel } from '../models/diffusion';
 import type { IDM } from '../models/idm';
-import type { Operator } from '../operators/operator';
+import { trainedFor } from '../models/card';
+import type { Operator, OperatorSpec } from '../operators/operator';
 import * as samplers from '../samplers';
-import type { SamplerOptions } from '../samplers';
-import type { Tensor } from '../tensor';
+import { SAMPLER_OWN_OPTIONS, type SamplerOptions } from '../samplers';
+import { checkOptions, type Tensor } from '../tensor';
 
 export interface Restorer {
   /** How tables and reports name it, e.g. 'IDM (T = 3)' or 'DDNM, 100 steps'. */
@@ -19,6 +20,10 @@ export interface Restorer {
   restoreAsync(A: Operator, y: Tensor, seed: number): Promise<Tensor>;
   /** The dtype the method computes in (default float32). */
   readonly dtype?: Dtype;
+  /** Channels of the images its model restores (a grey model restores colour ones channel by channel). */
+  readonly imageChannels?: number;
+  /** The degradations its model was trained on (model card); restoring others warns. Empty or absent: any. */
+  readonly trainedFor?: OperatorSpec[];
 }
 
 /** An IDM is its own method: its T-step chain reconstructs from (A, y) with no randomness. */
@@ -34,6 +39,12 @@ export function idmRestorer(idm: IDM): Restorer {
     get dtype() {
       return idm.dtype;
     },
+    get trainedFor() {
+      return trainedFor(idm.metadata);
+    },
+    get imageChannels() {
+      return idm.info.imageChannels;
+    },
     restore: (A, y) => idm.reconstruct(A, y),
     restoreAsync: (A, y) => idm.reconstructAsync(A, y),
   };
@@ -42,6 +53,8 @@ export function idmRestorer(idm: IDM): Restorer {
 export const SAMPLER_NAMES = ['heun', 'euler', 'ddim', 'ddnm', 'ddrm', 'dps', 'pigdm', 'daps'] as const;
 export type SamplerName = (typeof SAMPLER_NAMES)[number];
 export const isSamplerName = (name: string): name is SamplerName => (SAMPLER_NAMES as readonly string[]).includes(name);
+/** What samplerRestorer passes to every sampler call, besides the sampler's own options. */
+const SAMPLER_KEYS = ['shape', 'sigmas', 'steps', 'sigmaMin', 'sigmaMax', 'rho', 'onStep', 'signal'];
 const DISPLAY: Record<SamplerName, string> = { heun: 'Heun', euler: 'Euler', ddim: 'DDIM', ddnm: 'DDNM', ddrm: 'DDRM', dps: 'DPS', pigdm: 'ΠGDM', daps: 'DAPS' };
 
 /**
@@ -50,12 +63,16 @@ const DISPLAY: Record<SamplerName, string> = { heun: 'Heun', euler: 'Euler', ddi
  */
 export function samplerRestorer(name: SamplerName, model: DiffusionModel, options: Omit<SamplerOptions, 'operator' | 'y' | 'seed'> = {}): Restorer {
   if (!isSamplerName(name)) throw new RangeError(`samplerRestorer: 'name' must be one of ${SAMPLER_NAMES.join(', ')}, got '${name}'`);
+  // Checked now, not at the first image: the operator, y and seed come per image.
+  checkOptions(`samplerRestorer(${name})`, options, [...SAMPLER_KEYS, ...SAMPLER_OWN_OPTIONS[name]]);
   const sample = samplers[name] as (d: DiffusionModel, o: SamplerOptions) => { images: Tensor };
   const sampleAsync = samplers[`${name}Async`] as (d: DiffusionModel, o: SamplerOptions) => Promise<{ images: Tensor }>;
   return {
     label: `${DISPLAY[name]}${options.steps ? `, ${options.steps} steps` : ''}`,
     sizeMultiple: model.sizeMultiple,
     dtype: model.dtype,
+    trainedFor: conditionedOn(model),
+    imageChannels: model.imageChannels,
     restore: (A, y, seed) => sample(model, { ...options, operator: A, y, seed }).images,
     restoreAsync: async (A, y, seed) => (await sampleAsync(model, { ...options, operator: A, y, seed })).images,
   };
@@ -67,7 +84,12 @@ export function mmseRestorer(model: DiffusionModel): Restorer {
     label: 'MMSE (1 step)',
     sizeMultiple: model.sizeMultiple,
     dtype: model.dtype,
+    trainedFor: conditionedOn(model),
+    imageChannels: model.imageChannels,
     restore: (A, y, seed) => model.mmse(A, y, { seed }),
     restoreAsync: (A, y, seed) => model.mmseAsync(A, y, { seed }),
   };
 }
+
+// A conditional model knows only the degradations it was trained on; an unconditional prior suits any operator.
+const conditionedOn = (model: DiffusionModel) => (model.kind === 'unconditional' ? [] : trainedFor(model.metadata));

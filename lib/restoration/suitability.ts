@@ -1,10 +1,13 @@
 // Which restoration method suits which model. An IDM is its own method. An unconditional prior knows nothing
 // of y, so only the zero-shot solvers, which bring the measurement in themselves, restore with it. A Palette
-// reads A⁺y, so any sampler (posterior sampling) or its one-step MMSE does.
+// reads A⁺y and InvFussion the operator itself, so any sampler (posterior sampling) or their one-step MMSE does.
 import type { AnyModel } from '../models/any';
-import { Palette, Unconditional } from '../models/diffusion';
+import { trainedFor } from '../models/card';
+import { Unconditional } from '../models/diffusion';
 import { IDM } from '../models/idm';
 import type { OperatorSpec } from '../operators/operator';
+import { SAMPLER_OWN_OPTIONS } from '../samplers';
+import { checkOptions } from '../tensor';
 import { idmRestorer, isSamplerName, mmseRestorer, Restorer, SAMPLER_NAMES, SamplerName, samplerRestorer } from './methods';
 
 /** The samplers that enforce the measurement themselves, so they work on an unconditional prior. */
@@ -27,27 +30,32 @@ export function defaultSteps(sampler: SamplerName): number {
 /** Why `method` does not suit `model` (a phrase that follows the method's name), or undefined when it does. */
 export function unsuitable(model: AnyModel, method: string): string | undefined {
   if (model instanceof IDM) return method === 'idm' ? undefined : 'does not apply to an IDM model (it is its own method)';
-  if (method === 'mmse') return model instanceof Palette ? undefined : "needs a conditional (palette) model; an unconditional model's MMSE ignores y";
+  if (method === 'mmse') return model instanceof Unconditional ? "needs a conditional (palette or invfussion) model; an unconditional model's MMSE ignores y" : undefined;
   if (method === 'idm') return 'applies to IDM models only';
   if (!isSamplerName(method)) return `is not a method; use one of ${[...SAMPLER_NAMES, 'mmse'].join(', ')}`;
   if (model instanceof Unconditional && !ZERO_SHOT.includes(method)) return `on an unconditional model would ignore the measurement; use one of ${ZERO_SHOT.join(', ')}`;
   return undefined;
 }
 
-/** The Restorer for a model and a method name (default: defaultMethod); a sampler takes `steps` (default: defaultSteps). */
-export function restorerFor(model: AnyModel, opts: { method?: string; steps?: number } = {}): Restorer {
+/**
+ * The Restorer for a model and a method name (default: defaultMethod); a sampler takes `steps` (default:
+ * defaultSteps) and its own options (eta, zeta, …). An option
+ * the method does not take is an error naming it.
+ */
+export function restorerFor(model: AnyModel, opts: { method?: string; steps?: number; [option: string]: unknown } = {}): Restorer {
   const method = opts.method ?? defaultMethod(model);
   const why = unsuitable(model, method);
   if (why) throw new RangeError(`restorerFor: 'method' ${method} ${why}`);
+  const { method: _, steps: givenSteps, ...own } = checkOptions(`restorerFor(${method})`, opts, ['method', ...(isSamplerName(method) ? ['steps', 'onStep', ...SAMPLER_OWN_OPTIONS[method]] : [])]);
   if (model instanceof IDM) return idmRestorer(model);
   if (method === 'mmse') return mmseRestorer(model);
-  const steps = opts.steps ?? defaultSteps(method as SamplerName);
+  const steps = givenSteps ?? defaultSteps(method as SamplerName);
   if (!Number.isInteger(steps) || steps <= 0) throw new RangeError(`restorerFor: 'steps' must be a positive integer, got ${steps}`);
-  return samplerRestorer(method as SamplerName, model, { steps });
+  return samplerRestorer(method as SamplerName, model, { steps, ...own });
 }
 
-/** The degradation a saved model was trained for (its 'invdiff.trained' metadata), if it says. */
+
+/** The degradation a saved model was trained for (its card, or older metadata), if it says. */
 export function trainedOperator(model: AnyModel): OperatorSpec | undefined {
-  const trained = JSON.parse(model.metadata['invdiff.trained'] ?? '{}');
-  return (trained.operator as OperatorSpec | undefined) ?? (trained.degradations as OperatorSpec[] | undefined)?.[0];
+  return trainedFor(model.metadata)[0];
 }

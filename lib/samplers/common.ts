@@ -1,7 +1,7 @@
 // What every sampler shares: option checks, the image shape, the σ schedule and seeded noise per step.
 import { gaussianNoise } from '../generated/ops';
 import type { Operator } from '../operators/operator';
-import type { Tensor } from '../tensor';
+import { checkOptions, type Tensor } from '../tensor';
 import type { SamplerOptions } from './contract';
 import { edmSigmas } from './schedule';
 
@@ -12,8 +12,12 @@ export interface Resolved extends SamplerOptions {
   sigmas: number[];
 }
 
-export function resolve(name: string, options: SamplerOptions, defaultSteps: number): Resolved {
+/** The options every sampler takes; each sampler adds its own (ddnm: eta, mixing; …). */
+export const COMMON_OPTIONS = ['operator', 'y', 'shape', 'sigmas', 'steps', 'seed', 'sigmaMin', 'sigmaMax', 'rho', 'onStep', 'signal'] as const;
+
+export function resolve(name: string, options: SamplerOptions, defaultSteps: number, own: readonly string[] = []): Resolved {
   if (typeof options !== 'object' || options === null) throw new TypeError(`${name}: argument 'options' expected an options object`);
+  checkOptions(name, options, [...COMMON_OPTIONS, ...own]);
   const seed = options.seed ?? 0;
   if (!Number.isInteger(seed) || seed < 0) throw new RangeError(`${name}: option 'seed' must be a non-negative integer, got ${seed}`);
   let shape = options.shape;

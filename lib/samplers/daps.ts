@@ -57,4 +57,4 @@ function* program(r: Resolved & DapsOptions, held: Held): SamplerProgram {
   return x.release(); // σ_N = 0: the last Langevin sample
 }
 
-export const { sync: daps, async: dapsAsync } = defineSampler<DapsOptions>('daps', 200, program);
+export const { sync: daps, async: dapsAsync, own: dapsOptionNames } = defineSampler<DapsOptions>('daps', 200, ['odeSteps', 'langevinSteps', 'lr'], program);

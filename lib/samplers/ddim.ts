@@ -32,4 +32,4 @@ function* program(r: Resolved & DdimOptions, held: Held): SamplerProgram {
   return x.release();
 }
 
-export const { sync: ddim, async: ddimAsync } = defineSampler<DdimOptions>('ddim', 50, program);
+export const { sync: ddim, async: ddimAsync, own: ddimOptionNames } = defineSampler<DdimOptions>('ddim', 50, ['eta'], program);

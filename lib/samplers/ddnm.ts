@@ -46,4 +46,4 @@ function* program(r: Resolved & DdnmOptions, held: Held): SamplerProgram {
   return x.release();
 }
 
-export const { sync: ddnm, async: ddnmAsync } = defineSampler<DdnmOptions>('ddnm', 100, program);
+export const { sync: ddnm, async: ddnmAsync, own: ddnmOptionNames } = defineSampler<DdnmOptions>('ddnm', 100, ['eta', 'mixing'], program);

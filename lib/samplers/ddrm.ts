@@ -44,4 +44,4 @@ function* program(r: Resolved & DdrmOptions, held: Held): SamplerProgram {
   return x.release();
 }
 
-export const { sync: ddrm, async: ddrmAsync } = defineSampler<DdrmOptions>('ddrm', 25, program);
+export const { sync: ddrm, async: ddrmAsync, own: ddrmOptionNames } = defineSampler<DdrmOptions>('ddrm', 25, ['eta', 'etaB'], program);

@@ -121,16 +121,20 @@ async function runAsync(program: SamplerProgram, held: Held, denoiser: Denoiser,
 /** A sampler's program: a generator over its resolved options and the slots that hold what it keeps. */
 export type Program<O> = (r: Resolved & O, held: Held) => SamplerProgram;
 
-/** The sync and async entry points of a sampler from its program. */
-export function defineSampler<O extends SamplerOptions>(name: string, defaultSteps: number, program: Program<O>) {
+/**
+ * The sync and async entry points of a sampler from its program, and `own`, the options it adds to the
+ * common ones (any other key is an error naming it).
+ */
+export function defineSampler<O extends SamplerOptions>(name: string, defaultSteps: number, own: readonly (Exclude<keyof O, keyof SamplerOptions> & string)[], program: Program<O>) {
   return {
     sync(denoiser: Denoiser, options: O): SampleResult {
       const held = new Held();
-      return runSync(program(resolve(name, options, defaultSteps) as Resolved & O, held), held, denoiser, options);
+      return runSync(program(resolve(name, options, defaultSteps, own) as Resolved & O, held), held, denoiser, options);
     },
     async(denoiser: Denoiser, options: O): Promise<SampleResult> {
       const held = new Held();
-      return runAsync(program(resolve(`${name}Async`, options, defaultSteps) as Resolved & O, held), held, denoiser, options);
+      return runAsync(program(resolve(`${name}Async`, options, defaultSteps, own) as Resolved & O, held), held, denoiser, options);
     },
+    own,
   };
 }

@@ -17,4 +17,4 @@ function* program(r: Resolved, held: Held): SamplerProgram {
   return x.release();
 }
 
-export const { sync: euler, async: eulerAsync } = defineSampler<SamplerOptions>('euler', 50, program);
+export const { sync: euler, async: eulerAsync, own: eulerOptionNames } = defineSampler<SamplerOptions>('euler', 50, [], program);

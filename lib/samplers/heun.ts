@@ -36,4 +36,4 @@ function* program(r: Resolved & HeunOptions, held: Held): SamplerProgram {
   return x.release();
 }
 
-export const { sync: heun, async: heunAsync } = defineSampler<HeunOptions>('heun', 18, program);
+export const { sync: heun, async: heunAsync, own: heunOptionNames } = defineSampler<HeunOptions>('heun', 18, ['churn'], program);

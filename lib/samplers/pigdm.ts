@@ -38,4 +38,4 @@ function* program(r: Resolved & PigdmOptions, held: Held): SamplerProgram {
   return x.release();
 }
 
-export const { sync: pigdm, async: pigdmAsync } = defineSampler<PigdmOptions>('pigdm', 100, program);
+export const { sync: pigdm, async: pigdmAsync, own: pigdmOptionNames } = defineSampler<PigdmOptions>('pigdm', 100, ['guidance'], program);

@@ -7,6 +7,7 @@ import type { Module } from '../module';
 import { noGrad } from '../autograd';
 import { Adam, Optimizer } from '../optim';
 import { Series, writeLineChart } from '../io/plot';
+import { Progress } from '../io/progress';
 import { loadSafetensors, saveSafetensors } from '../safetensors';
 import { fromHandle, native, keep, scope, th, type Tensor } from '../tensor';
 
@@ -99,12 +100,6 @@ function lrAt(step: number, o: RunnerOptions): number {
   const warm = o.warmup ? Math.min((step + 1) / o.warmup, 1) : 1;
   const decay = o.rsqrtDecay ? 1 / Math.sqrt(Math.max(step / o.rsqrtDecay, 1)) : 1;
   return o.lr * (o.gamma ?? 0.5) ** passed * warm * decay;
-}
-
-function duration(seconds: number): string {
-  if (!Number.isFinite(seconds)) return '?';
-  const s = Math.round(seconds);
-  return s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m` : s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
 }
 
 /** Model weights from a checkpoint (the EMA ones when present), as [name, tensor] pairs for loadStateDict. */
@@ -221,9 +216,9 @@ export async function runTraining(o: RunnerOptions): Promise<TrainingResult> {
     interrupted = true;
   };
   if (o.handleInterrupt) process.on('SIGINT', onSigint);
-  const progress = o.progress ?? Boolean(process.stderr.isTTY);
   const started = Date.now();
   const first = step;
+  const progress = new Progress('training', o.steps, { quiet: !(o.progress ?? Boolean(process.stderr.isTTY)), from: first });
   const batchSize = o.data.options.batch;
   let nonFiniteSteps = 0;
   try {
@@ -248,8 +243,7 @@ export async function runTraining(o: RunnerOptions): Promise<TrainingResult> {
       const rate = ((step - first) * batchSize) / elapsed;
       const info: StepInfo = { step, steps: o.steps, loss, lr, imagesPerSecond: rate, etaSeconds: ((o.steps - step) * batchSize) / rate };
       o.onStep?.(info);
-      if (progress)
-        process.stderr.write(`\r${step}/${o.steps} loss ${loss.toFixed(4)} · ${rate.toFixed(1)} img/s · ETA ${duration(info.etaSeconds)}   `);
+      progress.update(step, `loss ${loss.toFixed(4)} · ${rate.toFixed(1)} img/s`);
       if (o.validate && o.validateEvery && step % o.validateEvery === 0 && step < o.steps) history.validation.push({ step, psnr: o.validate() });
       if (o.checkpointEvery && step % o.checkpointEvery === 0) {
         save();
@@ -261,7 +255,7 @@ export async function runTraining(o: RunnerOptions): Promise<TrainingResult> {
     if (o.validate && !stoppedEarly) history.validation.push({ step, psnr: o.validate() });
     save();
     if (o.plot && history.losses.length) await plotHistory(o.plot, history);
-    if (progress) process.stderr.write('\n');
+    progress.finish();
     return { step, interrupted: stoppedEarly, seconds: (Date.now() - started) / 1000, nonFiniteSteps, ...history };
   } finally {
     if (o.handleInterrupt) process.off('SIGINT', onSigint);
