@@ -35,7 +35,7 @@ export * as samplers from './samplers';
 export * as models from './models';
 export * as training from './training';
 export { restoreImages, restoreImagesAsync, idmRestorer, samplerRestorer, mmseRestorer, restorerFor, evaluate, SAMPLER_NAMES } from './restoration';
-export type { Restorer, Restored, SamplerName, Method, EvaluationOptions, EvaluationRow } from './restoration';
+export type { Restorer, Restored, RestoreOptions, SamplerName, Method, EvaluationOptions, EvaluationRow } from './restoration';
 export type { NamedImage, Score } from './restoration';
 
 // Requiring the package is where a missing or mismatched addon is reported (lib/addon says what to do).

@@ -2,7 +2,7 @@
 export { idmRestorer, samplerRestorer, mmseRestorer, SAMPLER_NAMES } from './methods';
 export type { Restorer, SamplerName } from './methods';
 export { restoreImages, restoreImagesAsync, asRestorer } from './restore-images';
-export type { Restored, Method } from './restore-images';
+export type { Restored, Method, RestoreOptions } from './restore-images';
 export { ZERO_SHOT, METHOD_NAMES, defaultMethod, defaultSteps, unsuitable, restorerFor, trainedOperator } from './suitability';
 export type { MethodName } from './suitability';
 export { evaluate } from './evaluate';
