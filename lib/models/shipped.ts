@@ -10,9 +10,9 @@ export const SHIPPED = {
   'idm-cs30': 'IDM, scrambled block CS 30% (npm run train:idm)',
   'idm-cs50': 'IDM, scrambled block CS 50% (npm run train:idm)',
   unconditional: 'the unconditional prior of the zero-shot samplers (npm run train:diffusion)',
-  'invfussion-cpu32': 'InvFussion, 32×32 grayscale, one model for many operators (npm run train:invfussion)',
-  'palette-cpu32': 'the HDiT Palette baseline trained beside InvFussion (npm run train:invfussion)',
-  'unconditional-cpu32': 'the HDiT prior trained beside InvFussion, for the zero-shot samplers (npm run train:invfussion)',
+  'invfussion-cpu32': 'InvFussion, 32×32 grayscale, one model for many operators (npm run train:invfussion; in a clone, not in the npm package)',
+  'palette-cpu32': 'the HDiT Palette baseline trained beside InvFussion (npm run train:invfussion; in a clone only)',
+  'unconditional-cpu32': 'the HDiT prior trained beside InvFussion, for the zero-shot samplers (npm run train:invfussion; in a clone only)',
   palette: "the Palette-style conditional baseline: the same file as 'palette-cpu32'",
   invfussion: "InvFussion: the same file as 'invfussion-cpu32'",
 } as const;
