@@ -109,7 +109,7 @@ test('invdiff train unconditional|palette → restore and eval with zero-shot sa
     t.equal(bad.status, 2, 'heun on an unconditional model exits 2');
     t.match(bad.stderr, /would ignore the measurement/, bad.stderr.trim());
     const mmse = cli('restore', '--model', prior, '--input', images, '--out', path.join(dir, 'o3'), '--method', 'mmse');
-    t.match(mmse.stderr, /--method mmse needs a conditional \(palette\) model/, mmse.stderr.trim());
+    t.match(mmse.stderr, /--method mmse needs a conditional \(palette or invfussion\) model/, mmse.stderr.trim());
     const idmMethod = cli('bench', '--method', 'ddnm');
     t.match(idmMethod.stderr, /does not apply to an IDM model/, idmMethod.stderr.trim());
     fs.rmSync(dir, { recursive: true });
@@ -123,8 +123,8 @@ test('invdiff commands: --help for each, and bad arguments exit 2 with a message
     t.match(r.stdout, new RegExp(`usage: invdiff ${c}`), `${c} --help shows its usage`);
   }
   const cases = [
-    [['train'], /train needs a model kind: idm, unconditional or palette/],
-    [['train', 'invfussion', '--out', 'x'], /'invfussion' models is not available yet/],
+    [['train'], /train needs a model kind: idm, unconditional, palette or invfussion/],
+    [['train', 'invfussion', '--out', 'x', '--ratio', '0.3'], /--ratio: invfussion trains on the paper's mixture of degradations unless --operator names one/],
     [['train', 'unconditional', '--out', 'x', '--T', '3'], /--T applies to idm only/],
     [['train', 'idm'], /--out FILE is required/],
     [['train', 'idm', '--out', 'x', '--steps', '0'], /--steps must be a positive integer, got '0'/],
