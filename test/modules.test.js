@@ -20,7 +20,7 @@ test('linear and conv2d modules compute with their own parameters', (t) => {
     close(t, conv.call(img).toFloat32Array(), inv.conv2d(img, w, { bias: b, padding: 1 }).toFloat32Array(), 1e-6, 'conv2d module = functional');
     const gn = inv.nn.groupNorm({ groups: 1, channels: 2 });
     close(t, gn.call(img).mean().toFloat32Array(), [0], 1e-5, 'groupNorm module normalises');
-    t.deepEqual(inv.moduleKinds().slice().sort(), ['conv2d', 'groupNorm', 'idm', 'linear', 'mlp', 'palette', 'unconditional']);
+    t.deepEqual(inv.moduleKinds().slice().sort(), ['conv2d', 'groupNorm', 'idm', 'invfussion', 'linear', 'mlp', 'palette', 'unconditional']);
     t.throws(() => new inv.Module('unet', {}), /module kind 'unet' is unknown; known kinds: linear/);
     t.throws(() => inv.nn.linear({ inFeatures: 0, outFeatures: 2 }), /'inFeatures' must be positive/);
     t.throws(() => inv.nn.linear({ outFeatures: 2 }), /option 'inFeatures' is required/);

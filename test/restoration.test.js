@@ -26,7 +26,7 @@ test('restorerFor: an IDM is its own method, zero-shot solvers on a prior, any s
   for (const name of inv.SAMPLER_NAMES) t.equal(restoration.unsuitable(palette, name), undefined, `${name} suits a palette`);
   const cases = [
     [prior, { method: 'heun' }, /'method' heun on an unconditional model would ignore the measurement; use one of ddnm/],
-    [prior, { method: 'mmse' }, /'method' mmse needs a conditional \(palette\) model/],
+    [prior, { method: 'mmse' }, /'method' mmse needs a conditional \(palette or invfussion\) model/],
     [idm, { method: 'ddnm' }, /'method' ddnm does not apply to an IDM model/],
     [palette, { method: 'idm' }, /'method' idm applies to IDM models only/],
     [palette, { method: 'nope' }, /'method' nope is not a method; use one of heun, .*, mmse/],

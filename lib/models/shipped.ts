@@ -13,28 +13,31 @@ export const SHIPPED = {
   'invfussion-cpu32': 'InvFussion, 32×32 grayscale, one model for many operators (npm run train:invfussion; in a clone, not in the npm package)',
   'palette-cpu32': 'the HDiT Palette baseline trained beside InvFussion (npm run train:invfussion; in a clone only)',
   'unconditional-cpu32': 'the HDiT prior trained beside InvFussion, for the zero-shot samplers (npm run train:invfussion; in a clone only)',
-  palette: "the Palette-style conditional baseline: the same file as 'palette-cpu32'",
-  invfussion: "InvFussion: the same file as 'invfussion-cpu32'",
 } as const;
 export type ShippedName = keyof typeof SHIPPED;
 
 export const SHIPPED_DIR = path.resolve(__dirname, '..', '..', 'models');
 
-// Names that stand for another's file.
-const SAME_FILE: Partial<Record<keyof typeof SHIPPED, keyof typeof SHIPPED>> = { palette: 'palette-cpu32', invfussion: 'invfussion-cpu32' };
+/** Short names for shipped models, usable wherever their own names are. */
+export const SHIPPED_ALIASES = { palette: 'palette-cpu32', invfussion: 'invfussion-cpu32' } as const satisfies Record<string, ShippedName>;
+
+const canonical = (name: string): string => (SHIPPED_ALIASES as Record<string, string>)[name] ?? name;
 
 /** Where a shipped model's file is (present or not). */
 export function shippedPath(name: ShippedName): string {
-  return path.join(SHIPPED_DIR, `${SAME_FILE[name] ?? name}.safetensors`);
+  return path.join(SHIPPED_DIR, `${name}.safetensors`);
 }
 
-export const isShippedName = (name: string): name is ShippedName => Object.prototype.hasOwnProperty.call(SHIPPED, name);
+/** Whether `name` is a shipped name or one of its aliases. */
+export const isShippedName = (name: string): boolean => Object.prototype.hasOwnProperty.call(SHIPPED, canonical(name));
 
 /** The file of a shipped model, or an error naming the shipped ones (and the nearest, for a typo). */
 export function shippedFile(name: string, owner = 'models.pretrained'): string {
-  if (!isShippedName(name)) throw new RangeError(`${owner}: '${name}' is not a shipped model${didYouMean(name, Object.keys(SHIPPED))}; the shipped ones are ${Object.keys(SHIPPED).join(', ')}`);
-  const file = shippedPath(name);
-  if (!fs.existsSync(file)) throw new Error(`${owner}: '${name}' is not available in this installation (${SHIPPED[name]}); '${file}' is missing`);
+  const names = [...Object.keys(SHIPPED), ...Object.keys(SHIPPED_ALIASES)];
+  if (!isShippedName(name)) throw new RangeError(`${owner}: '${name}' is not a shipped model${didYouMean(name, names)}; the shipped ones are ${names.join(', ')}`);
+  const own = canonical(name) as ShippedName;
+  const file = shippedPath(own);
+  if (!fs.existsSync(file)) throw new Error(`${owner}: '${name}' is not available in this installation (${SHIPPED[own]}); '${file}' is missing`);
   return file;
 }
 
