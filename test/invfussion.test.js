@@ -194,3 +194,24 @@ test('trainDiffusion: EDM2 weighting with u(σ), σ = 100 draws and a weighted d
   await rejects(inv.training.trainDiffusion({ model, data, steps: 1 }), /needs option 'degradations'/, 'a conditional model needs degradations');
   t.end();
 });
+
+test('runTraining zeroes gradients that are NaN, infinite, or too large to square, and counts those steps', async (t) => {
+  const data = inv.ImageDataset.deadLeaves({ count: 4, size: 16, imageSeed: 5, crop: 8, batch: 2, seed: 1 });
+  for (const [scale, label] of [[1e25, 'a finite gradient of ~1e25 (its square overflows float32)'], [1, 'an ordinary gradient']]) {
+    inv.manualSeed(3);
+    const model = new inv.Module('linear', { inFeatures: 8, outFeatures: 1 });
+    const before = inv.scope(() => inv.keep(model.parameters()[0].clone()));
+    const optimizer = new inv.optim.Adam(model.parameters(), { lr: 0.1 });
+    const result = await inv.training.runTraining({ model, optimizer, data, steps: 3, lr: 0.1, ema: 0, loss: (x) => model.call(x.reshape([-1, 8])).sum().mul(scale) });
+    optimizer.dispose();
+    const moved = inv.scope(() => model.parameters()[0].sub(before).abs().max().item());
+    if (scale > 1) {
+      t.equal(result.nonFiniteSteps, 3, `${label}: every step counted`);
+      t.equal(moved, 0, `${label}: zeroed, so Adam's moments stay finite and the weights do not move`);
+    } else {
+      t.equal(result.nonFiniteSteps, 0, `${label}: no step counted`);
+      t.ok(moved > 0, `${label}: the weights move`);
+    }
+  }
+  t.end();
+});

@@ -254,8 +254,12 @@ const std::vector<OpImpl> rows = {
        double affected = 0;
        for (const at::Tensor& p : a.ts(0)) {
          const at::Tensor& g = p.grad();
-         if (!g.defined() || at::isfinite(g).all().item<bool>()) continue;
-         g.nan_to_num_(0, 0, 0);
+         if (!g.defined()) continue;
+         // The square too: a finite gradient past √max (1.8e19 in float32) would make Adam's second
+         // moment infinite, which then freezes that parameter for good.
+         const at::Tensor bad = at::isfinite(g * g).logical_not();
+         if (!bad.any().item<bool>()) continue;
+         g.masked_fill_(bad, 0);
          ++affected;
        }
        return affected;

@@ -8,7 +8,6 @@
 #include <string>
 
 #include "binding/dispatch.h"
-#include "core/backend.h"
 #include "core/memory.h"
 
 namespace invdiff::binding {
@@ -41,7 +40,6 @@ void exportFunction(Napi::Env env, Napi::Object exports, const std::string& name
 // A schema row without a body, or a body without a row, is a build mistake: the addon refuses to load.
 Napi::Object init(Napi::Env env, Napi::Object exports) {
   memory::install();
-  backend::singleThreadedBlas();
   std::map<std::string, Result (*)(const Args&)> bodies;
   for (const auto* table : {&tensorOps(), &objectOps(), &operatorOps()})
     for (const OpImpl& impl : *table)

@@ -1,7 +1,5 @@
 #include "core/backend.h"
 
-#include <dlfcn.h>
-
 #include <ATen/Parallel.h>
 #include <torch/cuda.h>
 #include <torch/version.h>
@@ -14,11 +12,5 @@ Info info() {
 }
 
 void setNumThreads(int n) { at::set_num_threads(n); }
-
-void singleThreadedBlas() {
-  // Looked up, not linked: the BLAS is whichever LibTorch was built against (MKL ignores this).
-  using SetThreads = void (*)(int);
-  if (auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) set(1);
-}
 
 }  // namespace invdiff::backend

@@ -30,8 +30,10 @@ at::Tensor FeatureDegradation::forward(const at::Tensor& a, const operators::Ope
   const bool low = a.scalar_type() == at::kHalf || a.scalar_type() == at::kBFloat16;
   const at::Tensor stack = unpatchStack(low ? a.to(at::kFloat) : a, patch_, channels_);
   const at::Tensor u = op.forward(stack);  // (B, K, ...m)
-  const at::Tensor joined = at::cat({y.to(u.options()).unsqueeze(1), u}, 1).flatten(2).transpose(1, 2);  // (B, M, K+1)
-  const at::Tensor mixed = at::gelu(at::linear(joined, mix->weight.to(u.scalar_type()), mix->bias.to(u.scalar_type()))).transpose(1, 2).reshape(u.sizes());
+  const at::Tensor joined = at::cat({y.to(u.options()).unsqueeze(1), u}, 1).flatten(2);  // (B, K+1, M)
+  // W·[y; u] + b at every measurement coordinate, channels first: no transposed copies in the graph.
+  const at::Tensor weight = mix->weight.to(u.scalar_type()), bias = mix->bias.to(u.scalar_type());
+  const at::Tensor mixed = at::gelu(at::matmul(weight, joined) + bias.unsqueeze(1)).reshape(u.sizes());
   const at::Tensor out = repatchStack(op.networkPinv(mixed), patch_);
   return low ? out.to(a.scalar_type()) : out;
 }
