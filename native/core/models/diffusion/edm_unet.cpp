@@ -159,11 +159,8 @@ Options EdmUNet::info() const {
 std::vector<at::Tensor> EdmUNet::forward(const std::vector<at::Tensor>& inputs) {
   const EdmUNetConfig& c = config_;
   const at::Tensor& x = inputs[0];
-  if (x.dim() != 4 || x.size(1) != c.imageChannels)
-    throw std::invalid_argument(kind_ + ": argument 'x' expected N×" + std::to_string(c.imageChannels) + "×H×W images, got shape " + c10::str(x.sizes()));
-  const int64_t k = c.sizeMultiple(), n = x.size(0);
-  if (x.size(2) % k || x.size(3) % k)
-    throw std::invalid_argument(kind_ + ": image height and width must be multiples of " + std::to_string(k) + ", got " + c10::str(x.sizes()) + " (pad the images)");
+  checkImages(kind_, x, c.imageChannels, c.sizeMultiple());
+  const int64_t n = x.size(0);
   const Precond pre(kind_, inputs[1], x, c.sigmaData);
   at::Tensor input = x * pre.cIn();
   if (c.conditionChannels > 0) {

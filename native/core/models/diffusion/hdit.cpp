@@ -224,12 +224,7 @@ at::Tensor Hdit::network(const at::Tensor& input, const at::Tensor& noise, const
 
 at::Tensor Hdit::run(const at::Tensor& x, const at::Tensor& sigma, const at::Tensor& pinvY, const Context* measured) {
   const HditConfig& c = config_;
-  if (!x.defined() || x.dim() != 4 || x.size(1) != c.imageChannels)
-    throw std::invalid_argument(kind_ + ": argument 'x' expected N×" + std::to_string(c.imageChannels) + "×H×W images, got " +
-                                (x.defined() ? "shape " + c10::str(x.sizes()) : std::string("none")));
-  const int64_t k = c.sizeMultiple();
-  if (x.size(2) % k || x.size(3) % k)
-    throw std::invalid_argument(kind_ + ": image height and width must be multiples of " + std::to_string(k) + ", got " + c10::str(x.sizes()) + " (pad the images)");
+  checkImages(kind_, x, c.imageChannels, c.sizeMultiple());
   const Precond pre(kind_, sigma, x, c.sigmaData);
   at::Tensor input = x * pre.cIn();
   if (c.conditioning != "none") {

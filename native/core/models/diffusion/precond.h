@@ -9,6 +9,16 @@
 
 namespace invdiff::diffusion {
 
+// The images every diffusion denoiser takes: N×channels×H×W with H and W multiples of `multiple`.
+inline void checkImages(const std::string& kind, const at::Tensor& x, int64_t channels, int64_t multiple) {
+  if (!x.defined() || x.dim() != 4 || x.size(1) != channels)
+    throw std::invalid_argument(kind + ": argument 'x' expected N×" + std::to_string(channels) + "×H×W images, got " +
+                                (x.defined() ? "shape " + c10::str(x.sizes()) : std::string("none")));
+  if (x.size(2) % multiple || x.size(3) % multiple)
+    throw std::invalid_argument(kind + ": image height and width must be multiples of " + std::to_string(multiple) + ", got " + c10::str(x.sizes()) +
+                                " (pad the images)");
+}
+
 struct Precond {
   // σ for a batch x of n images: one value or one per image, positive and finite, shaped n×1×1×1.
   Precond(const std::string& kind, const at::Tensor& sigma, const at::Tensor& x, double sigmaData) : sigmaData_(sigmaData) {
