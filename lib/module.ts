@@ -15,6 +15,19 @@ export interface ModuleInfo {
   sizeMultiple?: number;
   /** Networks: channels of the images they denoise or reconstruct. */
   imageChannels?: number;
+  /** Diffusion denoisers: 'unet' or 'hdit'. */
+  architecture?: 'unet' | 'hdit';
+  /** U-Net denoisers: their configuration with every default resolved (what {@link IDM.fromPrior} builds from). */
+  channels?: number;
+  multipliers?: number[];
+  blocks?: number;
+  /** Per level, 1 where it has self-attention. */
+  attention?: number[];
+  heads?: number;
+  groups?: number;
+  patch?: number;
+  sigmaData?: number;
+  dropout?: number;
 }
 
 const handles = new FinalizationRegistry<number>((h) => native.moduleDispose(h));

@@ -40,15 +40,30 @@ const FAMILIES = [
   ['mri', { acceleration: 4 }],
 ];
 
-for (const [dtype, tol] of [['float64', 1e-8], ['float32', 1e-4]]) {
-  for (const [family, opts] of dtype === 'float64' ? FAMILIES : FAMILIES.slice(0, 1)) {
-    test(`IDM T=3 on ${family} (${dtype}): reversible and stored activations give the same loss and gradients`, (t) => {
+// IDM.fromPrior's configuration of a small EDM U-Net: noise embedding, EDM preconditioning, SD's block skips,
+// and injectors that map before shuffling (12 channels at 1/4 do not pixel-shuffle to the image).
+const PRIOR = { channels: 6, groups: 2, heads: 2, multipliers: [1, 2], blocks: 1, attention: [true, true] };
+const FROM_PRIOR = (() => {
+  const prior = new inv.models.Unconditional(PRIOR);
+  const idm = inv.models.IDM.fromPrior(prior);
+  const options = { ...idm.options };
+  idm.dispose();
+  prior.dispose();
+  return options;
+})();
+const CASES = [
+  ...[['float64', 1e-8], ['float32', 1e-4]].flatMap(([dtype, tol]) => (dtype === 'float64' ? FAMILIES : FAMILIES.slice(0, 1)).map((f) => ['', TINY, dtype, tol, f])),
+  ['from a prior, ', FROM_PRIOR, 'float64', 1e-8, FAMILIES[0]],
+];
+
+for (const [label, config, dtype, tol, [family, opts]] of CASES) {
+    test(`IDM T=3 ${label}on ${family} (${dtype}): reversible and stored activations give the same loss and gradients`, (t) => {
       inv.scope(() => {
         const A = inv.operators.create(family, { imageShape: [1, 16, 16], batch: 2, seed: 3, ...opts });
         const x = inv.rand([2, 1, 16, 16], { seed: 1, dtype }).mul(2).sub(1);
         const y = A.forward(x);
-        const rev = new inv.models.IDM({ ...TINY, reversible: true }).to({ dtype });
-        const ref = new inv.models.IDM({ ...TINY, reversible: false }).to({ dtype });
+        const rev = new inv.models.IDM({ ...config, reversible: true }).to({ dtype });
+        const ref = new inv.models.IDM({ ...config, reversible: false }).to({ dtype });
         const state = perturbed(rev, 100);
         rev.loadStateDict(state);
         ref.loadStateDict(state);
@@ -92,7 +107,6 @@ for (const [dtype, tol] of [['float64', 1e-8], ['float32', 1e-4]]) {
       });
       t.end();
     });
-  }
 }
 
 test('IDM options and inputs are checked with clear errors', (t) => {
@@ -101,7 +115,11 @@ test('IDM options and inputs are checked with clear errors', (t) => {
   t.throws(() => new inv.models.IDM({ skips: 'some' }), /'skips' must be 'level' or 'block'/);
   t.throws(() => new inv.models.IDM({ channels: 6, groups: 4 }), /'groups' must divide/);
   t.throws(() => new inv.models.IDM({ attention: [true] }), /one 0\/1 flag per level/);
-  t.throws(() => new inv.models.IDM({ channels: 4, groups: 2, heads: 1 }), /channels divisible by 16 \(its injector pixel-shuffles by 4\)/);
+  // 8 channels at 1/4 do not pixel-shuffle to the image: that injector maps to 16 image values per feature pixel first.
+  const narrow = new inv.models.IDM({ channels: 4, groups: 2, heads: 1 });
+  const shapes = Object.fromEntries(narrow.namedParameters().filter(([n]) => n.startsWith('unet.down_blocks.1.injectors.0.')).map(([n, p]) => [n.split('.').pop(), p.shape]));
+  t.deepEqual(shapes, { image_weight: [3, 16, 8], image_bias: [3, 1], feature_weight: [3, 8, 48], feature_bias: [3, 8] }, 'an injector that maps before shuffling');
+  narrow.dispose();
   const m = new inv.models.IDM(TINY);
   t.equal(m.sizeMultiple, 4, 'two levels: sizes must be multiples of 4');
   inv.scope(() => {

@@ -1,8 +1,9 @@
 // IDM (Invertible Diffusion Models, papers.md §1): a few-step DDIM sampler with data consistency, unrolled
 // into one reconstruction network and trained end to end; reversible at the step and block level.
-import { Module, ModuleOptions } from '../module';
+import { Module, type ModuleOptions } from '../module';
 import type { Operator } from '../operators/operator';
 import { loadSafetensors } from '../safetensors';
+import { Unconditional } from './diffusion';
 import { loadModel } from './load';
 import { nativeOptions } from './options';
 import { shippedFile } from './shipped';
@@ -36,7 +37,18 @@ export interface IDMOptions {
   reversible?: boolean;
   /** 'small' (the defaults, sized for a CPU) or 'paper': §1.4's pruned SD-1.5 U-Net shapes. Explicit options override it. */
   preset?: 'small' | 'paper';
+  /**
+   * 'eps' (default): the U-Net predicts ε, as SD's. 'edm': it is an EDM denoiser with a noise embedding, run at
+   * each step's σ = √((1 − ᾱ)/ᾱ) (what {@link IDM.fromPrior} builds).
+   */
+  parameterization?: 'eps' | 'edm';
+  /** σ_data of the 'edm' parameterization (default 0.5). */
+  sigmaData?: number;
 }
+
+/** What {@link IDM.fromPrior} leaves to the caller: the architecture comes from the prior. */
+export type IDMFromPriorOptions = Pick<IDMOptions, 'steps' | 'reversible' | 'dropout' | 'attentionChunk'>;
+const FROM_PRIOR_OPTIONS = ['steps', 'reversible', 'dropout', 'attentionChunk'];
 
 const PAPER: IDMOptions = {
   channels: 320,
@@ -56,15 +68,6 @@ function idmOptions(options: IDMOptions): ModuleOptions {
   const { preset, ...rest } = nativeOptions('IDM', options, FLAG_LISTS);
   if (preset !== undefined && preset !== 'small' && preset !== 'paper') throw new TypeError(`IDM: option 'preset' must be 'small' or 'paper', got ${JSON.stringify(preset)}`);
   return preset === 'paper' ? { ...nativeOptions('IDM', PAPER, FLAG_LISTS), ...rest } : rest;
-}
-
-/** The SD-1.5 diffusers name of one of our U-Net parameters, or undefined for IDM's own additions. */
-function stableDiffusionName(name: string, levels: number): string | undefined {
-  if (!name.startsWith('unet.')) return undefined;
-  const rest = name.slice('unet.'.length);
-  if (/(^|\.)(injectors|coupling_logits)\.|\.(stream_scale|skip_merge)$/.test(rest)) return undefined;
-  // SD has four up blocks; the pruned U-Net keeps the last `levels` of them.
-  return rest.replace(/^up_blocks\.(\d+)\./, (_, i: string) => `up_blocks.${Number(i) + 4 - levels}.`);
 }
 
 export class IDM extends Module {
@@ -113,31 +116,88 @@ export class IDM extends Module {
     const model = new IDM({ preset: 'paper', ...options });
     const { tensors } = loadSafetensors(path);
     try {
-      scope(() => model.loadStateDict(stableDiffusionState(model, tensors, path)));
+      const levels = (model.options.multipliers as number[]).length;
+      initialise(model, tensors, (name) => stableDiffusionName(name, levels), `IDM.fromStableDiffusion: '${path}'`);
       return model;
-    } catch (e) {
-      model.dispose();
-      throw e;
     } finally {
       for (const t of Object.values(tensors)) t.dispose();
     }
   }
+
+  /**
+   * An IDM initialised from a diffusion prior of the project (an `Unconditional` U-Net, or the path of one),
+   * as the paper initialises from SD-1.5: the same configuration and weights, with the prior's noise embedding
+   * and EDM preconditioning fed the chain's own noise levels; the mid block pruned (as the paper prunes SD's);
+   * the injectors start at zero and the couplings and schedule are IDM's own. Throws naming what does not fit.
+   */
+  static fromPrior(prior: Unconditional | string, options: IDMFromPriorOptions = {}): IDM {
+    const owner = 'IDM.fromPrior';
+    for (const key of Object.keys(options))
+      if (!FROM_PRIOR_OPTIONS.includes(key))
+        throw new TypeError(`${owner}: option '${key}' comes from the prior or does not apply; the options are ${FROM_PRIOR_OPTIONS.join(', ')}`);
+    const source = typeof prior === 'string' ? Unconditional.load(prior) : prior;
+    if (!(source instanceof Unconditional)) throw new TypeError(`${owner}: argument 'prior' must be an Unconditional model or the path of one`);
+    try {
+      const facts = source.info;
+      if (facts.architecture !== 'unet') throw new Error(`${owner}: the prior must be a U-Net (architecture 'unet'), this one is '${String(facts.architecture)}'`);
+      if (facts.patch !== 2) throw new Error(`${owner}: the prior must patch its input by 2 as IDM's U-Net does, this one by ${String(facts.patch)}`);
+      const model = new IDM({
+        imageChannels: facts.imageChannels, channels: facts.channels, multipliers: facts.multipliers, blocks: facts.blocks,
+        attention: facts.attention, heads: facts.heads, groups: facts.groups, dropout: facts.dropout, sigmaData: facts.sigmaData,
+        skips: 'block', parameterization: 'edm', ...options,
+      });
+      const tensors = Object.fromEntries(source.namedParameters());
+      try {
+        initialise(model, tensors, (name) => (isIdmAddition(name) ? undefined : name.slice('unet.'.length)), `${owner}: the prior`, /^mid_block\./);
+      } finally {
+        for (const t of Object.values(tensors)) t.dispose();
+      }
+      return model;
+    } finally {
+      if (source !== prior) source.dispose();
+    }
+  }
 }
 
-/** The model's parameters with every SD counterpart taken from `tensors`. */
-function stableDiffusionState(model: IDM, tensors: Record<string, Tensor>, path: string): [string, Tensor][] {
-  const levels = (model.options.multipliers as number[]).length;
+/** IDM's own parameters, which no pretrained network has: the chain's, the injectors, the couplings. */
+function isIdmAddition(name: string): boolean {
+  return !name.startsWith('unet.') || /(^|\.)(injectors|coupling_logits)\.|\.(stream_scale|skip_merge)$/.test(name);
+}
+
+/** The SD-1.5 diffusers name of one of our U-Net parameters, or undefined for IDM's own additions. */
+function stableDiffusionName(name: string, levels: number): string | undefined {
+  if (isIdmAddition(name)) return undefined;
+  // SD has four up blocks; the pruned U-Net keeps the last `levels` of them.
+  return name.slice('unet.'.length).replace(/^up_blocks\.(\d+)\./, (_, i: string) => `up_blocks.${Number(i) + 4 - levels}.`);
+}
+
+/**
+ * Loads into `model` every parameter `sourceName` maps to a tensor of `tensors` (IDM's own additions keep
+ * their initial values). Throws, disposing the model, naming what is missing or shaped otherwise, and, given
+ * `pruned`, any source tensor neither used nor pruned (a network of another configuration).
+ */
+function initialise(model: IDM, tensors: Record<string, Tensor>, sourceName: (name: string) => string | undefined, what: string, pruned?: RegExp): void {
   const problems: string[] = [];
-  const state = model.namedParameters().map(([name, current]): [string, Tensor] => {
-    const sd = stableDiffusionName(name, levels);
-    if (sd === undefined) return [name, current];
-    const found = tensors[sd];
-    if (!found) problems.push(`'${sd}' is missing`);
-    else if (found.shape.join() !== current.shape.join()) problems.push(`'${sd}' has shape [${found.shape}], IDM needs [${current.shape}]`);
-    else return [name, found.to({ dtype: current.dtype })];
-    return [name, current];
-  });
-  if (problems.length)
-    throw new Error(`IDM.fromStableDiffusion: '${path}' does not fit (${problems.length} problems): ${problems.slice(0, 5).join('; ')}${problems.length > 5 ? '; …' : ''}`);
-  return state;
+  const used = new Set<string>();
+  try {
+    scope(() => {
+      const state = model.namedParameters().map(([name, current]): [string, Tensor] => {
+        const from = sourceName(name);
+        if (from === undefined) return [name, current];
+        const found = tensors[from];
+        used.add(from);
+        if (!found) problems.push(`'${from}' is missing`);
+        else if (found.shape.join() !== current.shape.join()) problems.push(`'${from}' has shape [${found.shape}], IDM needs [${current.shape}]`);
+        else return [name, found.to({ dtype: current.dtype })];
+        return [name, current];
+      });
+      if (pruned) for (const name of Object.keys(tensors)) if (!used.has(name) && !pruned.test(name)) problems.push(`'${name}' has no place in IDM`);
+      if (problems.length)
+        throw new Error(`${what} does not fit (${problems.length} problems): ${problems.slice(0, 5).join('; ')}${problems.length > 5 ? '; …' : ''}`);
+      model.loadStateDict(state);
+    });
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
 }

@@ -1,5 +1,5 @@
 export { IDM } from './idm';
-export type { IDMOptions } from './idm';
+export type { IDMFromPriorOptions, IDMOptions } from './idm';
 export { DiffusionModel, Unconditional, Palette, MMSE_SIGMA } from './diffusion';
 export type { DiffusionUNetOptions, DiffusionOptions, HDiTOptions } from './diffusion';
 export { InvFussion } from './invfussion';

@@ -54,7 +54,7 @@ export interface RunnerOptions {
   rsqrtDecay?: number;
   /** EMA decay of the weights (0 turns it off). Default 0.999. */
   ema?: number;
-  /** Mean PSNR of the current weights on held-out images, every validateEvery steps and at the end. */
+  /** Mean PSNR of the current weights on held-out images: at the start of a fresh run, every validateEvery steps and at the end. */
   validate?: () => number;
   validateEvery?: number;
   /** Safetensors file holding model, EMA, optimizer, RNG and data state; written atomically. */
@@ -222,6 +222,8 @@ export async function runTraining(o: RunnerOptions): Promise<TrainingResult> {
   const batchSize = o.data.options.batch;
   let nonFiniteSteps = 0;
   try {
+    // Where a fresh run starts from (a pretrained initialisation shows here).
+    if (o.validate && o.validateEvery && step === 0) history.validation.push({ step, psnr: o.validate() });
     while (step < o.steps && !interrupted && !o.signal?.aborted) {
       const lr = lrAt(step, o);
       o.optimizer.lr = lr;

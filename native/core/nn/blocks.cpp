@@ -22,6 +22,18 @@ void zeroInit(torch::nn::Module& m) {
   for (auto& p : m.parameters()) p.zero_();
 }
 
+NoiseEmbedding::NoiseEmbedding(int64_t channels) : channels_(channels) {
+  if (channels % 2) throw std::invalid_argument("option 'channels' must be even (half the noise embedding is cosines)");
+  frequencies = at::exp(at::linspace(std::log(0.05), std::log(200.0), channels / 2, at::kDouble)).to(at::kFloat);
+  linear1 = linear(*this, "linear_1", channels, width());
+  linear2 = linear(*this, "linear_2", width(), width());
+}
+
+at::Tensor NoiseEmbedding::forward(const at::Tensor& cNoise) {
+  const at::Tensor angles = cNoise.reshape({-1, 1}) * frequencies.to(cNoise.options()).unsqueeze(0);
+  return linear2(at::silu(linear1(at::cat({at::cos(angles), at::sin(angles)}, 1))));
+}
+
 ResnetBlock::ResnetBlock(int64_t in, int64_t out, int64_t groups, double dropout, int64_t embedding) : dropout_(dropout) {
   norm1 = norm(*this, "norm1", groups, in, 1e-5);
   conv1 = conv(*this, "conv1", in, out, 3);

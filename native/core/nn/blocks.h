@@ -26,6 +26,18 @@ torch::nn::Linear linear(torch::nn::Module& parent, const std::string& name, int
 // A residual branch's last layer starts at zero, so every block starts as the identity.
 void zeroInit(torch::nn::Module& m);
 
+// The U-Net noise embedding: Fourier features of c_noise = ¼ ln σ at geometric frequencies from 0.05 to 200
+// rad (which spans about 3 over σ ∈ [0.002, 80]), then linear_1 → SiLU → linear_2 to 4 × channels.
+struct NoiseEmbedding : torch::nn::Module {
+  explicit NoiseEmbedding(int64_t channels);
+  // One c_noise per image (n) → n × 4·channels.
+  at::Tensor forward(const at::Tensor& cNoise);
+  int64_t width() const { return 4 * channels_; }
+  int64_t channels_;
+  at::Tensor frequencies;  // fixed, so a saved model needs no buffer
+  torch::nn::Linear linear1{nullptr}, linear2{nullptr};
+};
+
 // GN → SiLU → conv → [+ embedding] → GN → SiLU → dropout → conv, plus a (1×1 when channels change) shortcut.
 // With embedding channels it adds time_emb_proj(SiLU(emb)) per channel, as SD does; IDM has none.
 struct ResnetBlock : torch::nn::Module {

@@ -57,8 +57,11 @@ class BicubicOperator final : public Operator {
 };
 
 // ---- blockCS ----
-// Φ (N×q) with orthonormal columns: the first q columns of U·Vᵀ for G = U S Vᵀ, G ~ N(0, 1)^{N×N}.
-// Cached: the SVD of a 1024² matrix costs about a second and every operator of a ratio shares Φ.
+// Φ (N×q) with orthonormal columns: the first q columns of U·Vᵀ for G = U S Vᵀ, G ~ N(0, 1)^{N×N} drawn in
+// float32 from a generator seeded with matrixSeed, as the official IDM code does (torch.manual_seed(2025);
+// torch.randn(N, N)), so Φ equals its Φ to float32 rounding; the SVD runs in float64. U·Vᵀ does not depend
+// on the SVD's sign choices. Cached: the SVD of a 1024² matrix costs about a second and every operator of a
+// ratio shares Φ.
 at::Tensor sensingMatrix(int64_t n, int64_t q, int64_t seed) {
   static std::mutex lock;
   static std::map<std::tuple<int64_t, int64_t, int64_t>, at::Tensor> cache;
@@ -67,7 +70,7 @@ at::Tensor sensingMatrix(int64_t n, int64_t q, int64_t seed) {
   auto it = cache.find(key);
   if (it != cache.end()) return it->second;
   auto g = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(seed));
-  at::Tensor gaussian = at::randn({n, n}, g, at::kDouble);
+  at::Tensor gaussian = at::randn({n, n}, g, at::kFloat).to(at::kDouble);
   auto [u, s, vh] = at::linalg_svd(gaussian, false);
   at::Tensor phi = at::matmul(u, vh).narrow(1, 0, q).contiguous();
   cache.emplace(key, phi);

@@ -1,6 +1,5 @@
 #include "core/models/diffusion/edm_unet.h"
 
-#include <cmath>
 #include <stdexcept>
 
 #include "core/models/diffusion/precond.h"
@@ -59,8 +58,7 @@ struct Stage {
 struct EdmUNet::Impl {
   torch::nn::Conv2d convIn{nullptr}, convOut{nullptr};
   torch::nn::GroupNorm normOut{nullptr};
-  torch::nn::Linear embed1{nullptr}, embed2{nullptr};
-  at::Tensor frequencies;  // fixed, so a saved model needs no buffer
+  std::shared_ptr<nn::NoiseEmbedding> embedding;
   std::vector<Stage> down, up;
   Stage mid;
 };
@@ -68,13 +66,10 @@ struct EdmUNet::Impl {
 EdmUNet::EdmUNet(const std::string& kind, const Options& options)
     : impl_(std::make_shared<Impl>()), config_(EdmUNetConfig::from(kind, options)), kind_(kind) {
   const EdmUNetConfig& c = config_;
-  const int64_t levels = static_cast<int64_t>(c.multipliers.size()), e = 4 * c.channels, p2 = c.patch * c.patch;
+  const int64_t levels = static_cast<int64_t>(c.multipliers.size()), p2 = c.patch * c.patch;
   Impl& m = *impl_;
-  // Geometric frequencies from 0.05 to 200 rad per unit of ¼ ln σ, which spans about 3 over σ ∈ [0.002, 80].
-  m.frequencies = at::exp(at::linspace(std::log(0.05), std::log(200.0), c.channels / 2, at::kDouble)).to(at::kFloat);
-  auto time = group(*this, "time_embedding");
-  m.embed1 = nn::linear(*time, "linear_1", c.channels, e);
-  m.embed2 = nn::linear(*time, "linear_2", e, e);
+  m.embedding = child(*this, "time_embedding", std::make_shared<nn::NoiseEmbedding>(c.channels));
+  const int64_t e = m.embedding->width();
   m.convIn = conv(*this, "conv_in", (c.imageChannels + c.conditionChannels) * p2, c.channels, 3);
   auto attention = [&](torch::nn::Module& parent, int64_t index, int64_t ch) {
     return child(parent, std::to_string(index), std::make_shared<Transformer>(ch, c.groups, c.heads, c.attentionChunk));
@@ -126,8 +121,7 @@ EdmUNet::EdmUNet(const std::string& kind, const Options& options)
 
 at::Tensor EdmUNet::network(const at::Tensor& input, const at::Tensor& noise) {
   Impl& m = *impl_;
-  const at::Tensor angles = noise.unsqueeze(1) * m.frequencies.to(noise.options()).unsqueeze(0);
-  const at::Tensor emb = m.embed2(at::silu(m.embed1(at::cat({at::cos(angles), at::sin(angles)}, 1))));
+  const at::Tensor emb = m.embedding->forward(noise);
   auto run = [&](Stage& s, size_t j, const at::Tensor& h) {
     const at::Tensor r = s.resnets[j]->forward(h, emb);
     return s.attentions.empty() ? r : s.attentions[j]->forward(r);
@@ -150,9 +144,18 @@ at::Tensor EdmUNet::network(const at::Tensor& input, const at::Tensor& noise) {
 }
 
 Options EdmUNet::info() const {
+  const EdmUNetConfig& c = config_;
   Options facts = Module::info();
-  facts.numbers["sizeMultiple"] = static_cast<double>(config_.sizeMultiple());
-  facts.numbers["imageChannels"] = static_cast<double>(config_.imageChannels);
+  facts.numbers["sizeMultiple"] = static_cast<double>(c.sizeMultiple());
+  facts.numbers["imageChannels"] = static_cast<double>(c.imageChannels);
+  // The configuration with its defaults resolved, so a network built from this one (IDM.fromPrior) need not repeat them.
+  facts.strings["architecture"] = "unet";
+  for (auto [name, v] : {std::pair{"channels", c.channels}, {"blocks", c.blocks}, {"heads", c.heads}, {"groups", c.groups}, {"patch", c.patch}})
+    facts.numbers[name] = static_cast<double>(v);
+  facts.numbers["sigmaData"] = c.sigmaData;
+  facts.numbers["dropout"] = c.dropout;
+  facts.lists["multipliers"] = c.multipliers;
+  facts.lists["attention"] = c.attention;
   return facts;
 }
 

@@ -273,6 +273,7 @@ Options Hdit::info() const {
   Options facts = Module::info();
   facts.numbers["sizeMultiple"] = static_cast<double>(config_.sizeMultiple());
   facts.numbers["imageChannels"] = static_cast<double>(config_.imageChannels);
+  facts.strings["architecture"] = "hdit";
   return facts;
 }
 

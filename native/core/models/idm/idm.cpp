@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "core/models/diffusion/precond.h"
 #include "core/nn/reversible.h"
 
 namespace invdiff::idm {
@@ -24,12 +25,23 @@ std::vector<at::Tensor> Idm::forward(const std::vector<at::Tensor>&) {
   throw std::invalid_argument("idm: a reconstruction needs the operator: call denoise with a context (IDM.reconstruct(A, y))");
 }
 
-// F_t: ε from the U-Net, x̂₀, the projection x̂₀ − A⁺(A x̂₀ − y), then DDIM (η = 0) to step t − 1.
+// F_t: ε and x̂₀ from the U-Net, the projection x̂₀ − A⁺(A x̂₀ − y), then DDIM (η = 0) to step t − 1.
 at::Tensor Idm::step(const at::Tensor& x, int64_t t, const std::shared_ptr<const operators::Operator>& op, const at::Tensor& y) {
   const at::Tensor abar = cumulative(alpha_);
   const at::Tensor now = abar[t - 1];
-  const at::Tensor eps = unet_->forward(x, t, {op, op->adjoint(y)});
-  at::Tensor x0 = (x - at::sqrt(1 - now) * eps) / at::sqrt(now);
+  const Measurement m{op, op->adjoint(y)};
+  at::Tensor eps, x0;
+  if (config_.edm) {
+    // x_t = √ᾱ·(x₀ + σ·ε): the EDM denoiser sees x_t/√ᾱ at σ = √((1 − ᾱ)/ᾱ).
+    const at::Tensor scale = at::sqrt(now), sigma = at::sqrt(1 - now) / scale;
+    const diffusion::Precond pre("idm", sigma, x, config_.sigmaData);
+    const at::Tensor xs = x / scale;
+    x0 = pre.output(xs, unet_->forward(xs * pre.cIn(), t, m, pre.cNoise()));
+    eps = (xs - x0) / sigma;
+  } else {
+    eps = unet_->forward(x, t, m);
+    x0 = (x - at::sqrt(1 - now) * eps) / at::sqrt(now);
+  }
   x0 = x0 - op->pinv(op->forward(x0) - y);
   if (t == 1) return x0;  // ᾱ₀ = 1: the last step is x̂₀ itself
   const at::Tensor prev = abar[t - 2];

@@ -20,26 +20,33 @@ using nn::zeroInit;
 namespace {
 
 // §1.5: features → image z → [z, AᵀA z, Aᵀy] → features, added back; one weight set per sampling step.
+// Features pixel-shuffle to the image's resolution when their count divides by scale²; otherwise (a prior's
+// widths, such as 96 channels at 1/8) a 1×1 map to imageChannels·scale² comes first and its mirror after.
 struct Injector : torch::nn::Module {
   Injector(int64_t features, int64_t scale, int64_t imageChannels, int64_t steps) : scale_(scale) {
-    mid_ = features / (scale * scale);
-    if (mid_ * scale * scale != features)
-      throw std::invalid_argument("idm: a level with attention needs channels divisible by " + std::to_string(scale * scale) +
-                                  " (its injector pixel-shuffles by " + std::to_string(scale) + ")");
-    const double bound = 1 / std::sqrt(double(mid_));
-    toImage = register_parameter("image_weight", at::empty({steps, imageChannels, mid_}).uniform_(-bound, bound));
+    shuffled_ = features % (scale * scale) == 0;
+    const int64_t in = shuffled_ ? features / (scale * scale) : features;       // features read per image pixel or per feature pixel
+    const int64_t image = shuffled_ ? imageChannels : imageChannels * scale * scale;
+    const int64_t back = shuffled_ ? features / (scale * scale) : features;
+    const int64_t physics = 3 * (shuffled_ ? imageChannels : imageChannels * scale * scale);
+    const double bound = 1 / std::sqrt(double(in));
+    toImage = register_parameter("image_weight", at::empty({steps, image, in}).uniform_(-bound, bound));
     toImageBias = register_parameter("image_bias", at::zeros({steps, imageChannels}));
-    toFeatures = register_parameter("feature_weight", at::zeros({steps, mid_, 3 * imageChannels}));
-    toFeaturesBias = register_parameter("feature_bias", at::zeros({steps, mid_}));
+    toFeatures = register_parameter("feature_weight", at::zeros({steps, back, physics}));
+    toFeaturesBias = register_parameter("feature_bias", at::zeros({steps, back}));
   }
   at::Tensor forward(const at::Tensor& f, int64_t step, const operators::Operator& op, const at::Tensor& adjointY) {
     const int64_t s = step - 1;
-    const at::Tensor z = at::conv2d(at::pixel_shuffle(f, scale_), toImage[s].unsqueeze(-1).unsqueeze(-1), toImageBias[s]);
+    auto map = [](const at::Tensor& x, const at::Tensor& w) { return at::conv2d(x, w.unsqueeze(-1).unsqueeze(-1)); };
+    const at::Tensor bias = toImageBias[s].reshape({1, -1, 1, 1});
+    const at::Tensor z = (shuffled_ ? map(at::pixel_shuffle(f, scale_), toImage[s]) : at::pixel_shuffle(map(f, toImage[s]), scale_)) + bias;
     const at::Tensor physics = at::cat({z, op.adjoint(op.forward(z)), adjointY}, 1);
-    const at::Tensor g = at::conv2d(physics, toFeatures[s].unsqueeze(-1).unsqueeze(-1), toFeaturesBias[s]);
-    return f + at::pixel_unshuffle(g, scale_);
+    const at::Tensor featureBias = toFeaturesBias[s].reshape({1, -1, 1, 1});
+    if (shuffled_) return f + at::pixel_unshuffle(map(physics, toFeatures[s]) + featureBias, scale_);
+    return f + map(at::pixel_unshuffle(physics, scale_), toFeatures[s]) + featureBias;
   }
-  int64_t scale_, mid_;
+  int64_t scale_;
+  bool shuffled_;
   at::Tensor toImage, toImageBias, toFeatures, toFeaturesBias;
 };
 
@@ -84,6 +91,11 @@ UNetConfig UNetConfig::from(const Options& o) {
   c.blockSkips = skips == "block";
   c.duplicateBottleneck = o.flag(k, "duplicateBottleneck", false);
   c.reversible = o.flag(k, "reversible", true);
+  const std::string parameterization = o.string(k, "parameterization", "eps");
+  if (parameterization != "eps" && parameterization != "edm")
+    throw std::invalid_argument("idm: option 'parameterization' must be 'eps' or 'edm', got '" + parameterization + "'");
+  c.edm = parameterization == "edm";
+  c.sigmaData = o.number(k, "sigmaData", 0.5);
   auto positive = [&](int64_t v, const char* name) {
     if (v < 1) throw std::invalid_argument(std::string("idm: option '") + name + "' must be a positive integer");
   };
@@ -102,12 +114,15 @@ UNetConfig UNetConfig::from(const Options& o) {
   if (c.attention.size() != c.multipliers.size())
     throw std::invalid_argument("idm: option 'attention' needs one 0/1 flag per level (" + std::to_string(c.multipliers.size()) + ")");
   if (!(c.dropout >= 0 && c.dropout < 1)) throw std::invalid_argument("idm: option 'dropout' must lie in [0, 1)");
+  if (!(c.sigmaData > 0 && std::isfinite(c.sigmaData))) throw std::invalid_argument("idm: option 'sigmaData' must be a positive number");
+  if (c.edm && c.channels % 2) throw std::invalid_argument("idm: with parameterization 'edm', option 'channels' must be even (half the noise embedding is cosines)");
   return c;
 }
 
 int64_t UNetConfig::sizeMultiple() const { return int64_t(1) << levels(); }
 
 struct UNet::Impl {
+  std::shared_ptr<nn::NoiseEmbedding> embedding;  // EDM configurations only
   torch::nn::Conv2d convIn{nullptr}, convOut{nullptr};
   torch::nn::GroupNorm normOut{nullptr};
   std::vector<Level> down, up;
@@ -145,6 +160,8 @@ UNet::UNet(const UNetConfig& c) : impl_(std::make_shared<Impl>()), config_(c) {
   const int64_t levels = c.levels(), in = 4 * c.imageChannels;
   auto& d = impl_->down;
   auto& u = impl_->up;
+  if (c.edm) impl_->embedding = child(*this, "time_embedding", std::make_shared<nn::NoiseEmbedding>(c.channels));
+  const int64_t e = c.edm ? impl_->embedding->width() : 0;
   impl_->convIn = conv(*this, "conv_in", in, c.channels, 3);
   auto downNode = group(*this, "down_blocks"), upNode = group(*this, "up_blocks");
   std::vector<int64_t> skipChannels{c.channels};  // block-skip mode: conv_in's output comes first
@@ -156,7 +173,7 @@ UNet::UNet(const UNetConfig& c) : impl_(std::make_shared<Impl>()), config_(c) {
     const int64_t scale = int64_t(2) << l;
     auto resnets = group(*level.node, "resnets");
     for (int64_t j = 0; j < c.blocks; ++j) {
-      auto resnet = child(*resnets, std::to_string(j), std::make_shared<ResnetBlock>(j == 0 ? width : level.channels, level.channels, c.groups, c.dropout));
+      auto resnet = child(*resnets, std::to_string(j), std::make_shared<ResnetBlock>(j == 0 ? width : level.channels, level.channels, c.groups, c.dropout, e));
       const bool entry = j == 0 && width != level.channels;
       if (entry) level.entry = resnet;
       addBlock(level, c, j, entry ? nullptr : resnet, -1, c.attention[l] != 0, scale);
@@ -185,11 +202,11 @@ UNet::UNet(const UNetConfig& c) : impl_(std::make_shared<Impl>()), config_(c) {
       skipChannels.pop_back();
       return ch;
     };
-    level.entry = child(*resnets, "0", std::make_shared<ResnetBlock>(width + popSkip(), level.channels, c.groups, c.dropout));
+    level.entry = child(*resnets, "0", std::make_shared<ResnetBlock>(width + popSkip(), level.channels, c.groups, c.dropout, e));
     addBlock(level, c, 0, nullptr, -1, c.attention[l] != 0, scale);
     for (int64_t j = 1; j <= c.blocks; ++j) {
       const int64_t extra = c.blockSkips ? popSkip() : 0;
-      auto resnet = child(*resnets, std::to_string(j), std::make_shared<ResnetBlock>(level.channels + extra, level.channels, c.groups, c.dropout));
+      auto resnet = child(*resnets, std::to_string(j), std::make_shared<ResnetBlock>(level.channels + extra, level.channels, c.groups, c.dropout, e));
       addBlock(level, c, j, resnet, c.blockSkips ? j - 1 : -1, c.attention[l] != 0, scale);
     }
     width = level.channels;
@@ -203,15 +220,19 @@ UNet::UNet(const UNetConfig& c) : impl_(std::make_shared<Impl>()), config_(c) {
   zeroInit(*impl_->convOut);
 }
 
-at::Tensor UNet::forward(const at::Tensor& x, int64_t step, const Measurement& m) {
+at::Tensor UNet::forward(const at::Tensor& x, int64_t step, const Measurement& m, const at::Tensor& cNoise) {
   const UNetConfig& c = config_;
+  if (c.edm != cNoise.defined()) throw std::logic_error("idm: the U-Net takes c_noise exactly when it has a noise embedding");
+  // The noise embedding is a side input of every sequence (so its gradient reaches the embedding and the
+  // schedule), just before Aᵀy, and the last input of every checkpointed resnet.
+  const at::Tensor emb = c.edm ? impl_->embedding->forward(cNoise).expand({x.size(0), -1}) : at::Tensor();
   const bool rng = is_training() && c.dropout > 0;
   const SequenceOptions sequence{c.reversible, rng};
   // Non-invertible layers keep only their input and recompute in backward.
   auto saved = [&](std::vector<at::Tensor> params, CheckpointBody fn, std::vector<at::Tensor> inputs) {
     return checkpoint(fn, inputs, params, c.reversible, rng);
   };
-  auto couplings = [&](const Level& level, size_t first, size_t last) {
+  auto couplings = [&](const Level& level, size_t first, size_t last, int64_t e) {
     std::vector<Coupling> out;
     size_t n = 0;
     for (size_t b = 0; b < level.blocks.size(); ++b)
@@ -219,9 +240,11 @@ at::Tensor UNet::forward(const at::Tensor& x, int64_t step, const Measurement& m
         if (b >= first && b < last) {
           CouplingBody body;
           if (p.resnet && p.skip >= 0)
-            body = [r = p.resnet, s = p.skip](const at::Tensor& x, const std::vector<at::Tensor>& sides) { return r->forward(at::cat({x, sides[s]}, 1)); };
+            body = [r = p.resnet, s = p.skip, e](const at::Tensor& x, const std::vector<at::Tensor>& sides) {
+              return r->forward(at::cat({x, sides[s]}, 1), e >= 0 ? sides[e] : at::Tensor());
+            };
           else if (p.resnet)
-            body = [r = p.resnet](const at::Tensor& x, const std::vector<at::Tensor>&) { return r->forward(x); };
+            body = [r = p.resnet, e](const at::Tensor& x, const std::vector<at::Tensor>& sides) { return r->forward(x, e >= 0 ? sides[e] : at::Tensor()); };
           else if (p.injector)
             body = [i = p.injector, step, op = m.op](const at::Tensor& x, const std::vector<at::Tensor>& sides) {
               return i->forward(x, step, *op, sides.back());
@@ -238,18 +261,25 @@ at::Tensor UNet::forward(const at::Tensor& x, int64_t step, const Measurement& m
   at::Tensor h = saved(impl_->convIn->parameters(), [conv = impl_->convIn](const std::vector<at::Tensor>& in) mutable { return conv(in[0]); }, {at::pixel_unshuffle(x, 2)});
   std::vector<at::Tensor> skips;
   if (c.blockSkips) skips.push_back(h);
+  // Inputs of a checkpointed layer, the embedding last where there is one.
+  auto with = [&](std::vector<at::Tensor> inputs) {
+    if (c.edm) inputs.push_back(emb);
+    return inputs;
+  };
+  const std::vector<at::Tensor> downSides = c.edm ? std::vector<at::Tensor>{emb, m.adjointY} : std::vector<at::Tensor>{m.adjointY};
   for (Level& level : impl_->down) {
-    if (level.entry) h = saved(level.entry->parameters(), [e = level.entry](const std::vector<at::Tensor>& in) { return e->forward(in[0]); }, {h});
+    if (level.entry)
+      h = saved(level.entry->parameters(), [e = level.entry, edm = c.edm](const std::vector<at::Tensor>& in) { return e->forward(in[0], edm ? in[1] : at::Tensor()); }, with({h}));
     at::Tensor a = h, b = level.streamScale * h;
     const auto params = level.node->parameters();
     if (c.blockSkips) {
       for (size_t j = 0; j < level.blocks.size(); ++j) {
-        std::tie(a, b) = runCouplings(couplings(level, j, j + 1), a, b, {m.adjointY}, params, sequence);
+        std::tie(a, b) = runCouplings(couplings(level, j, j + 1, c.edm ? 0 : -1), a, b, downSides, params, sequence);
         h = a + level.skipMerge[j] * b;
         skips.push_back(h);
       }
     } else {
-      std::tie(a, b) = runCouplings(couplings(level, 0, level.blocks.size()), a, b, {m.adjointY}, params, sequence);
+      std::tie(a, b) = runCouplings(couplings(level, 0, level.blocks.size(), c.edm ? 0 : -1), a, b, downSides, params, sequence);
       h = a + level.skipMerge[0] * b;
       skips.push_back(h);
     }
@@ -262,16 +292,19 @@ at::Tensor UNet::forward(const at::Tensor& x, int64_t step, const Measurement& m
   for (Level& level : impl_->up) {
     const at::Tensor skip = skips.back();
     skips.pop_back();
-    h = saved(level.entry->parameters(), [e = level.entry](const std::vector<at::Tensor>& in) { return e->forward(at::cat({in[0], in[1]}, 1)); }, {h, skip});
+    h = saved(level.entry->parameters(), [e = level.entry, edm = c.edm](const std::vector<at::Tensor>& in) { return e->forward(at::cat({in[0], in[1]}, 1), edm ? in[2] : at::Tensor()); },
+              with({h, skip}));
     std::vector<at::Tensor> sides;  // the skips block resnets read, then Aᵀy for the injectors
     if (c.blockSkips)
       for (int64_t j = 0; j < c.blocks; ++j) {
         sides.push_back(skips.back());
         skips.pop_back();
       }
+    const int64_t e = c.edm ? static_cast<int64_t>(sides.size()) : -1;
+    if (c.edm) sides.push_back(emb);
     sides.push_back(m.adjointY);
     at::Tensor a, b;
-    std::tie(a, b) = runCouplings(couplings(level, 0, level.blocks.size()), h, level.streamScale * h, sides, level.node->parameters(), sequence);
+    std::tie(a, b) = runCouplings(couplings(level, 0, level.blocks.size(), e), h, level.streamScale * h, sides, level.node->parameters(), sequence);
     h = a + level.skipMerge[0] * b;
     if (level.resample)
       h = saved(level.resample->parameters(), [r = level.resample](const std::vector<at::Tensor>& in) mutable { return r(at::upsample_nearest2d(in[0], {in[0].size(2) * 2, in[0].size(3) * 2})); }, {h});

@@ -1,6 +1,7 @@
 // IDM's noise-estimation U-Net (papers.md §1.4–1.6): pixel-unshuffled input, resnet and self-attention
 // blocks run as reversible couplings on a duplicated stream, measurement injectors around every attention
-// block, skips, no time embedding, pixel-shuffled output. Parameter names follow Stable Diffusion 1.5's
+// block, skips, pixel-shuffled output. No time embedding, except when initialised from an EDM prior of the
+// project, whose noise embedding it keeps (fed the chain's own noise levels). Parameter names follow Stable Diffusion 1.5's
 // diffusers naming where a layer has an SD counterpart, so SD weights load by name.
 #pragma once
 #include <memory>
@@ -35,6 +36,10 @@ struct UNetConfig {
   bool blockSkips = false;          // SD's skip per block (memory grows with depth) instead of one per level
   bool duplicateBottleneck = false; // SD's up path expects twice the bottleneck width (§1.4)
   bool reversible = true;           // false: stored activations, same parameters and results
+  // 'eps': the network outputs ε (as SD's). 'edm': it is an EDM denoiser F with the prior's noise embedding and
+  // preconditioning (σ_data), and ε follows from D(x; σ) at the step's σ = √((1 − ᾱ)/ᾱ).
+  bool edm = false;
+  double sigmaData = 0.5;
 
   static UNetConfig from(const Options& o);
   int64_t levels() const { return static_cast<int64_t>(multipliers.size()); }
@@ -45,8 +50,9 @@ struct UNetConfig {
 class UNet : public torch::nn::Module {
  public:
   explicit UNet(const UNetConfig& config);
-  // ε for image x at sampling step t (1-based), with the measurement for the injectors.
-  at::Tensor forward(const at::Tensor& x, int64_t step, const Measurement& m);
+  // The network output for input x at sampling step t (1-based), with the measurement for the injectors:
+  // ε, or with an EDM configuration F(x, c_noise) for c_noise (one per image) of the step.
+  at::Tensor forward(const at::Tensor& x, int64_t step, const Measurement& m, const at::Tensor& cNoise = {});
   const UNetConfig& config() const { return config_; }
 
  private:
