@@ -1,7 +1,8 @@
 // npm run demo: the main job. Compressed sensing (scrambled block CS at 10/30/50%) with the shipped IDM
 // checkpoints, next to A⁺y and to DDNM (zero-shot) on the shipped unconditional prior, on images invdiff makes
-// itself (dead-leaves) or on --data DIR; plus a short live IDM training run that shows the loss falling.
-// Writes demo-output/report.html with PNG grids and a table.
+// itself (dead-leaves) or on --data DIR; then InvFussion: one cpu32 model for motion blur, inpainting and a
+// random matrix, beside Palette and DDNM on the HDiT prior trained with it (where the clone has them); plus a
+// short live IDM training run that shows the loss falling. Writes demo-output/report.html with grids and tables.
 import * as fs from 'fs';
 import * as path from 'path';
 import { parseArgs } from 'util';
@@ -10,10 +11,12 @@ import { deadLeaves } from './data/dead-leaves';
 import { ImageDataset } from './data/dataset';
 import { cat, manualSeed } from './generated/ops';
 import { readImageFolder } from './io/image';
-import { Unconditional } from './models/diffusion';
+import { DiffusionModel, Unconditional } from './models/diffusion';
 import { IDM } from './models/idm';
+import { load as loadModel } from './models/any';
+import type { OperatorSpec } from './operators';
 import { evaluate, EvaluationRow } from './restoration/evaluate';
-import { samplerRestorer } from './restoration/methods';
+import { mmseRestorer, samplerRestorer } from './restoration/methods';
 import { Column, htmlTable, SCORE_COLUMNS } from './restoration/report';
 import { GridSection, writeReport } from './restoration/report-page';
 import type { Method } from './restoration/restore-images';
@@ -48,6 +51,53 @@ const ratioOf = (r: EvaluationRow) => Math.round(Number(r.operator.ratio) * 100)
 const COLUMNS: Column<EvaluationRow>[] = [{ header: 'ratio', cell: (r) => `${ratioOf(r)}%` }, ...SCORE_COLUMNS];
 
 const threads = (n: number) => `${n} thread${n === 1 ? '' : 's'}`;
+
+// The InvFussion section's degradations at 32×32, as bench/invfussion measures them.
+const INVFUSSION_TASKS: [string, OperatorSpec][] = [
+  ['motion blur', { family: 'stridedBlur', stride: 4 }],
+  ['inpainting', { family: 'inpainting', patchSize: 4, keep: 0.2 }],
+  ['matrix', { family: 'matrix', minRows: 2, maxRows: 128 }],
+];
+const taskOf = (spec: OperatorSpec) => INVFUSSION_TASKS.find(([, s]) => s === spec)?.[0] ?? spec.family;
+const TASK_COLUMNS: Column<EvaluationRow>[] = [{ header: 'degradation', cell: (r) => taskOf(r.operator) }, ...SCORE_COLUMNS];
+
+/**
+ * InvFussion (one model for every degradation) beside Palette and DDNM on the HDiT prior trained with it, on
+ * 32×32 crops of the test images: its rows and grids, or undefined where the clone lacks the cpu32 files.
+ */
+function invfussionSection(images: Tensor, ddnmSteps: number): { rows: EvaluationRow[]; sections: GridSection[]; held: Tensor[] } | undefined {
+  const file = (name: string) => path.join(args.models!, `${name}-cpu32.safetensors`);
+  const names = ['invfussion', 'palette', 'unconditional'];
+  const missing = names.filter((n) => !fs.existsSync(file(n)));
+  if (missing.length) {
+    console.log(`(no ${missing.map((n) => `${n}-cpu32`).join(', ')} in ${args.models}: run npm run train:invfussion; InvFussion skipped)`);
+    return undefined;
+  }
+  const [invfussion, palette, prior] = names.map((n) => loadModel(file(n)) as DiffusionModel);
+  const crops = keep(images.narrow(2, 0, 32).narrow(3, 0, 32));
+  const methods = [
+    { ...mmseRestorer(invfussion), label: 'InvFussion MMSE' },
+    { ...mmseRestorer(palette), label: 'Palette MMSE' },
+    ...(ddnmSteps > 0 ? [samplerRestorer('ddnm', prior, { steps: ddnmSteps })] : []),
+  ];
+  const rows: EvaluationRow[] = [];
+  const sections: GridSection[] = [];
+  const held: Tensor[] = [crops];
+  try {
+    for (const [task, spec] of INVFUSSION_TASKS) {
+      const [baseline, ...results] = evaluate({
+        methods, operators: [spec], images: crops, seed, keepImages: true, onWarning: () => {},
+        onRow: (r) => console.log(`InvFussion ${task.padEnd(12)} ${r.method.padEnd(18)} PSNR ${r.psnr.toFixed(2)} dB  SSIM ${r.ssim.toFixed(4)}`),
+      });
+      rows.push(baseline, ...results);
+      sections.push({ heading: `InvFussion: ${task}`, file: `invfussion-${task.replace(' ', '-')}.png`, truth: crops, baseline: baseline.restored![0], results: results.map((r) => ({ label: r.method, images: r.restored![0] })) });
+      for (const r of [baseline, ...results]) held.push(...r.restored!);
+    }
+  } finally {
+    for (const m of [invfussion, palette, prior]) m.dispose();
+  }
+  return { rows, sections, held };
+}
 
 async function testImages(): Promise<{ images: Tensor; source: string }> {
   if (args.data) {
@@ -90,6 +140,11 @@ async function main(): Promise<void> {
     for (const m of methods) if (m instanceof IDM) m.dispose();
   }
   prior?.dispose();
+  const fussion = invfussionSection(images, ddnmSteps);
+  if (fussion) {
+    sections.push(...fussion.sections);
+    held.push(...fussion.held);
+  }
 
   // A short live run: an IDM trained from scratch on dead-leaves patches, 10% block CS.
   const losses: number[] = [];
@@ -112,7 +167,8 @@ async function main(): Promise<void> {
   const seconds = (Date.now() - started) / 1000;
   // report.json keeps its row shape: the ratio in percent and seconds per image.
   const table = rows.map((r) => ({ ratio: ratioOf(r), method: r.method, psnr: r.psnr, ssim: r.ssim, seconds: r.secondsPerImage }));
-  fs.writeFileSync(path.join(outDir, 'report.json'), JSON.stringify({ torch: b.torch, threads: b.threads, source, rows: table, losses, seconds }, null, 2));
+  const invfussion = fussion?.rows.map((r) => ({ degradation: taskOf(r.operator), method: r.method, psnr: r.psnr, ssim: r.ssim, seconds: r.secondsPerImage }));
+  fs.writeFileSync(path.join(outDir, 'report.json'), JSON.stringify({ torch: b.torch, threads: b.threads, source, rows: table, invfussion, losses, seconds }, null, 2));
   const lossRows = losses.map((l, i) => [i + 1, l] as const).filter(([s]) => s === 1 || s % 5 === 0 || s === losses.length);
   const lossColumns: Column<(typeof lossRows)[number]>[] = [{ header: 'step', cell: ([s]) => String(s) }, { header: 'L1 loss', cell: ([, l]) => l.toFixed(4) }];
   await writeReport(outDir, {
@@ -124,7 +180,10 @@ LibTorch ${b.torch}, ${threads(b.threads)}, ${seconds.toFixed(0)} s in all.</p>`
     rows,
     columns: COLUMNS,
     sections,
-    extra: `<h2>Live training (loss falling)</h2>${htmlTable(lossRows, lossColumns)}`,
+    extra: `${fussion ? `<h2>InvFussion: one model, three degradations</h2>
+<p>32×32 crops of the same images; the shipped cpu32 InvFussion (one-step MMSE), Palette (one-step MMSE) and DDNM
+(${ddnmSteps} steps) on the unconditional HDiT trained beside them (<code>npm run train:invfussion</code>). Their grids are below the CS ones.</p>
+${htmlTable(fussion.rows, TASK_COLUMNS)}` : ''}<h2>Live training (loss falling)</h2>${htmlTable(lossRows, lossColumns)}`,
   });
   for (const t of held) t.dispose();
   console.log(`report: ${path.join(outDir, 'report.html')} (${seconds.toFixed(0)} s)`);

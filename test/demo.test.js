@@ -24,6 +24,16 @@ test('the demo writes a report with IDM, DDNM and A⁺y rows, grids and the live
   t.match(html, /<img src="cs30\.png"/, 'the report shows the grids');
   t.ok(fs.statSync(path.join(out, 'cs10.png')).size > 10000, 'the grids are written');
   t.match(run.stdout, /report: .*report\.html/, 'the demo says where the report is');
+  if (fs.existsSync(path.join(root, 'models', 'invfussion-cpu32.safetensors'))) {
+    const rows = report.invfussion;
+    t.deepEqual([...new Set(rows.map((r) => r.degradation))], ['motion blur', 'inpainting', 'matrix'], 'InvFussion: one model for three degradations');
+    t.deepEqual([...new Set(rows.map((r) => r.method))], ['A⁺y', 'InvFussion MMSE', 'Palette MMSE', 'DDNM, 2 steps'], 'beside Palette and DDNM');
+    const at = (d, m) => rows.find((r) => r.degradation === d && r.method === m).psnr;
+    t.ok(at('inpainting', 'InvFussion MMSE') > at('inpainting', 'A⁺y') + 1, `InvFussion's MMSE beats A⁺y on inpainting (${at('inpainting', 'InvFussion MMSE').toFixed(2)} vs ${at('inpainting', 'A⁺y').toFixed(2)} dB)`);
+    t.ok(fs.existsSync(path.join(out, 'invfussion-motion-blur.png')), 'with its grids');
+  } else {
+    t.comment('no models/invfussion-cpu32.safetensors (a package install): the InvFussion section is skipped');
+  }
   fs.rmSync(out, { recursive: true });
   t.end();
 });
