@@ -23,7 +23,6 @@ struct FeatureDegradation : torch::nn::Module {
   FeatureDegradation(int64_t width, int64_t patch, int64_t channels, const std::string& where);
   // a: (B, h, w, W); y: (B, ...measurement shape) of op, whose batch is B or 1.
   at::Tensor forward(const at::Tensor& a, const operators::Operator& op, const at::Tensor& y);
-  int64_t stack() const { return stack_; }
   torch::nn::Linear mix{nullptr};
 
  private:
