@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 'use strict';
 // Trains the IDM checkpoints the package ships (models/idm-cs<ratio>.safetensors), reproducibly:
-//   node scripts/train-idm.js [--ratios 10,30,50] [--steps 5000] [--init prior|random|small] [--prior FILE]
-//     [--data DIR] [--out models] [--resume] [--jobs N] [--validate-every N]
+//   node scripts/train-idm.js [--task cs|inpainting] [--ratios 10,30,50] [--steps 5000] [--init prior|random|small]
+//     [--prior FILE] [--data DIR] [--out models] [--resume] [--jobs N] [--validate-every N]
+// --task cs: scrambled block CS at each sampling ratio (idm-cs<ratio>); --task inpainting: random-pixel
+// inpainting with <ratio>% of the pixels missing (idm-inpaint<ratio>, the seed's 90%).
 // --init prior (default) fine-tunes IDM.fromPrior of the shipped unconditional U-Net (or --prior FILE), as the
 // paper fine-tunes SD; random trains the same network from random weights (the ablation); small is the
 // 153k-parameter network trained from scratch that shipped before.
@@ -28,14 +30,25 @@ const { values } = parseArgs({
     resume: { type: 'boolean', default: false },
     seed: { type: 'string', default: '0' },
     init: { type: 'string', default: 'prior' },
+    task: { type: 'string', default: 'cs' },
     prior: { type: 'string' },
     lr: { type: 'string' },
     'validate-every': { type: 'string', default: '250' },
   },
   strict: true,
 });
+function fail(message) {
+  console.error(`train-idm: ${message}`);
+  process.exit(1);
+}
 const INITS = ['prior', 'random', 'small'];
-if (!INITS.includes(values.init)) throw new Error(`--init must be one of ${INITS.join(', ')}, got '${values.init}'`);
+if (!INITS.includes(values.init)) fail(`--init must be one of ${INITS.join(', ')}, got '${values.init}'`);
+const TASKS = {
+  cs: { name: (r) => `idm-cs${r}`, operator: (r) => ({ family: 'blockCS', ratio: r / 100 }) },
+  inpainting: { name: (r) => `idm-inpaint${r}`, operator: (r) => ({ family: 'inpainting', keep: 1 - r / 100 }) },
+};
+const task = TASKS[values.task];
+if (!task) fail(`--task must be one of ${Object.keys(TASKS).join(', ')}, got '${values.task}'`);
 const shared = path.resolve(__dirname, '..', '..', 'shared', 'data');
 const dataDir = values.data ?? (fs.existsSync(path.join(shared, 'Train400')) ? path.join(shared, 'Train400') : undefined);
 
@@ -69,7 +82,7 @@ async function parallel(ratios) {
   let failed = 0;
   const worker = async () => {
     for (let ratio; (ratio = pending.shift()) !== undefined; ) {
-      const args = [__filename, '--ratios', ratio, '--steps', values.steps, '--out', values.out, '--seed', values.seed, '--init', values.init,
+      const args = [__filename, '--ratios', ratio, '--steps', values.steps, '--out', values.out, '--seed', values.seed, '--init', values.init, '--task', values.task,
         '--validate-every', values['validate-every'], ...(values.prior ? ['--prior', values.prior] : []), ...(values.lr ? ['--lr', values.lr] : []),
         ...(values.data ? ['--data', values.data] : []), ...(values.resume ? ['--resume'] : [])];
       const code = await new Promise((done) => {
@@ -95,7 +108,9 @@ async function parallel(ratios) {
       : inv.ImageDataset.deadLeaves({ count: 64, size: 128, imageSeed: 1000, crop: 64, batch: 4, seed });
     inv.manualSeed(seed); // the initial weights: LibTorch seeds its global generator afresh in every process
     const model = initialModel();
-    const operator = { family: 'blockCS', ratio: ratio / 100 };
+    if (!(ratio > 0 && ratio < 100)) throw new Error(`--ratios must hold percentages in (0, 100), got '${ratio}'`);
+    const operator = task.operator(ratio);
+    const name = task.name(ratio);
     const steps = Number(values.steps);
     // Fine-tuning a prior takes a smaller rate than training from scratch.
     const lr = Number(values.lr ?? (values.init === 'prior' ? 1e-4 : 1e-3));
@@ -105,18 +120,18 @@ async function parallel(ratios) {
     const result = await inv.training.trainIDM({
       model, data, operator, steps, lr, milestones: [Math.round(steps * 0.6), Math.round(steps * 0.85)], seed,
       validation, validateEvery: Number(values['validate-every']),
-      checkpoint: path.join(values.out, `idm-cs${ratio}.checkpoint.safetensors`), checkpointEvery: 100, resume: values.resume,
+      checkpoint: path.join(values.out, `${name}.checkpoint.safetensors`), checkpointEvery: 100, resume: values.resume,
       handleInterrupt: true, progress: false,
       onStep: ({ step, loss, imagesPerSecond, etaSeconds }) => {
         if (step % 250 === 0) console.log(`step ${step}/${steps} loss ${loss.toFixed(4)} ${imagesPerSecond.toFixed(1)} img/s, ${Math.round(etaSeconds / 60)} min left`);
       },
     });
-    const file = path.join(values.out, `idm-cs${ratio}.safetensors`);
+    const file = path.join(values.out, `${name}.safetensors`);
     const validated = result.validation.map((v) => [v.step, Number(v.psnr.toFixed(2))]);
     model.save(file, { 'invdiff.trained': JSON.stringify({ operator, init: values.init, steps: result.step, seconds: Math.round((Date.now() - started) / 1000), data: dataDir ? path.basename(dataDir) : 'dead-leaves', crop: 64, batch: 4, seed, lr, validation: validated }) });
     for (const [step, psnr] of validated) console.log(`  validation (Set14 crops) at step ${step}: ${psnr} dB`);
-    inv.models.writeCard(file, { name: `idm-cs${ratio}`, trainedFor: [operator], data: dataDir ? path.basename(dataDir) : 'dead-leaves', steps: result.step });
-    console.log(`ratio ${ratio}%: ${result.step} steps in ${((Date.now() - started) / 60000).toFixed(1)} min, final loss ${result.losses.at(-1).toFixed(4)} -> ${file}`);
+    inv.models.writeCard(file, { name, trainedFor: [operator], data: dataDir ? path.basename(dataDir) : 'dead-leaves', steps: result.step });
+    console.log(`${name}: ${result.step} steps in ${((Date.now() - started) / 60000).toFixed(1)} min, final loss ${result.losses.at(-1).toFixed(4)} -> ${file}`);
     if (fs.existsSync(path.join(shared, 'Set11'))) {
       const set11 = inv.cat((await inv.io.readImageFolder(path.join(shared, 'Set11'), { mode: 'y' })).map((i) => i.image).filter((t) => t.shape[2] === 256), { dim: 0 });
       const { restored, baseline, seconds } = inv.restoreImages(model, set11, operator);
@@ -125,7 +140,4 @@ async function parallel(ratios) {
     if (result.interrupted) process.exit(130);
     data.dispose();
   }
-})().catch((e) => {
-  console.error(`train-idm: ${e.message}`);
-  process.exit(1);
-});
+})().catch((e) => fail(e.message));

@@ -1,10 +1,13 @@
 #!/usr/bin/env node
 'use strict';
 // bench/idm: (1) training memory and time per step, reversible vs reversible: false, over depth and T, as
-// ratios measured side by side in child processes; (2) the shipped checkpoints (models/idm-cs*.safetensors)
-// on Set11 at 10/30/50% scrambled block CS, next to A⁺y, to DDNM with 100 steps on the shipped unconditional
-// prior (models/unconditional.safetensors), and to the paper's figures; IDM-3's speed-up over DDNM-100.
-//   node bench/idm/run.js [--quick] [--skip-memory] [--ratios 10,30,50]   (--quick: fewer memory configurations, DDNM on 3 images)
+// ratios measured side by side in child processes; (2) the IDM checkpoints (models/idm-cs*.safetensors, and
+// idm-inpaint90 for 90% random-pixel inpainting, where present) on Set11, next to A⁺y, to DDNM with 100 steps
+// on the shipped unconditional prior (models/unconditional.safetensors; the prior an IDM.fromPrior checkpoint
+// was fine-tuned from, so both run the same network), per-image paired differences IDM − DDNM with their
+// standard error, and the paper's figures; IDM-3's speed-up over DDNM-100.
+//   node bench/idm/run.js [--quick] [--skip-memory] [--ratios 10,30,50] [--models DIR] [--images N]
+//   (--quick: fewer memory configurations, DDNM on 3 images; --images N: the first N images for both methods)
 const { execFileSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
@@ -15,6 +18,13 @@ const quick = process.argv.includes('--quick');
 const skipMemory = process.argv.includes('--skip-memory');
 const ratioArg = process.argv.indexOf('--ratios');
 const ratios = ratioArg > 0 ? process.argv[ratioArg + 1].split(',').map(Number) : [10, 30, 50];
+const argument = (name) => {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? process.argv[i + 1] : undefined;
+};
+const modelsDir = path.resolve(argument('--models') ?? path.join(root, 'models'));
+const imageCount = argument('--images') === undefined ? undefined : Number(argument('--images'));
+if (imageCount !== undefined && !(Number.isInteger(imageCount) && imageCount > 0)) throw new Error(`--images must be a positive integer, got '${argument('--images')}'`);
 
 // Training steps in a fresh process: activation bytes of one step (peak minus live before) and the median
 // wall time of three more.
@@ -51,43 +61,57 @@ for (const [blocks, steps] of configs) {
 }
 }
 
+// The paper's Set11 PSNR (Table 2 of IDM: IDM and DDNM on SD-1.5), and its 90% inpainting figures where it gives them.
 const PAPER = { 10: 32.92, 30: 38.85, 50: 42.48 };
 const set11Dir = path.resolve(root, '..', 'shared', 'data', 'Set11');
 (async () => {
   console.log('\n## Shipped IDM checkpoints on Set11 (Y channel, scrambled block CS), beside DDNM-100 on the shipped prior\n');
   if (!fs.existsSync(set11Dir)) return console.log('Set11 not found beside the checkout (../shared/data/Set11): skipped.');
-  const set11 = (await inv.io.readImageFolder(set11Dir, { mode: 'y' })).map((i) => i.image);
-  // DDNM-100 costs 100 network calls per image: it runs on the 256² images (three of them with --quick).
-  const small = set11.map((t, i) => [t, i]).filter(([t]) => t.shape[2] === 256).slice(0, quick ? 3 : undefined);
+  const set11 = (await inv.io.readImageFolder(set11Dir, { mode: 'y' })).map((i) => i.image).slice(0, imageCount);
+  // Both methods on every image (three of them for DDNM with --quick).
+  const small = set11.map((t, i) => [t, i]).slice(0, quick ? 3 : undefined);
   const priorFile = path.join(root, 'models', 'unconditional.safetensors');
   const prior = fs.existsSync(priorFile) ? inv.models.Unconditional.load(priorFile) : undefined;
   const ddnm = prior && inv.samplerRestorer('ddnm', prior, { steps: 100 });
   console.log(`${set11.length} images (sizes ${[...new Set(set11.map((t) => t.shape.slice(2).join('×')))].join(', ')}; padded to each method's size multiple and cropped back). `
-    + `DDNM-100 and the speed-up use ${small.length} of the 256² images${prior ? '' : ' (no models/unconditional.safetensors: run npm run train:diffusion)'}. Seconds per image on ${inv.backend().threads} thread(s).\n`);
-  console.log('| ratio | IDM PSNR / SSIM (all) | A⁺y PSNR / SSIM (all) | IDM PSNR (256² subset) | DDNM-100 PSNR / SSIM (256² subset) | IDM s/image | DDNM-100 s/image | IDM-3 speed-up over DDNM-100 | paper IDM PSNR (117M U-Net, 4 GPUs) |');
-  console.log('|---|---|---|---|---|---|---|---|---|');
+    + `DDNM-100 and the speed-up use ${small.length} of them${prior ? '' : ' (no models/unconditional.safetensors: run npm run train:diffusion)'}. IDM checkpoints from ${path.relative(process.cwd(), modelsDir) || '.'}. Seconds per image on ${inv.backend().threads} thread(s).\n`);
+  console.log('| task | IDM (init, parameters) | IDM PSNR / SSIM (all) | A⁺y PSNR / SSIM (all) | IDM PSNR (DDNM images) | DDNM-100 PSNR / SSIM | IDM − DDNM (paired, ± s.e.) | IDM s/image | DDNM-100 s/image | IDM-3 speed-up over DDNM-100 | paper IDM PSNR (117M U-Net, 4 GPUs) |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
   const m = inv.metrics;
-  const score = (method, image, ratio, seed) => {
-    const { restored, baseline, seconds } = inv.restoreImages(method, image, { family: 'blockCS', ratio: ratio / 100 }, { seed });
+  const score = (method, image, operator, seed) => {
+    const { restored, baseline, seconds } = inv.restoreImages(method, image, operator, { seed });
     const row = { psnr: m.psnr(restored, image), ssim: m.ssim(restored, image), psnrB: m.psnr(baseline, image), ssimB: m.ssim(baseline, image), seconds };
     restored.dispose();
     baseline.dispose();
     return row;
   };
   const avg = (rows, k) => rows.reduce((a, r) => a + r[k], 0) / rows.length;
-  for (const ratio of ratios) {
-    const file = path.join(root, 'models', `idm-cs${ratio}.safetensors`);
+  // Mean and standard error of the per-image differences a − b.
+  const paired = (a, b) => {
+    const d = a.map((r, i) => r.psnr - b[i].psnr);
+    const mean = d.reduce((s, v) => s + v, 0) / d.length;
+    const se = d.length > 1 ? Math.sqrt(d.reduce((s, v) => s + (v - mean) ** 2, 0) / (d.length - 1) / d.length) : NaN;
+    return `${mean >= 0 ? '+' : ''}${mean.toFixed(2)} ± ${se.toFixed(2)} dB`;
+  };
+  const tasks = [
+    ...ratios.map((ratio) => ({ name: `CS ${ratio}%`, file: `idm-cs${ratio}`, operator: { family: 'blockCS', ratio: ratio / 100 }, paper: PAPER[ratio] })),
+    { name: 'inpainting 90%', file: 'idm-inpaint90', operator: { family: 'inpainting', keep: 0.1 }, paper: '' },
+  ];
+  for (const { name, file: base, operator, paper } of tasks) {
+    const file = path.join(modelsDir, `${base}.safetensors`);
     if (!fs.existsSync(file)) {
-      console.log(`| ${ratio}% | (no ${path.relative(root, file)}) | | | | | | | ${PAPER[ratio]} |`);
+      console.log(`| ${name} | (no ${path.relative(process.cwd(), file)}) | | | | | | | | | ${paper} |`);
       continue;
     }
     const model = inv.models.IDM.load(file);
-    const rows = set11.map((image, i) => score(model, image, ratio, i));
+    const trained = JSON.parse(model.metadata['invdiff.trained'] ?? '{}');
+    const parameters = model.parameters().reduce((n, p) => n + p.numel, 0);
+    const rows = set11.map((image, i) => score(model, image, operator, i));
     const subset = small.map(([, i]) => rows[i]);
-    const d = ddnm ? small.map(([image, i]) => score(ddnm, image, ratio, i)) : [];
+    const d = ddnm ? small.map(([image, i]) => score(ddnm, image, operator, i)) : [];
     const speedup = d.length ? avg(d, 'seconds') / avg(subset, 'seconds') : NaN;
-    console.log(`| ${ratio}% | ${avg(rows, 'psnr').toFixed(2)} / ${avg(rows, 'ssim').toFixed(4)} | ${avg(rows, 'psnrB').toFixed(2)} / ${avg(rows, 'ssimB').toFixed(4)} | ${avg(subset, 'psnr').toFixed(2)} | `
-      + `${d.length ? `${avg(d, 'psnr').toFixed(2)} / ${avg(d, 'ssim').toFixed(4)}` : '-'} | ${avg(subset, 'seconds').toFixed(2)} | ${d.length ? avg(d, 'seconds').toFixed(1) : '-'} | ${d.length ? `${speedup.toFixed(1)}×` : '-'} | ${PAPER[ratio]} |`);
+    console.log(`| ${name} | ${trained.init ?? 'small'}, ${(parameters / 1e6).toFixed(2)}M | ${avg(rows, 'psnr').toFixed(2)} / ${avg(rows, 'ssim').toFixed(4)} | ${avg(rows, 'psnrB').toFixed(2)} / ${avg(rows, 'ssimB').toFixed(4)} | ${avg(subset, 'psnr').toFixed(2)} | `
+      + `${d.length ? `${avg(d, 'psnr').toFixed(2)} / ${avg(d, 'ssim').toFixed(4)}` : '-'} | ${d.length ? paired(subset, d) : '-'} | ${avg(subset, 'seconds').toFixed(2)} | ${d.length ? avg(d, 'seconds').toFixed(1) : '-'} | ${d.length ? `${speedup.toFixed(1)}×` : '-'} | ${paper} |`);
     model.dispose();
   }
   console.log('\nThe paper reports IDM 14.5× faster than DDNM (both on its SD-sized U-Nets).');
