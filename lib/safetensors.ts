@@ -55,9 +55,13 @@ function withFile<T>(file: string, fn: (fd: number) => T): T {
   }
 }
 
-/** Only the string metadata of a safetensors file: reads the header, not the tensors. */
+// The native writer's checksum (native/core/safetensors.h): part of the file, not of the metadata a caller stored.
+const CHECKSUM_KEY = 'invdiff.crc32';
+
+/** Only the string metadata of a safetensors file: reads the header, not the tensors (nor verifies its checksum). */
 export function readSafetensorsMetadata(file: string): Record<string, string> {
-  return withFile(file, (fd) => (readHeader(fd, file).header.__metadata__ as Record<string, string> | undefined) ?? {});
+  const { [CHECKSUM_KEY]: _checksum, ...metadata } = withFile(file, (fd) => (readHeader(fd, file).header.__metadata__ as Record<string, string> | undefined) ?? {});
+  return metadata;
 }
 
 /**
@@ -76,15 +80,15 @@ export function safetensorsContentHash(file: string): string {
   });
 }
 
-/** Replaces a file's metadata, leaving every tensor byte as it was; written to a temporary file and renamed. */
+/**
+ * Replaces a file's metadata, leaving every tensor as it was: read (its checksum verified) and written again
+ * by the native writer, which gives it a fresh checksum and replaces it atomically.
+ */
 export function rewriteSafetensorsMetadata(file: string, metadata: Record<string, string>): void {
-  const bytes = fs.readFileSync(file);
-  const { header, dataStart } = withFile(file, (fd) => readHeader(fd, file));
-  let json = JSON.stringify({ ...header, __metadata__: metadata });
-  json += ' '.repeat((8 - (Buffer.byteLength(json) % 8)) % 8); // the format's 8-byte alignment of the data
-  const size = Buffer.alloc(8);
-  size.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
-  const temp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(temp, Buffer.concat([size, Buffer.from(json, 'utf8'), bytes.subarray(dataStart)]));
-  fs.renameSync(temp, file);
+  const { tensors } = loadSafetensors(file);
+  try {
+    saveSafetensors(file, Object.entries(tensors), metadata);
+  } finally {
+    for (const t of Object.values(tensors)) t.dispose();
+  }
 }

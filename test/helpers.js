@@ -54,4 +54,35 @@ function lcg(seed) {
   };
 }
 
-module.exports = { close, lcg, maxAbsDiff, readUntrusted };
+/**
+ * The bytes of a safetensors file without its invdiff.crc32 checksum, as other writers (and invdiff before
+ * checksums) write it: such files load unverified, so mutations of them reach the checks past the checksum.
+ */
+function withoutChecksum(bytes) {
+  const n = Number(bytes.readBigUInt64LE(0));
+  const header = JSON.parse(bytes.subarray(8, 8 + n).toString('utf8'));
+  const { 'invdiff.crc32': _crc, ...meta } = header.__metadata__ ?? {};
+  let json = JSON.stringify({ ...header, __metadata__: meta });
+  json += ' '.repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
+  const size = Buffer.alloc(8);
+  size.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
+  return Buffer.concat([size, Buffer.from(json, 'utf8'), bytes.subarray(8 + n)]);
+}
+
+/**
+ * count mutants of a safetensors file's bytes, cycling through truncations, flipped header bits, changed
+ * header digits and overwritten data bytes, drawn from random (an lcg).
+ */
+function safetensorsMutants(bytes, count, random) {
+  const headerEnd = 8 + Number(bytes.readBigUInt64LE(0));
+  const digits = [...bytes.subarray(8, headerEnd).toString('latin1').matchAll(/\d/g)].map((m) => 8 + m.index);
+  const kinds = [
+    () => bytes.subarray(0, random(bytes.length)),
+    () => { const b = Buffer.from(bytes); b[8 + random(headerEnd - 8)] ^= 1 << random(8); return b; },
+    () => { const b = Buffer.from(bytes); b[digits[random(digits.length)]] = 0x30 + random(10); return b; },
+    () => { const b = Buffer.from(bytes); for (let k = 0; k < 4; k++) b[headerEnd + random(bytes.length - headerEnd)] = random(256); return b; },
+  ];
+  return Array.from({ length: count }, (_, i) => kinds[i % kinds.length]());
+}
+
+module.exports = { close, lcg, maxAbsDiff, readUntrusted, safetensorsMutants, withoutChecksum };

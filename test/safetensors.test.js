@@ -24,7 +24,9 @@ test('files follow the safetensors layout exactly', (t) => {
   });
   const { header, data, headerLength } = parse(file);
   t.equal(headerLength % 8, 0, 'header padded to 8 bytes');
-  t.deepEqual(header.__metadata__, { format: 'pt', 'quote"d': 'line\nbreak' }, 'metadata with escapes survives JSON.parse');
+  const { 'invdiff.crc32': crc, ...metadata } = header.__metadata__;
+  t.deepEqual(metadata, { format: 'pt', 'quote"d': 'line\nbreak' }, 'metadata with escapes survives JSON.parse');
+  t.match(crc, /^[0-9a-f]{8}$/, 'beside the checksum (test/crash-safety.test.js)');
   t.deepEqual(header.w, { dtype: 'F32', shape: [2, 3], data_offsets: [0, 24] });
   t.deepEqual(header.d, { dtype: 'F64', shape: [1], data_offsets: [24, 32] });
   t.deepEqual(header.i, { dtype: 'I64', shape: [2], data_offsets: [32, 48] });

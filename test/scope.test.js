@@ -50,3 +50,21 @@ test('2000 async results dropped inside scopes that closed before they settled: 
   t.ok(inv.memory().bytes <= bytes, `native bytes back to where they were (${inv.memory().bytes - bytes} more)`);
   a.dispose();
 });
+
+test("a sampler's result that its scope does not return is freed with that scope, not left to the finalizers", (t) => {
+  const A = inv.operators.create('inpainting', { imageShape: [1, 8, 8], seed: 1 });
+  const y = A.forward(inv.rand([1, 1, 8, 8], { seed: 2 }));
+  const denoiser = { denoise: (x, sigma) => x.div(sigma * sigma + 1) }; // the exact denoiser of N(0, I) data
+  const base = inv.memory().tensors;
+  for (const sampler of ['ddnm', 'ddim', 'heun', 'dps']) {
+    for (let i = 0; i < 5; i++) inv.scope(() => void inv.samplers[sampler](denoiser, { operator: A, y, steps: 4, seed: i }));
+    t.equal(inv.memory().tensors, base, `${sampler}: no tensor alive after 5 scoped runs, without GC (the result's keep mark outlived Held.release)`);
+  }
+  const kept = inv.scope(() => inv.samplers.ddnm(denoiser, { operator: A, y, steps: 4 }));
+  t.deepEqual(kept.images.shape, [1, 1, 8, 8], 'a result the scope returns is still there');
+  t.equal(inv.memory().tensors, base + 1, 'and is the one tensor alive');
+  kept.images.dispose();
+  y.dispose();
+  A.dispose();
+  t.end();
+});

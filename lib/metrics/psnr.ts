@@ -2,6 +2,7 @@
 // averaged over the batch.
 import { noGrad } from '../autograd';
 import { scope, type Tensor } from '../tensor';
+import { checkPair } from './pair';
 
 export interface PsnrOptions {
   /** Compare raw values with this peak-to-peak range instead of quantising [-1, 1] to 8 bits. */
@@ -10,8 +11,7 @@ export interface PsnrOptions {
 
 /** Per-image PSNR in dB (N×C×H×W inputs give N values). */
 export function psnrPerImage(x: Tensor, ref: Tensor, opts: PsnrOptions = {}): number[] {
-  const xs = x.shape.join('x');
-  if (xs !== ref.shape.join('x')) throw new RangeError(`psnr: 'x' has shape [${x.shape}] but 'ref' has [${ref.shape}]`);
+  checkPair('psnr', x, ref);
   if (x.ndim !== 4) throw new RangeError(`psnr: expected N×C×H×W images, got shape [${x.shape}]`);
   return noGrad(() =>
     scope(() => {

@@ -5,6 +5,7 @@
 import { noGrad } from '../autograd';
 import { conv2d, tensor } from '../generated/ops';
 import { scope, type Tensor } from '../tensor';
+import { checkPair } from './pair';
 
 export interface SsimOptions {
   /** Compare raw values with this range instead of quantising [-1, 1] to 8 bits. */
@@ -22,7 +23,7 @@ function window1d(): number[] {
 
 /** Per-image SSIM (N×C×H×W inputs, H and W at least 11), averaged over channels. */
 export function ssimPerImage(x: Tensor, ref: Tensor, opts: SsimOptions = {}): number[] {
-  if (x.shape.join('x') !== ref.shape.join('x')) throw new RangeError(`ssim: 'x' has shape [${x.shape}] but 'ref' has [${ref.shape}]`);
+  checkPair('ssim', x, ref);
   if (x.ndim !== 4 || x.shape[2] < 2 * RADIUS + 1 || x.shape[3] < 2 * RADIUS + 1) {
     throw new RangeError(`ssim: expected N×C×H×W images with H, W >= ${2 * RADIUS + 1}, got shape [${x.shape}]`);
   }

@@ -72,6 +72,7 @@ export interface SamplerOptions {
   signal?: AbortSignal;
 }
 
+/** A sampler whose result holds NaN or ±Inf throws an Error naming the images instead of returning it. */
 export interface SampleResult {
   images: Tensor;
   /** Denoiser evaluations. */

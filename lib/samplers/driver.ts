@@ -55,9 +55,22 @@ interface Counts {
   vjp: number;
 }
 
+// A sampler never hands back NaN or ±Inf as if it were an image: which images went bad is the error.
+function checkFinite(name: string, images: Tensor, counts: Counts): void {
+  const bad = scope(() => (images.isfinite().all() ? [] : Array.from(images.isfinite().logicalNot().flatten({ startDim: 1 }).sum({ dim: 1 }).toFloat64Array())));
+  const which = bad.flatMap((n, i) => (n > 0 ? [i] : []));
+  if (!which.length) return;
+  images.dispose();
+  throw new Error(
+    `${name}: the result holds NaN or ±Inf in image${which.length > 1 ? 's' : ''} ${which.join(', ')} of ${bad.length} after ${counts.nfe} NFEs ` +
+      '(the denoiser, the operator or y gave non-finite values, or the step size diverged); no images are returned',
+  );
+}
+
 // One turn of the program: feeds it the last answer (then frees that answer) and returns its next request,
 // or the finished result.
 function advance(
+  name: string,
   program: SamplerProgram,
   last: DenoiseAnswer | undefined,
   options: SamplerOptions,
@@ -68,6 +81,7 @@ function advance(
   release(last);
   if (!step.done) return { request: step.value };
   const images = step.value;
+  checkFinite(name, images, counts);
   return { result: { images, nfe: counts.nfe, vjp: counts.vjp, consistency: consistency(options, images) } };
 }
 
@@ -77,14 +91,14 @@ function count(counts: Counts, request: SamplerRequest, denoiser: Denoiser): voi
   if (request.vjp) counts.vjp += 1;
 }
 
-function runSync(program: SamplerProgram, held: Held, denoiser: Denoiser, options: SamplerOptions): SampleResult {
+function runSync(name: string, program: SamplerProgram, held: Held, denoiser: Denoiser, options: SamplerOptions): SampleResult {
   const context: DenoiseContext = { operator: options.operator, y: options.y };
   const counts = { nfe: 0, vjp: 0 };
   let last: DenoiseAnswer | undefined;
   try {
     return noGrad(() => {
       for (;;) {
-        const turn = advance(program, last, options, counts);
+        const turn = advance(name, program, last, options, counts);
         last = undefined;
         if ('result' in turn) return turn.result;
         last = scope(() => answer(denoiser, turn.request, context, true));
@@ -98,13 +112,13 @@ function runSync(program: SamplerProgram, held: Held, denoiser: Denoiser, option
   }
 }
 
-async function runAsync(program: SamplerProgram, held: Held, denoiser: Denoiser, options: SamplerOptions): Promise<SampleResult> {
+async function runAsync(name: string, program: SamplerProgram, held: Held, denoiser: Denoiser, options: SamplerOptions): Promise<SampleResult> {
   const context: DenoiseContext = { operator: options.operator, y: options.y };
   const counts = { nfe: 0, vjp: 0 };
   let last: DenoiseAnswer | undefined;
   try {
     for (;;) {
-      const turn = advance(program, last, options, counts);
+      const turn = advance(name, program, last, options, counts);
       last = undefined;
       if ('result' in turn) return turn.result;
       last = await scopeAsync(() => answerAsync(denoiser, turn.request, context));
@@ -129,11 +143,11 @@ export function defineSampler<O extends SamplerOptions>(name: string, defaultSte
   return {
     sync(denoiser: Denoiser, options: O): SampleResult {
       const held = new Held();
-      return runSync(program(resolve(name, options, defaultSteps, own) as Resolved & O, held), held, denoiser, options);
+      return runSync(name, program(resolve(name, options, defaultSteps, own) as Resolved & O, held), held, denoiser, options);
     },
     async(denoiser: Denoiser, options: O): Promise<SampleResult> {
       const held = new Held();
-      return runAsync(program(resolve(`${name}Async`, options, defaultSteps, own) as Resolved & O, held), held, denoiser, options);
+      return runAsync(`${name}Async`, program(resolve(`${name}Async`, options, defaultSteps, own) as Resolved & O, held), held, denoiser, options);
     },
     own,
   };

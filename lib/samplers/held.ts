@@ -1,7 +1,7 @@
 // The tensors a sampler program keeps across yields. Each turn of a program runs in a scope that frees what
 // it made, so a variable of the algorithm that outlives a turn (x_i, d_i) lives in a slot: assigning a slot
 // frees its previous tensor, and the driver frees every slot when the program ends, fails or is cancelled.
-import { keep, type Tensor } from '../tensor';
+import { keep, unkeep, type Tensor } from '../tensor';
 
 /** One variable of the algorithm: `x.set(next)` frees the old value, `x.value` reads it. */
 export class Slot<T extends Tensor = Tensor> {
@@ -18,9 +18,9 @@ export class Slot<T extends Tensor = Tensor> {
     if (old && old !== next) old.dispose();
     return next;
   }
-  /** Hands the value to the caller (the program's result): the slot no longer frees it. */
+  /** Hands the value to the caller (the program's result): the slot no longer frees it, the caller's scope does. */
   release(): T {
-    const t = this.value;
+    const t = unkeep(this.value);
     this.current = undefined;
     return t;
   }

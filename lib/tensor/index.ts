@@ -2,7 +2,7 @@
 export { native } from './native';
 export type { Dtype, Device, TypedArray } from './types';
 export { TensorBase } from './base';
-export { scope, scopeAsync, keep } from './scope';
+export { scope, scopeAsync, keep, unkeep } from './scope';
 export { memory, resetPeakMemory } from './memory';
 export type { MemoryStats } from './memory';
 export { checkOptions } from './options';

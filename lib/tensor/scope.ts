@@ -34,7 +34,7 @@ function openFrame(): Frame {
 export function track<T extends Tensor>(t: T): T {
   const frame = currentFrame();
   if (frame) frame.tensors.push(t);
-  else finalizers.register(t, t.h);
+  else finalizers.register(t, t.h, t);
   return t;
 }
 
@@ -42,6 +42,17 @@ export function track<T extends Tensor>(t: T): T {
 export function keep<T extends Tensor>(t: T): T {
   t.lifetime = KEPT;
   return t;
+}
+
+/**
+ * Undoes keep(): the tensor belongs to the innermost open scope again, as if just created there (a sampler
+ * hands its last kept state to its caller this way, so a result nobody returns is freed with the scope).
+ */
+export function unkeep<T extends Tensor>(t: T): T {
+  if (t.lifetime !== KEPT) return t;
+  t.lifetime = 0;
+  finalizers.unregister(t);
+  return track(t);
 }
 
 // Tensor.lifetime marks, so closing a scope needs no Set lookups (they would hash every tensor).
@@ -68,7 +79,7 @@ function close(frame: Frame, result: unknown, failed: boolean): void {
   const doomed = new Float64Array(frame.tensors.length);
   let n = 0;
   for (const t of frame.tensors) {
-    if (t.lifetime === KEPT) finalizers.register(t, t.h);
+    if (t.lifetime === KEPT) finalizers.register(t, t.h, t);
     else if (t.lifetime === mark) track(t);
     else doomed[n++] = t.h;
   }

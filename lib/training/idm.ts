@@ -12,7 +12,7 @@ import { evaluating, RunnerOptions, runWithAdam, TrainingResult } from './runner
 /** The loop's own settings, passed through to runTraining (see RunnerOptions for each). */
 export type LoopOptions = Pick<
   RunnerOptions,
-  'steps' | 'milestones' | 'gamma' | 'warmup' | 'rsqrtDecay' | 'ema' | 'validateEvery' | 'checkpoint' | 'checkpointEvery' | 'resume' | 'progress' | 'onStep' | 'signal' | 'handleInterrupt' | 'plot'
+  'steps' | 'milestones' | 'gamma' | 'warmup' | 'rsqrtDecay' | 'ema' | 'validateEvery' | 'checkpoint' | 'checkpointEvery' | 'resume' | 'progress' | 'onStep' | 'signal' | 'handleInterrupt' | 'plot' | 'maxNonFiniteLosses'
 >;
 
 export interface TrainIDMOptions extends LoopOptions {

@@ -30,6 +30,8 @@ export interface TrainingHistory {
 export interface TrainingResult extends TrainingHistory {
   /** Steps (this run) whose gradients held NaN or ±Inf, which were set to 0 before the optimizer step. */
   nonFiniteSteps: number;
+  /** Batches (this run) whose loss was NaN or ±Inf: skipped without an update (they are not counted as steps). */
+  nonFiniteLosses: number;
   /** Steps done in total (including those before a resume). */
   step: number;
   /** True when stopped early by Ctrl-C or the abort signal; a checkpoint was written if one was configured. */
@@ -72,6 +74,11 @@ export interface RunnerOptions {
   plot?: string;
   /** Extra metadata stored in checkpoints (the trainer's configuration). */
   config?: Record<string, unknown>;
+  /**
+   * A batch whose loss is NaN or ±Inf is skipped (no backward, no update, the weights stay as they were);
+   * this many in a row stop the run with an error, since the weights or the data have gone bad. Default 5.
+   */
+  maxNonFiniteLosses?: number;
 }
 
 interface CheckpointMeta {
@@ -163,6 +170,9 @@ export async function runTraining(o: RunnerOptions): Promise<TrainingResult> {
   if (!(o.lr > 0)) throw new RangeError(`training: option 'lr' must be positive, got ${o.lr}`);
   const decay = o.ema ?? 0.999;
   if (!(decay >= 0 && decay < 1)) throw new RangeError(`training: option 'ema' must lie in [0, 1), got ${decay}`);
+  const maxNonFinite = o.maxNonFiniteLosses ?? 5;
+  if (!(Number.isInteger(maxNonFinite) && maxNonFinite >= 1))
+    throw new RangeError(`training: option 'maxNonFiniteLosses' must be a positive integer (batches in a row), got ${maxNonFinite}`);
   for (const key of ['warmup', 'rsqrtDecay'] as const)
     if (o[key] !== undefined && !(Number.isInteger(o[key]) && o[key]! >= 0)) throw new RangeError(`training: option '${key}' must be an integer >= 0 (steps), got ${o[key]}`);
   const named = o.model.namedParameters();
@@ -221,6 +231,8 @@ export async function runTraining(o: RunnerOptions): Promise<TrainingResult> {
   const progress = new Progress('training', o.steps, { quiet: !(o.progress ?? Boolean(process.stderr.isTTY)), from: first });
   const batchSize = o.data.options.batch;
   let nonFiniteSteps = 0;
+  let nonFiniteLosses = 0;
+  let inARow = 0;
   try {
     // Where a fresh run starts from (a pretrained initialisation shows here).
     if (o.validate && o.validateEvery && step === 0) history.validation.push({ step, psnr: o.validate() });
@@ -231,11 +243,21 @@ export async function runTraining(o: RunnerOptions): Promise<TrainingResult> {
       const loss = scope(() => {
         o.optimizer.zeroGrad();
         const l = o.loss(batch, step);
-        l.backward();
-        return l.item();
+        const value = l.item();
+        if (Number.isFinite(value)) l.backward();
+        return value;
       });
       batch.dispose();
-      if (!Number.isFinite(loss)) throw new Error(`training: the loss became ${loss} at step ${step + 1}; the last checkpoint holds the weights before it`);
+      if (!Number.isFinite(loss)) {
+        nonFiniteLosses++;
+        if (++inARow >= maxNonFinite)
+          throw new Error(
+            `training: the loss was ${loss} for ${inARow} batches in a row at step ${step + 1} (option 'maxNonFiniteLosses' is ${maxNonFinite}); ` +
+              'the weights are those of the last update and the last checkpoint holds them as of its step',
+          );
+        continue;
+      }
+      inARow = 0;
       if (native.zeroNonFiniteGrads(params.map(th)) > 0) nonFiniteSteps++;
       o.optimizer.step();
       if (ema.length) native.emaUpdate(ema.map(th), params.map(th), Math.min(decay, (1 + step) / (10 + step)));
@@ -258,7 +280,7 @@ export async function runTraining(o: RunnerOptions): Promise<TrainingResult> {
     save();
     if (o.plot && history.losses.length) await plotHistory(o.plot, history);
     progress.finish();
-    return { step, interrupted: stoppedEarly, seconds: (Date.now() - started) / 1000, nonFiniteSteps, ...history };
+    return { step, interrupted: stoppedEarly, seconds: (Date.now() - started) / 1000, nonFiniteSteps, nonFiniteLosses, ...history };
   } finally {
     if (o.handleInterrupt) process.off('SIGINT', onSigint);
     if (ema.length) {

@@ -4,6 +4,9 @@
 
 #include <napi.h>
 
+#include <unordered_map>
+#include <vector>
+
 #include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
 #include <torch/csrc/autograd/grad_mode.h>
@@ -80,12 +83,37 @@ napi_value dispatch(napi_env env, napi_callback_info info) {
 
 namespace {
 
+// Counted when a worker is made and when it is deleted, both on the main thread.
+std::unordered_map<const Module*, int> asyncUses;
+
+std::vector<const Module*> modulesOf(const Args& a) {
+  std::vector<const Module*> out;
+  for (const auto& v : a.values)
+    if (v.extra && v.extra->module) out.push_back(v.extra->module.get());
+  return out;
+}
+
+}  // namespace
+
+int asyncCallsUsing(const Module& m) {
+  const auto it = asyncUses.find(&m);
+  return it == asyncUses.end() ? 0 : it->second;
+}
+
+namespace {
+
 // Runs an op body on libuv's pool. Grad mode is thread-local, so the caller's is carried over.
 class OpWorker final : public Napi::AsyncWorker {
  public:
   OpWorker(Napi::Env env, const Entry& e, Args args)
       : Napi::AsyncWorker(env, e.spec->name), deferred_(Napi::Promise::Deferred::New(env)), entry_(e),
-        args_(std::move(args)), grad_(at::GradMode::is_enabled()), threads_(at::get_num_threads()) {}
+        args_(std::move(args)), modules_(modulesOf(args_)), grad_(at::GradMode::is_enabled()), threads_(at::get_num_threads()) {
+    for (const Module* m : modules_) ++asyncUses[m];
+  }
+  ~OpWorker() override {
+    for (const Module* m : modules_)
+      if (--asyncUses[m] == 0) asyncUses.erase(m);
+  }
 
   Napi::Promise promise() { return deferred_.Promise(); }
 
@@ -108,6 +136,7 @@ class OpWorker final : public Napi::AsyncWorker {
   Napi::Promise::Deferred deferred_;
   const Entry& entry_;
   Args args_;
+  std::vector<const Module*> modules_;  // kept alive by args_
   Result result_;
   bool grad_;
   int threads_;

@@ -13,6 +13,10 @@ struct Entry {
   Result (*fn)(const Args&);
 };
 
+// How many async calls still running were given this module; rows that change its parameters (to(),
+// loadStateDict) refuse while it is not 0, since a worker reads them meanwhile. Main thread only.
+int asyncCallsUsing(const Module& m);
+
 // napi callbacks whose data is an Entry*.
 napi_value dispatch(napi_env env, napi_callback_info info);
 napi_value dispatchAsync(napi_env env, napi_callback_info info);

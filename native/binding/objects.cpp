@@ -12,6 +12,7 @@
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/grad_mode.h>
 
+#include "binding/dispatch.h"
 #include "binding/table.h"
 #include "core/backend.h"
 #include "core/models/registry.h"
@@ -43,6 +44,15 @@ std::shared_ptr<torch::optim::Optimizer> createOptimizer(const std::string& kind
                                                             .weight_decay(weightDecay)
                                                             .nesterov(o.flag(kind, "nesterov", false)));
   throw std::invalid_argument("argument 'kind' expected 'adam', 'adamw' or 'sgd', got '" + kind + "'");
+}
+
+constexpr int64_t kMaxThreads = 1024;
+
+// A worker reads the parameters meanwhile: changing their dtype, device or values would race with it.
+void refuseWhileAsync(const Module& m, const char* what) {
+  if (const int n = asyncCallsUsing(m))
+    throw std::invalid_argument("argument 'module' is in use by " + std::to_string(n) + " async call" + (n > 1 ? "s" : "") + " still running; " + what +
+                                " would change its parameters under them (await them first)");
 }
 
 const std::vector<OpImpl> rows = {
@@ -113,7 +123,9 @@ const std::vector<OpImpl> rows = {
     {"resetPeakMemory", [](const Args&) -> Result { memory::resetPeak(); return {}; }},
     {"setNumThreads",
      [](const Args& a) -> Result {
-       if (a.i64(0) < 1) throw std::invalid_argument("argument 'n' expected a positive number of threads");
+       // LibTorch starts that many threads at the next parallel op: 1e6 of them never finishes.
+       if (a.i64(0) < 1 || a.i64(0) > kMaxThreads)
+         throw std::invalid_argument("argument 'n' expected a number of threads in [1, " + std::to_string(kMaxThreads) + "], got " + std::to_string(a.i64(0)));
        backend::setNumThreads(static_cast<int>(a.i64(0)));
        return {};
      }},
@@ -160,6 +172,7 @@ const std::vector<OpImpl> rows = {
     {"moduleLoadState",
      [](const Args& a) -> Result {
        at::NoGradGuard noGrad;
+       refuseWhileAsync(a.module(0), "loadStateDict()");
        auto params = a.module(0).named_parameters();
        // The set of names is checked, not their count (a name given twice would leave another parameter
        // at its initial value), and all of it before any value is copied, so a failed load changes nothing.
@@ -186,6 +199,7 @@ const std::vector<OpImpl> rows = {
     {"moduleTo",
      [](const Args& a) -> Result {
        Module& m = a.module(0);
+       refuseWhileAsync(m, "to()");
        if (a.has(1) && a.has(2)) m.to(parseDevice(a.s(1), "device"), parseDtype(a.s(2), "dtype"));
        else if (a.has(1)) m.to(parseDevice(a.s(1), "device"));
        else if (a.has(2)) m.to(parseDtype(a.s(2), "dtype"));

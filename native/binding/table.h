@@ -159,6 +159,6 @@ at::ScalarType parseDtype(const std::string& name, const char* argument);
 std::string dtypeName(at::ScalarType t);
 at::Device parseDevice(const std::string& name, const char* argument);
 at::TensorOptions factoryOptions(const Args& a, size_t dtypeIndex, size_t deviceIndex);
-void checkAllocation(const std::vector<int64_t>& shape, at::ScalarType dtype);
+void checkAllocation(const std::vector<int64_t>& shape, at::ScalarType dtype, const char* argument = "shape");
 
 }  // namespace invdiff::binding

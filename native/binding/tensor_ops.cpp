@@ -60,21 +60,58 @@ at::TensorOptions factoryOptions(const Args& a, size_t dtypeIndex, size_t device
 }
 
 // Rejects shapes no machine could hold before LibTorch tries (and the OS overcommits, then kills us).
-void checkAllocation(const std::vector<int64_t>& shape, at::ScalarType dtype) {
+void checkAllocation(const std::vector<int64_t>& shape, at::ScalarType dtype, const char* argument) {
   long double bytes = static_cast<long double>(c10::elementSize(dtype));
   for (size_t i = 0; i < shape.size(); ++i) {
-    if (shape[i] < 0) throw std::invalid_argument("argument 'shape' expected non-negative sizes, got " + std::to_string(shape[i]) + " at dimension " + std::to_string(i));
+    if (shape[i] < 0)
+      throw std::invalid_argument(std::string("argument '") + argument + "' expected non-negative sizes, got " + std::to_string(shape[i]) + " at dimension " + std::to_string(i));
     bytes *= static_cast<long double>(shape[i]);
   }
   const long double physical = static_cast<long double>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGE_SIZE);
   if (bytes > physical)
-    throw std::invalid_argument("argument 'shape' asks for " + c10::str(static_cast<long long>(bytes / (1 << 30))) +
+    throw std::invalid_argument(std::string("argument '") + argument + "' asks for " + c10::str(static_cast<long long>(bytes / (1 << 30))) +
                                 " GiB, more than this machine's memory (" + c10::str(static_cast<long long>(physical / (1 << 30))) + " GiB)");
 }
 
 namespace {
 
 using Row = OpImpl;
+
+// The sizes of ops whose output may be far larger than their input, checked as the factories' are.
+void checkRepeat(const at::Tensor& t, const std::vector<int64_t>& repeats) {
+  if (repeats.size() < static_cast<size_t>(t.dim()))
+    throw std::invalid_argument("argument 'repeats' needs at least one entry per dimension (" + std::to_string(t.dim()) + "), got " + std::to_string(repeats.size()));
+  std::vector<int64_t> out(repeats);
+  const size_t lead = repeats.size() - t.dim();
+  // Each size capped at 2^40 so the product cannot overflow: that much is more than any machine's memory.
+  for (int64_t d = 0; d < t.dim(); ++d)
+    out[lead + d] = static_cast<int64_t>(std::min<long double>(static_cast<long double>(repeats[lead + d]) * t.size(d), static_cast<long double>(int64_t(1) << 40)));
+  checkAllocation(out, t.scalar_type(), "repeats");
+}
+
+void checkPad(const at::Tensor& t, const std::vector<int64_t>& pad) {
+  if (pad.size() % 2 || pad.size() / 2 > static_cast<size_t>(t.dim()))
+    throw std::invalid_argument("argument 'pad' expected pairs [left, right, top, bottom, ...] for at most " + std::to_string(t.dim()) + " dimensions, got " + std::to_string(pad.size()) + " values");
+  std::vector<int64_t> out = t.sizes().vec();
+  for (size_t k = 0; k < pad.size() / 2; ++k) {
+    const size_t d = out.size() - 1 - k;
+    out[d] = std::max<int64_t>(0, std::min<int64_t>(std::max(std::abs(pad[2 * k]), std::abs(pad[2 * k + 1])), int64_t(1) << 40) * 2 + out[d]);
+  }
+  checkAllocation(out, t.scalar_type(), "pad");
+}
+
+void checkInterpolate(const at::Tensor& t, const Args& a) {
+  if (t.dim() < 3) throw std::invalid_argument("argument 'input' expected N×C×... with at least one spatial dimension, got " + c10::str(t.sizes()));
+  std::vector<int64_t> out{t.size(0), t.size(1)};
+  if (a.has(1)) {
+    for (int64_t s : a.ints(1)) out.push_back(s);
+    checkAllocation(out, t.scalar_type(), "size");
+  } else {
+    if (!(a.n(2) > 0) || !std::isfinite(a.n(2))) throw std::invalid_argument("argument 'scaleFactor' expected a finite positive number, got " + c10::str(a.n(2)));
+    for (int64_t d = 2; d < t.dim(); ++d) out.push_back(static_cast<int64_t>(std::min(std::floor(t.size(d) * a.n(2)), 1e15)));
+    checkAllocation(out, t.scalar_type(), "scaleFactor");
+  }
+}
 
 template <class G>
 Result tensorOrScalar(const Args& a, G g) {
@@ -373,7 +410,11 @@ const std::vector<OpImpl> rows = {
      [](const Args& a) -> Result { return a.has(1) ? a.t(0).squeeze(a.i64(1)) : a.t(0).squeeze(); }},
     {"unsqueeze", [](const Args& a) -> Result { return a.t(0).unsqueeze(a.i64(1)); }},
     {"expand", [](const Args& a) -> Result { return a.t(0).expand(a.ints(1)); }},
-    {"repeat", [](const Args& a) -> Result { return a.t(0).repeat(a.ints(1)); }},
+    {"repeat",
+     [](const Args& a) -> Result {
+       checkRepeat(a.t(0), a.ints(1));
+       return a.t(0).repeat(a.ints(1));
+     }},
     {"cat", [](const Args& a) -> Result { return at::cat(a.ts(0), a.i64(1)); }},
     {"stack", [](const Args& a) -> Result { return at::stack(a.ts(0), a.i64(1)); }},
     {"chunk", [](const Args& a) -> Result { return a.t(0).chunk(a.i64(1), a.i64(2)); }},
@@ -391,7 +432,10 @@ const std::vector<OpImpl> rows = {
     {"roll",
      [](const Args& a) -> Result { return a.has(2) ? a.t(0).roll(a.ints(1), a.ints(2)) : a.t(0).roll(a.ints(1)); }},
     {"pad",
-     [](const Args& a) -> Result { return F::pad(a.t(0), F::PadFuncOptions(a.ints(1)).mode(padMode(a.s(2))).value(a.n(3))); }},
+     [](const Args& a) -> Result {
+       checkPad(a.t(0), a.ints(1));
+       return F::pad(a.t(0), F::PadFuncOptions(a.ints(1)).mode(padMode(a.s(2))).value(a.n(3)));
+     }},
 
     // ---- linear algebra ----
     {"matmul", [](const Args& a) -> Result { return at::matmul(a.t(0), a.t(1)); }},
@@ -437,6 +481,7 @@ const std::vector<OpImpl> rows = {
     {"interpolate",
      [](const Args& a) -> Result {
        if (a.has(1) == a.has(2)) throw std::invalid_argument("interpolate needs exactly one of 'size' and 'scaleFactor'");
+       checkInterpolate(a.t(0), a);
        auto o = F::InterpolateFuncOptions().mode(interpolationMode(a.s(3)));
        if (a.has(1)) o = o.size(a.ints(1));
        else o = o.scale_factor(std::vector<double>(a.t(0).dim() - 2, a.n(2)));

@@ -1,9 +1,13 @@
 #include "core/safetensors.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -216,16 +220,43 @@ bool validUtf8(const std::string& s) {
   return true;
 }
 
-std::string directoryOf(const std::string& path) {
-  const auto slash = path.find_last_of('/');
-  if (slash == std::string::npos) return ".";
-  return slash == 0 ? "/" : path.substr(0, slash);
-}
+// CRC-32 as zlib computes it (reflected, polynomial 0xEDB88320): a damaged byte anywhere shows.
+class Crc32 {
+ public:
+  void update(const void* data, size_t n) {
+    static const auto table = [] {
+      std::array<uint32_t, 256> t{};
+      for (uint32_t i = 0; i < 256; ++i) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; ++k) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        t[i] = c;
+      }
+      return t;
+    }();
+    const auto* p = static_cast<const unsigned char*>(data);
+    for (size_t i = 0; i < n; ++i) crc_ = table[(crc_ ^ p[i]) & 0xFF] ^ (crc_ >> 8);
+  }
+  std::string hex() const {
+    char buf[9];
+    std::snprintf(buf, sizeof buf, "%08x", crc_ ^ 0xFFFFFFFFu);
+    return buf;
+  }
 
-}  // namespace
+ private:
+  uint32_t crc_ = 0xFFFFFFFFu;
+};
 
-void save(const std::string& path, const NamedTensors& tensors, const Metadata& metadata) {
-  std::vector<at::Tensor> blobs;
+// What the header says of one tensor; the writer's and the checksum's view alike.
+struct Entry {
+  std::string name;
+  at::ScalarType dtype = at::kFloat;
+  std::vector<int64_t> shape;
+  uint64_t begin = 0, end = 0;
+};
+
+// The header as this writer lays it out (no padding). The checksum covers it without its own key, so the
+// reader rebuilds it from what it parsed: a changed byte of metadata, a name, a shape or an offset shows.
+std::string headerJson(const Metadata& metadata, const std::vector<Entry>& entries) {
   std::ostringstream header;
   header << '{';
   bool first = true;
@@ -238,27 +269,95 @@ void save(const std::string& path, const NamedTensors& tensors, const Metadata& 
     header << '}';
     first = false;
   }
-  int64_t offset = 0;
+  for (const auto& e : entries) {
+    header << (first ? "" : ",") << quote(e.name) << ":{\"dtype\":\"" << dtypeName(e.dtype) << "\",\"shape\":[";
+    for (size_t d = 0; d < e.shape.size(); ++d) header << (d ? "," : "") << e.shape[d];
+    header << "],\"data_offsets\":[" << e.begin << ',' << e.end << "]}";
+    first = false;
+  }
+  header << '}';
+  return header.str();
+}
+
+Metadata withoutChecksum(Metadata m) {
+  m.erase(kChecksumKey);
+  return m;
+}
+
+// Temporary files are '<target>.tmp-<pid>-<random>'; the pid, or -1 for any other name.
+long writerPid(const std::string& name) {
+  const auto at = name.rfind(".tmp-");
+  if (at == std::string::npos || at == 0) return -1;
+  const std::string rest = name.substr(at + 5);
+  const auto dash = rest.find('-');
+  if (dash == std::string::npos || dash == 0 || dash + 1 == rest.size() || dash > 9) return -1;
+  for (size_t i = 0; i < rest.size(); ++i)
+    if (i != dash && (rest[i] < '0' || rest[i] > '9')) return -1;
+  return std::stol(rest.substr(0, dash));
+}
+
+// Removes the temporary files of writers that died mid-save (SIGKILL, power loss) from dir. A file goes
+// only when its pid names no process and nobody holds its lock: every writer locks its file while it
+// writes, which also protects writers whose pid this process cannot see (another pid namespace).
+void removeDeadWritersFiles(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return;  // best effort: the save itself reports a directory it cannot use
+  std::vector<std::string> stale;
+  while (const dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    const long pid = writerPid(name);
+    if (pid <= 0 || pid == ::getpid()) continue;
+    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;  // alive, or not ours to judge
+    stale.push_back(dir + "/" + name);
+  }
+  ::closedir(d);
+  for (const auto& file : stale) {
+    const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) continue;
+    if (::flock(fd, LOCK_EX | LOCK_NB) == 0) ::unlink(file.c_str());
+    ::close(fd);
+  }
+}
+
+std::string directoryOf(const std::string& path) {
+  const auto slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+}  // namespace
+
+void save(const std::string& path, const NamedTensors& tensors, const Metadata& metadata) {
+  std::vector<at::Tensor> blobs;
+  std::vector<Entry> entries;
+  uint64_t offset = 0;
   for (const auto& [name, tensor] : tensors) {
     if (name == "__metadata__") throw std::invalid_argument("safetensors: '__metadata__' is reserved, not a tensor name");
     at::Tensor cpu = tensor.detach().to(at::kCPU).contiguous();
-    const int64_t bytes = static_cast<int64_t>(cpu.nbytes());
-    header << (first ? "" : ",") << quote(name) << ":{\"dtype\":\"" << dtypeName(cpu.scalar_type()) << "\",\"shape\":[";
-    for (int64_t d = 0; d < cpu.dim(); ++d) header << (d ? "," : "") << cpu.size(d);
-    header << "],\"data_offsets\":[" << offset << ',' << offset + bytes << "]}";
+    dtypeName(cpu.scalar_type());  // refuses dtypes the format lacks before anything is written
+    const uint64_t bytes = cpu.nbytes();
+    entries.push_back({name, cpu.scalar_type(), cpu.sizes().vec(), offset, offset + bytes});
     offset += bytes;
-    first = false;
     blobs.push_back(std::move(cpu));
   }
-  header << '}';
-  std::string json = header.str();
+  Metadata stored = withoutChecksum(metadata);
+  Crc32 crc;
+  const std::string unsummed = headerJson(stored, entries);
+  crc.update(unsummed.data(), unsummed.size());
+  for (const auto& blob : blobs) crc.update(blob.data_ptr(), blob.nbytes());
+  stored[kChecksumKey] = crc.hex();
+  std::string json = headerJson(stored, entries);
   json.append((8 - json.size() % 8) % 8, ' ');  // the format pads the header to 8-byte alignment
 
+  const std::string dir = directoryOf(path);
+  removeDeadWritersFiles(dir);
   std::random_device rd;
   const std::string tmp = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(rd());
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) fail("safetensors: cannot create", tmp);
   try {
+    // Held until close: the mark of a live writer for removeDeadWritersFiles in other processes.
+    if (::flock(fd, LOCK_EX) != 0) fail("safetensors: cannot lock", tmp);
     uint64_t n = json.size();
     unsigned char len[8];
     for (int b = 0; b < 8; ++b) len[b] = static_cast<unsigned char>(n >> (8 * b));
@@ -280,7 +379,6 @@ void save(const std::string& path, const NamedTensors& tensors, const Metadata& 
     fail("safetensors: cannot rename into", path);
   }
   // The rename is durable only once the directory entry is on disk.
-  const std::string dir = directoryOf(path);
   const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0) fail("safetensors: cannot open directory", dir);
   const int rc = ::fsync(dfd);
@@ -292,13 +390,6 @@ namespace {
 
 // Python's safetensors refuses headers above this size; so does this reader.
 constexpr uint64_t kMaxHeader = 100'000'000;
-
-struct Entry {
-  std::string name;
-  at::ScalarType dtype = at::kFloat;
-  std::vector<int64_t> shape;
-  uint64_t begin = 0, end = 0;
-};
 
 // One tensor's {dtype, shape, data_offsets}, checked before anything is allocated for it.
 Entry readEntry(HeaderParser& p, const std::string& name, uint64_t dataSize, const std::string& path) {
@@ -409,14 +500,33 @@ Contents load(const std::string& path) {
   p.end();
   checkTiling(entries, dataSize, path);
 
-  // Only now is memory allocated, and no more than the file holds.
-  for (const auto& e : entries) {
+  // Only now is memory allocated, and no more than the file holds. The data is read in file order, so the
+  // checksum runs over it as the writer wrote it; the tensors keep the header's order.
+  const auto sum = out.metadata.find(kChecksumKey);
+  Crc32 crc;
+  if (sum != out.metadata.end()) {
+    const std::string unsummed = headerJson(withoutChecksum(out.metadata), entries);
+    crc.update(unsummed.data(), unsummed.size());
+  }
+  std::vector<size_t> order(entries.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return entries[a].begin < entries[b].begin; });
+  std::vector<at::Tensor> read(entries.size());
+  for (size_t i : order) {
+    const Entry& e = entries[i];
     at::Tensor t = at::empty(e.shape, at::TensorOptions().dtype(e.dtype));
     in.seekg(static_cast<std::streamoff>(dataStart + e.begin));
     in.read(static_cast<char*>(t.data_ptr()), static_cast<std::streamsize>(t.nbytes()));
     if (!in) invalid(path, "cannot be read at tensor '" + e.name + "'");
-    out.tensors.emplace_back(e.name, std::move(t));
+    crc.update(t.data_ptr(), t.nbytes());
+    read[i] = std::move(t);
   }
+  // Files of other writers, and of invdiff before checksums, have none; they load as before.
+  if (sum != out.metadata.end() && sum->second != crc.hex())
+    invalid(path, "fails its checksum (" + std::string(kChecksumKey) + " " + sum->second + ", the contents give " + crc.hex() +
+                      "): the file is damaged or was changed after it was written");
+  if (sum != out.metadata.end()) out.metadata.erase(sum);  // the metadata is what the writer's caller gave
+  for (size_t i = 0; i < entries.size(); ++i) out.tensors.emplace_back(entries[i].name, std::move(read[i]));
   return out;
 }
 

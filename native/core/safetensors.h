@@ -13,7 +13,13 @@ namespace invdiff::safetensors {
 using Metadata = std::map<std::string, std::string>;
 using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
 
-// Written atomically: temporary file in the same directory, fsync, rename, fsync of the directory.
+// The metadata key of every file's CRC-32 (8 hex digits) over its header without this key and its data,
+// verified by load, which leaves it out of the metadata it returns; save computes it (a value the caller
+// passes is replaced).
+inline constexpr const char* kChecksumKey = "invdiff.crc32";
+
+// Written atomically: temporary file in the same directory, fsync, rename, fsync of the directory. The
+// temporary files that writers killed mid-save left in that directory are removed first.
 void save(const std::string& path, const NamedTensors& tensors, const Metadata& metadata);
 
 struct Contents {

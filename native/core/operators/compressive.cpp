@@ -204,6 +204,8 @@ std::shared_ptr<Operator> makeBlockCS(Setup s) {
   if (!(ratio > 0 && ratio <= 1)) throw std::invalid_argument("blockCS: option 'ratio' (the sampling ratio γ) must lie in (0, 1]");
   const int64_t block = s.options.integer(s.family, "blockSize", 32);
   if (block < 2) throw std::invalid_argument("blockCS: option 'blockSize' must be at least 2");
+  // Φ is q × blockSize² with q up to blockSize², and its pseudo-inverse is computed once.
+  s.limitWork("blockSize", static_cast<long double>(block) * block * block * block, "blockSize⁴ entries of the sensing matrix");
   const bool scrambled = s.options.flag(s.family, "scrambled", true);
   if (!scrambled && (s.imageShape[1] % block || s.imageShape[2] % block))
     throw std::invalid_argument("blockCS: with scrambled: false, option 'imageShape' must have H and W divisible by 'blockSize'");
@@ -219,6 +221,7 @@ std::shared_ptr<Operator> makeMatrix(Setup s) {
   const int64_t minRows = s.options.integer(s.family, "minRows", std::min<int64_t>(2, maxRows));
   if (minRows < 1 || minRows > maxRows || maxRows > d)
     throw std::invalid_argument("matrix: options must satisfy 1 <= minRows <= maxRows <= C·H·W (" + std::to_string(d) + ")");
+  s.limitWork("maxRows", static_cast<long double>(s.batch) * maxRows * d, "batch × maxRows × C·H·W matrix entries");
   return std::make_shared<MatrixOperator>(std::move(s), minRows, maxRows);
 }
 

@@ -99,6 +99,9 @@ std::shared_ptr<Operator> makeCt(Setup s) {
   const int64_t views = s.options.integer(s.family, "views", 60);
   const int64_t detectors = s.options.integer(s.family, "detectors", static_cast<int64_t>(std::ceil(std::hypot(h, w))));
   if (views < 1 || detectors < 1) throw std::invalid_argument("ct: options 'views' and 'detectors' must be positive");
+  // radonMatrix steps along views × detectors rays of detectors + 1 points each.
+  const long double rays = static_cast<long double>(views) * detectors;
+  s.limitWork(views > detectors ? "views" : "detectors", rays * (detectors + 1), "views × detectors × (detectors + 1) ray points of the projection matrix");
   return std::make_shared<CtOperator>(std::move(s), views, detectors);
 }
 

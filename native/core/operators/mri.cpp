@@ -121,6 +121,7 @@ std::shared_ptr<Operator> makeMri(Setup s) {
     const double pi = 3.14159265358979323846;
     const int64_t spokes = s.options.integer(s.family, "spokes", std::max<int64_t>(1, static_cast<int64_t>(std::round(pi / 2 * std::max(h, w) / acceleration))));
     if (spokes < 1) throw std::invalid_argument("mri: option 'spokes' must be positive");
+    s.limitWork("spokes", static_cast<long double>(s.batch) * spokes * 2 * (h + w), "batch × spokes × 2(H + W) rasterised points");
     for (int64_t b = 0; b < s.batch; ++b) {
       at::Generator g = s.generatorFor(b);
       list.push_back(radialMask(h, w, spokes, g));

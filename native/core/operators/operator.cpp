@@ -26,6 +26,12 @@ at::Tensor Setup::maskOption(const std::string& key) const {
   return m;
 }
 
+void Setup::limitWork(const std::string& option, long double values, const std::string& what) const {
+  if (values > static_cast<long double>(kMaxWork))
+    throw std::invalid_argument(family + ": option '" + option + "' asks for " + c10::str(static_cast<double>(values)) + " values (" + what +
+                                "), more than the " + std::to_string(kMaxWork) + " one operator may hold");
+}
+
 Operator::Operator(Setup setup) : setup_(std::move(setup)) {
   const std::string pinv = setup_.options.string(setup_.family, "pinv", "closed");
   if (pinv != "closed" && pinv != "cg") throw std::invalid_argument(setup_.family + ": option 'pinv' must be 'closed' or 'cg', got '" + pinv + "'");
@@ -214,7 +220,12 @@ std::shared_ptr<Operator> create(const std::string& family, const std::vector<in
     throw std::invalid_argument(family + ": option 'imageShape' must be [C, H, W] with positive sizes, got " + c10::str(at::IntArrayRef(imageShape)));
   if (batch < 1) throw std::invalid_argument(family + ": option 'batch' must be a positive integer");
   if (!(noiseStd >= 0) || !std::isfinite(noiseStd)) throw std::invalid_argument(family + ": option 'noiseStd' must be a finite number >= 0");
-  auto op = findNamed(kFamilies, family, "operator family", "families").make(Setup{family, imageShape, batch, seed, noiseStd, options, tensors});
+  const Setup setup{family, imageShape, batch, seed, noiseStd, options, tensors};
+  const long double values = static_cast<long double>(imageShape[0]) * imageShape[1] * imageShape[2];
+  setup.limitWork("imageShape", values, "C·H·W per image");
+  // Families keep up to an image's worth of parameters per batch element (masks, permutations, matrices' rows).
+  setup.limitWork("batch", values * batch, "batch × C·H·W of per-element parameters");
+  auto op = findNamed(kFamilies, family, "operator family", "families").make(setup);
   options.rejectUnread(family);
   return op;
 }

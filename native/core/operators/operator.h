@@ -30,7 +30,13 @@ struct Setup {
   at::Tensor maskOption(const std::string& key) const;
   // A generator for batch element b's parameters (seeded seed + b), drawn on the CPU in float64.
   at::Generator generatorFor(int64_t b) const;
+  // Refuses options that ask one operator to hold (or loop over) more than kMaxWork values, naming the
+  // option: a typo such as views: 1e9 is an error at once, not an hour of work or the OOM killer.
+  void limitWork(const std::string& option, long double values, const std::string& what) const;
 };
+
+// 2^28 values: 2 GiB of float64 parameters, or that many steps of a setup loop.
+inline constexpr int64_t kMaxWork = int64_t(1) << 28;
 
 class Operator {
  public:
