@@ -34,6 +34,7 @@ export * as operators from './operators';
 export * as samplers from './samplers';
 export * as models from './models';
 export * as training from './training';
+export * as distributed from './training/distributed';
 export { restoreImages, restoreImagesAsync, idmRestorer, samplerRestorer, mmseRestorer, restorerFor, evaluate, SAMPLER_NAMES } from './restoration';
 export type { Restorer, Restored, RestoreOptions, SamplerName, Method, EvaluationOptions, EvaluationRow } from './restoration';
 export type { NamedImage, Score } from './restoration';
