@@ -64,6 +64,12 @@ function resolve(opts: InitOptions | undefined): [number, number, string, number
   return [r, size, addr, port, timeout];
 }
 
+// The native errors name the collective, this rank and the dead one themselves, so the binding's call
+// prefix ('distWait(ticket: 7): ') is dropped.
+const cleaned = (err: unknown): unknown => {
+  if (err instanceof Error) err.message = err.message.replace(/^dist\w+\([^)]*\): (?=distributed)/, '');
+  return err;
+};
 function joined(r: number, size: number): void {
   rank = r;
   worldSize = size;
@@ -77,14 +83,20 @@ function joined(r: number, size: number): void {
  */
 export function init(opts?: InitOptions): void {
   const args = resolve(opts);
-  native.distInit(...args);
+  try {
+    native.distInit(...args);
+  } catch (err) {
+    throw cleaned(err);
+  }
   joined(args[0], args[1]);
 }
 
 /** init() with the rendezvous awaited off the event loop. */
 export async function initAsync(opts?: InitOptions): Promise<void> {
   const args = resolve(opts);
-  await native['distInit$async'](...args);
+  await native['distInit$async'](...args).catch((err: unknown) => {
+    throw cleaned(err);
+  });
   joined(args[0], args[1]);
 }
 
@@ -123,9 +135,17 @@ function bucketBytesOf(op: string, o: { bucketBytes?: number }): number {
   return b;
 }
 
-// A queued collective's ticket, waited on here or on a worker.
-const wait = (ticket: number): void => native.distWait(ticket);
-const waitAsync = (ticket: number): Promise<void> => native['distWait$async'](ticket);
+function wait(ticket: number): void {
+  try {
+    native.distWait(ticket);
+  } catch (err) {
+    throw cleaned(err);
+  }
+}
+const waitAsync = (ticket: number): Promise<void> =>
+  native['distWait$async'](ticket).catch((err: unknown) => {
+    throw cleaned(err);
+  });
 
 function queueAllReduce(op: string, t: unknown, opts: { op?: ReduceOp } | undefined): number {
   group(op);

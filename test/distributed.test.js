@@ -1,0 +1,175 @@
+'use strict';
+// Data-parallel training on c10d (issue 18): collectives across 2 and 3 local processes, bucketed gradient
+// averaging equal to one flat allreduce, N ranks training alike and as one process on the same global batch,
+// a killed rank reported by name to the others, and the last checkpoint resuming on another world size.
+// Every process runs under a timeout, on a free port of its own.
+const test = require('tape');
+const fs = require('fs');
+const net = require('net');
+const os = require('os');
+const path = require('path');
+const { spawn } = require('child_process');
+const inv = require('..');
+const { maxAbsDiff } = require('./helpers');
+
+const worker = path.join(__dirname, 'fixtures', 'distributed-worker.js');
+const LIMIT_MS = 120_000;
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+// Starts worldSize ranks of the worker; resolves with [{ rank, code, signal, stderr, result, ms }] once all exit.
+async function launch(worldSize, mode, options = {}) {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'invdiff-dist-'));
+  const port = await freePort();
+  const started = Date.now();
+  const ranks = Array.from({ length: worldSize }, (_, rank) =>
+    new Promise((resolve) => {
+      const env = { ...process.env, RANK: String(rank), WORLD_SIZE: String(worldSize), LOCAL_RANK: String(rank), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port) };
+      const child = spawn(process.execPath, [worker, mode, out, JSON.stringify({ ...options, checkpoint: options.checkpoint && path.resolve(out, options.checkpoint) })], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d) => (stderr += d));
+      const timer = setTimeout(() => child.kill('SIGKILL'), LIMIT_MS);
+      child.on('close', (code, signal) => {
+        clearTimeout(timer);
+        const file = path.join(out, `rank-${rank}.json`);
+        resolve({ rank, code, signal, stderr, ms: Date.now() - started, result: fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : undefined });
+      });
+    }),
+  );
+  return { out, ranks: await Promise.all(ranks) };
+}
+
+function allExitedCleanly(t, ranks) {
+  for (const r of ranks) t.equal(r.code, 0, `rank ${r.rank} exits 0${r.code ? `: ${r.stderr.trim()}` : ''}`);
+}
+
+test('distributed: options are checked with errors naming them, and collectives need init()', (t) => {
+  t.throws(() => inv.distributed.allReduce(inv.ones([2])), /call inv\.distributed\.init\(\) first/, 'allReduce before init');
+  t.throws(() => inv.distributed.barrier(), /init\(\) first/, 'barrier before init');
+  t.throws(() => inv.distributed.init({ rank: 2, worldSize: 2 }), /option 'rank' must be an integer in \[0, 1\]/, 'rank past the world');
+  t.throws(() => inv.distributed.init({ worldSize: 0 }), /option 'worldSize'/, 'worldSize 0');
+  t.throws(() => inv.distributed.init({ masterPort: 70000 }), /option 'masterPort' must be an integer in \[1, 65535\]/, 'port out of range');
+  t.throws(() => inv.distributed.init({ timeoutMs: -1 }), /option 'timeoutMs'/, 'negative timeout');
+  t.throws(() => inv.distributed.init({ rnak: 0 }), /unknown option 'rnak'.*rank/, 'a misspelt option');
+  const saved = process.env.WORLD_SIZE;
+  process.env.WORLD_SIZE = 'two';
+  t.throws(() => inv.distributed.init(), /environment variable WORLD_SIZE \('two'\)/, 'a bad WORLD_SIZE is named');
+  if (saved === undefined) delete process.env.WORLD_SIZE;
+  else process.env.WORLD_SIZE = saved;
+  t.equal(inv.distributed.isInitialized(), false, 'nothing joined');
+  t.equal(inv.distributed.destroy(), false, 'destroy without a group');
+  t.end();
+});
+
+test('distributed: a group of one: identity collectives, bad arguments rejected, destroy', async (t) => {
+  await inv.distributed.initAsync({ rank: 0, worldSize: 1, masterAddr: '127.0.0.1', masterPort: await freePort(), timeoutMs: 10_000 });
+  t.equal(inv.distributed.rank, 0, 'rank');
+  t.equal(inv.distributed.worldSize, 1, 'worldSize');
+  t.throws(() => inv.distributed.init({ worldSize: 1 }), /already initialised/, 'a second init');
+  const x = inv.tensor([1, 2, 3], [3]);
+  t.deepEqual(Array.from(inv.distributed.allReduce(x, { op: 'avg' }).toFloat32Array()), [1, 2, 3], 'avg of one');
+  t.throws(() => inv.distributed.allReduce(x, { op: 'mean' }), /option 'op' must be one of 'sum', 'avg'/, 'unknown op');
+  t.throws(() => inv.distributed.broadcast(x, { src: 1 }), /option 'src' must be a rank in \[0, 0\], got 1/, 'src past the world');
+  t.throws(() => inv.distributed.allReduce([1, 2]), /argument 'tensor' expected a Tensor/, 'not a tensor');
+  t.throws(() => inv.distributed.allReduce(inv.ones([2, 3]).transpose(0, 1)), /must be contiguous/, 'a strided view');
+  t.throws(() => inv.distributed.averageGradients([x], { bucketBytes: 0 }), /option 'bucketBytes' must be a positive integer/, 'bucketBytes 0');
+  await inv.distributed.barrierAsync();
+  t.equal(inv.distributed.destroy(), true, 'destroy');
+  t.equal(inv.distributed.worldSize, 1, 'back to one process');
+  t.end();
+});
+
+test('distributed: a rank waiting for a world that never comes stops at the timeout, naming the master', async (t) => {
+  const port = await freePort();
+  const started = Date.now();
+  const error = await inv.distributed.initAsync({ rank: 1, worldSize: 2, masterPort: port, timeoutMs: 1500 }).catch((e) => e);
+  t.match(String(error?.message), /^distributed \(rank 1 of 2\): no rendezvous with the master at 127\.0\.0\.1:\d+ within 1500 ms/, 'rank 1 without a master');
+  t.ok(Date.now() - started < 30_000, 'no hang');
+  t.equal(inv.distributed.isInitialized(), false, 'nothing joined');
+});
+
+for (const worldSize of [2, 3]) {
+  test(`distributed: ${worldSize} processes: allreduce, broadcast, barrier, queued order, bucketed = flat gradient averaging, module broadcast`, async (t) => {
+    const { ranks } = await launch(worldSize, 'collectives');
+    allExitedCleanly(t, ranks);
+    if (ranks.some((r) => !r.result)) return;
+    const n = worldSize;
+    const tri = (n * (n + 1)) / 2;
+    for (const { rank, result: r } of ranks) {
+      t.deepEqual(r.sum, [tri, 10 * tri, -((n - 1) * n) / 2], `rank ${rank}: sum`);
+      t.deepEqual(r.avg, [tri / n, (10 * tri) / n, -(n - 1) / 2], `rank ${rank}: avg`);
+      t.deepEqual([r.max, r.min], [[n, 10 * n, 0], [1, 10, -(n - 1)]], `rank ${rank}: max, min`);
+      t.deepEqual(r.broadcast, [n - 1, n - 1], `rank ${rank}: broadcast from the last rank`);
+      t.deepEqual(r.queued, [0, 1, 2].map((i) => 10 * tri - 10 * n + n * i), `rank ${rank}: three queued allreduces, each matched with its own`);
+      t.ok(maxAbsDiff(r.bucketed, r.flat) <= 1e-6, `rank ${rank}: gradients in 40-byte buckets equal one flat allreduce`);
+      t.ok(maxAbsDiff(r.flat, r.mean) <= 1e-6, `rank ${rank}: and the mean of the ranks' gradients`);
+      t.deepEqual(r.module, ranks[0].result.module, `rank ${rank}: the module holds rank 0's weights`);
+    }
+  });
+}
+
+function params(t, ranks, what) {
+  allExitedCleanly(t, ranks);
+  if (ranks.some((r) => !r.result)) return undefined;
+  for (const r of ranks.slice(1)) t.equal(maxAbsDiff(r.result.params, ranks[0].result.params), 0, `${what}: rank ${r.rank} holds exactly rank 0's parameters`);
+  return ranks[0].result;
+}
+
+test('distributed: 2 and 3 ranks of batch b train as one process of batch N·b (SGD: to float rounding; trainIDM with Adam: the same losses)', async (t) => {
+  const steps = 3;
+  const one = params(t, (await launch(1, 'sgd', { batch: 6, steps })).ranks, 'SGD, 1 process');
+  const two = params(t, (await launch(2, 'sgd', { batch: 3, steps })).ranks, 'SGD, 2 processes');
+  const three = params(t, (await launch(3, 'sgd', { batch: 2, steps })).ranks, 'SGD, 3 processes');
+  if (!one || !two || !three) return;
+  for (const [n, r] of [[2, two], [3, three]]) {
+    const d = maxAbsDiff(r.params, one.params);
+    t.ok(d <= 1e-6, `SGD: ${n} processes end with the 1-process parameters (max |diff| ${d.toExponential(1)})`);
+    t.ok(maxAbsDiff(r.losses, one.losses) <= 1e-6, `SGD: ${n} processes report the global batch's losses`);
+  }
+  const idm1 = params(t, (await launch(1, 'train', { batch: 4, steps })).ranks, 'trainIDM, 1 process');
+  const idm2 = params(t, (await launch(2, 'train', { batch: 2, steps })).ranks, 'trainIDM, 2 processes');
+  if (!idm1 || !idm2) return;
+  t.ok(maxAbsDiff(idm2.losses, idm1.losses) <= 1e-6, `trainIDM: the 2-process losses are the 1-process ones (${idm1.losses.map((l) => l.toFixed(5))})`);
+  // Adam's first updates are ±lr whatever the gradient's size, so a gradient at rounding level may flip one.
+  const close = idm2.params.filter((v, i) => Math.abs(v - idm1.params[i]) <= 1e-6).length / idm1.params.length;
+  t.ok(close >= 0.99, `trainIDM: ${(100 * close).toFixed(2)}% of the parameters agree to 1e-6`);
+  t.ok(maxAbsDiff(idm2.params, idm1.params) <= 2 * steps * 1e-3, 'trainIDM: none differs by more than the Adam steps could move it');
+});
+
+test('distributed: trainDiffusion on 2 processes keeps every rank identical', async (t) => {
+  const r = params(t, (await launch(2, 'diffusion')).ranks, 'trainDiffusion');
+  if (r) t.ok(r.losses.length === 2 && r.losses.every(Number.isFinite), 'two finite losses');
+});
+
+test('distributed: a rank killed mid-training: the others stop within the timeout naming it; the last checkpoint loads and resumes on another world size', async (t) => {
+  const timeoutMs = 20_000;
+  const { out, ranks } = await launch(3, 'train', { batch: 2, steps: 40, checkpoint: 'run.safetensors', checkpointEvery: 2, dieAt: 5, dieRank: 2, timeoutMs });
+  t.equal(ranks[2].signal, 'SIGKILL', 'rank 2 was killed');
+  for (const r of ranks.slice(0, 2)) {
+    t.equal(r.code, 3, `rank ${r.rank} exits with an error`);
+    t.match(r.stderr, /rank \d of 3\): averageGradients failed: rank 2 stopped responding/, `rank ${r.rank} names rank 2: ${r.stderr.trim().split('\n').pop().slice(0, 160)}`);
+    t.ok(r.ms < timeoutMs + 15_000, `rank ${r.rank} stopped within the timeout (${r.ms} ms)`);
+  }
+  const file = path.join(out, 'run.safetensors');
+  const meta = JSON.parse(inv.readSafetensorsMetadata(file)['invdiff.checkpoint']);
+  t.equal(meta.step, 4, 'the checkpoint of step 4 (written by rank 0 only) is on disk');
+  t.equal(meta.dataset.consumed, 4 * 3 * 2, 'it counts the global samples consumed');
+  const { weights } = inv.training.checkpointWeights(file);
+  t.ok(weights.length > 0 && weights.every(([, w]) => w.isfinite().all()), 'its weights load');
+  // Resume the same run on 2 processes of batch 3 (the same global batch).
+  const resumed = params(t, (await launch(2, 'train', { batch: 3, steps: 6, checkpoint: file, resume: true })).ranks, 'resumed on 2');
+  if (resumed) {
+    t.deepEqual(resumed.steps, [5, 6], 'the resumed run continues at step 5');
+    t.equal(resumed.step, 6, 'and ends at step 6');
+  }
+});
