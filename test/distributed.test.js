@@ -173,3 +173,50 @@ test('distributed: a rank killed mid-training: the others stop within the timeou
     t.equal(resumed.step, 6, 'and ends at step 6');
   }
 });
+
+const bin = path.join(__dirname, '..', 'dist', 'cli', 'bin.js');
+
+// Runs the CLI; onStderr(text, child) sees stderr as it grows. Resolves with { code, stdout, stderr }.
+function cli(args, onStderr) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      onStderr?.(stderr, child);
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), LIMIT_MS);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+test('invdiff train --nproc 2: two ranks train one model, each rank\'s exit reported; Ctrl-C reaches both and rank 0 saves', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'invdiff-nproc-'));
+  const small = ['train', 'idm', '--crop', '16', '--batch', '2', '--channels', '8'];
+  const done = await cli([...small, '--out', path.join(dir, 'a.safetensors'), '--steps', '3', '--nproc', '2', '--quiet']);
+  t.equal(done.code, 0, `exit 0${done.code ? `: ${done.stderr}` : ''}`);
+  t.match(done.stdout, /trained: 3 steps on 2 processes/, 'rank 0 reports the run');
+  t.match(done.stderr, /invdiff train: rank 0 exited 0, rank 1 exited 0/, 'each rank\'s exit');
+  t.ok(fs.existsSync(path.join(dir, 'a.safetensors')), 'the model is written');
+  // Ctrl-C once rank 0's first progress line shows that both ranks train.
+  let sent = false;
+  const stopped = await cli([...small, '--out', path.join(dir, 'b.safetensors'), '--steps', '100000', '--nproc', '2'], (err, child) => {
+    if (!sent && /% .*img\/s/.test(err)) {
+      sent = true;
+      child.kill('SIGINT');
+    }
+  });
+  t.ok(sent, 'training was under way');
+  t.equal(stopped.code, 130, 'the launcher exits 130 as an interrupted run does');
+  t.match(stopped.stderr, /rank 0 exited 130, rank 1 exited 130/, 'both ranks stopped on Ctrl-C');
+  t.match(stopped.stdout, /interrupted: \d+ steps on 2 processes/, 'rank 0 reports where it stopped');
+  t.ok(fs.existsSync(path.join(dir, 'b.safetensors')), 'and writes the model');
+  const usage = await cli([...small, '--out', path.join(dir, 'c.safetensors'), '--nproc', '2', '--nnodes', '2']);
+  t.equal(usage.code, 2, 'more nodes without MASTER_ADDR is a usage error');
+  t.match(usage.stderr, /--nnodes above 1 needs MASTER_ADDR/, 'which says what to set');
+});
