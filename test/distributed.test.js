@@ -53,6 +53,36 @@ function allExitedCleanly(t, ranks) {
   for (const r of ranks) t.equal(r.code, 0, `rank ${r.rank} exits 0${r.code ? `: ${r.stderr.trim()}` : ''}`);
 }
 
+test('ImageDataset.shard: N ranks of batch b read the global batches of one shard of batch N·b, across epochs and restores', (t) => {
+  const make = (rank, worldSize, batch) => {
+    const d = inv.ImageDataset.deadLeaves({ count: 5, size: 20, crop: 12, batch, seed: 9 });
+    d.shard({ rank, worldSize });
+    return d;
+  };
+  const values = (x) => Array.from(x.toFloat32Array());
+  const one = make(0, 1, 6);
+  const ranks = [0, 1, 2].map((r) => make(r, 3, 2));
+  for (let step = 0; step < 4; step++) {
+    const global = one.next();
+    const parts = ranks.map((d) => d.next());
+    t.deepEqual(values(inv.cat(parts, { dim: 0 })), values(global), `step ${step}: the 3 shards are the global batch in rank order (epoch ${one.epoch})`);
+  }
+  const state = one.state();
+  t.equal(state.consumed, 24, 'the state counts global samples');
+  // Resume on 2 ranks of batch 3: the same global batches follow.
+  const after = one.next();
+  const two = [0, 1].map((r) => make(r, 2, 3));
+  for (const d of two) d.restore(state);
+  t.deepEqual(values(inv.cat(two.map((d) => d.next()), { dim: 0 })), values(after), 'restored on another world size, the next global batch follows');
+  const plain = inv.ImageDataset.deadLeaves({ count: 5, size: 20, crop: 12, batch: 2 });
+  t.throws(() => plain.restore(state), /state is of a sharded \(distributed\) dataset; shard\(\) this one too/, 'an unsharded dataset refuses a sharded state');
+  t.throws(() => two[0].restore(plain.state()), /state is of an unsharded dataset/, 'and the other way round');
+  t.throws(() => plain.shard({ rank: 2, worldSize: 2 }), /'rank' must be an integer in \[0, 1\]/, 'rank past the world');
+  t.throws(() => plain.shard({ rank: 0, worldSize: 0 }), /'worldSize' must be a positive integer/, 'worldSize 0');
+  for (const d of [one, plain, ...ranks, ...two]) d.dispose();
+  t.end();
+});
+
 test('distributed: options are checked with errors naming them, and collectives need init()', (t) => {
   t.throws(() => inv.distributed.allReduce(inv.ones([2])), /call inv\.distributed\.init\(\) first/, 'allReduce before init');
   t.throws(() => inv.distributed.barrier(), /init\(\) first/, 'barrier before init');
