@@ -26,7 +26,7 @@ export { deadLeaves, mulberry32 } from './data/dead-leaves';
 export { ImageDataset } from './data/dataset';
 export type { ImageDatasetOptions } from './data/dataset';
 export type { DeadLeavesOptions } from './data/dead-leaves';
-export type { DatasetState } from './data/dataset';
+export type { DatasetState, DatasetShard } from './data/dataset';
 export type { SeededRandom } from './data/dead-leaves';
 export * as io from './io';
 export { encodePng } from './io/png';
