@@ -181,6 +181,13 @@ test('distributed: trainDiffusion on 2 processes keeps every rank identical', as
   if (r) t.ok(r.losses.length === 2 && r.losses.every(Number.isFinite), 'two finite losses');
 });
 
+test('distributed: a collective that a live rank does not join in time fails at the timeout, saying every rank is alive', async (t) => {
+  const { ranks } = await launch(2, 'stall', { timeoutMs: 2000 });
+  t.equal(ranks[0].code, 3, 'rank 0 exits with an error');
+  t.match(ranks[0].stderr, /rank 0 of 2\): allReduce timed out after 2000 ms with every rank alive/, `rank 0 reports the timeout: ${ranks[0].stderr.trim().split('\n').pop().slice(0, 140)}`);
+  t.notEqual(ranks[1].code, 0, 'rank 1, arriving late, fails too');
+});
+
 test('distributed: a rank killed mid-training: the others stop within the timeout naming it; the last checkpoint loads and resumes on another world size', async (t) => {
   const timeoutMs = 20_000;
   const { out, ranks } = await launch(3, 'train', { batch: 2, steps: 40, checkpoint: 'run.safetensors', checkpointEvery: 2, dieAt: 5, dieRank: 2, timeoutMs });

@@ -11,7 +11,9 @@ namespace invdiff::binding {
 namespace {
 
 std::mutex groupMutex;
-std::shared_ptr<distributed::ProcessGroup> theGroup;
+// Never destroyed at exit: a process that ends without destroy() (an error, a dead peer) must not join
+// threads in static destructors while LibTorch's own statics go away.
+std::shared_ptr<distributed::ProcessGroup>& theGroup = *new std::shared_ptr<distributed::ProcessGroup>();
 
 // Held by the caller for the call's length, so destroy() cannot free a group a wait still uses.
 std::shared_ptr<distributed::ProcessGroup> group() {
