@@ -38,6 +38,7 @@ async function rank() {
   const y = A.forward(x);
   const ms = (t0) => Number(process.hrtime.bigint() - t0) / 1e6;
   const compute = [];
+  const computeCpu = []; // this process's CPU time: beside the wall time, it tells waiting for a core from work
   const reduce = [];
   let started;
   for (let s = 0; s < WARMUP + STEPS; s++) {
@@ -46,20 +47,23 @@ async function rank() {
       started = process.hrtime.bigint();
     }
     const t0 = process.hrtime.bigint();
+    const cpu0 = process.cpuUsage();
     optimizer.zeroGrad();
     inv.scope(() => model.reconstruct(A, y).sub(x).abs().mean().backward());
     const t1 = process.hrtime.bigint();
+    const cpu = process.cpuUsage(cpu0);
     if (parallel) await inv.distributed.averageGradientsAsync(params);
     const t2 = process.hrtime.bigint();
     optimizer.step();
     if (s >= WARMUP) {
       compute.push(Number(t1 - t0) / 1e6);
+      computeCpu.push((cpu.user + cpu.system) / 1000);
       reduce.push(Number(t2 - t1) / 1e6);
     }
   }
   if (parallel) await inv.distributed.barrierAsync();
   const wall = ms(started);
-  const out = { rank: inv.distributed.rank, world, imagesPerSecond: (STEPS * BATCH * world) / (wall / 1000), compute, reduce, parameters: params.reduce((a, p) => a + p.numel, 0) };
+  const out = { rank: inv.distributed.rank, world, imagesPerSecond: (STEPS * BATCH * world) / (wall / 1000), compute, computeCpu, reduce, parameters: params.reduce((a, p) => a + p.numel, 0) };
   if (parallel) {
     // The collectives alone, every rank ready: the gradients (bucketed as in training) and 1M floats.
     const alone = async (fn) => {
@@ -118,12 +122,16 @@ async function main() {
   const bytes = one.parameters * 4;
   console.log(`Parameters: ${one.parameters} (${(bytes / 2 ** 20).toFixed(2)} MiB of float32 gradients per step).`);
   console.log(`Load average (1 / 5 / 15 min) before: ${loadBefore}; after: ${loadAfter}.\n`);
-  console.log('| processes | img/s | compute ms/step | allreduce ms/step (incl. waiting for the slower rank) |');
-  console.log('|---|---|---|---|');
-  console.log(`| 1 | ${one.imagesPerSecond.toFixed(2)} | ${mean(one.compute).toFixed(0)} | — |`);
-  console.log(`| 2 | ${two[0].imagesPerSecond.toFixed(2)} | ${two.map((r) => mean(r.compute).toFixed(0)).join(' / ')} | ${two.map((r) => mean(r.reduce).toFixed(1)).join(' / ')} |`);
+  console.log('| processes | img/s | compute ms/step (wall) | compute CPU ms/step | allreduce ms/step (incl. waiting for the slower rank) |');
+  console.log('|---|---|---|---|---|');
+  console.log(`| 1 | ${one.imagesPerSecond.toFixed(2)} | ${mean(one.compute).toFixed(0)} | ${mean(one.computeCpu).toFixed(0)} | — |`);
+  const each = (f) => two.map((r) => f(r)).join(' / ');
+  console.log(`| 2 | ${two[0].imagesPerSecond.toFixed(2)} | ${each((r) => mean(r.compute).toFixed(0))} | ${each((r) => mean(r.computeCpu).toFixed(0))} | ${each((r) => mean(r.reduce).toFixed(1))} |`);
   const efficiency = two[0].imagesPerSecond / (2 * one.imagesPerSecond);
   console.log(`\nScaling efficiency (2-process img/s ÷ 2 × 1-process img/s): **${efficiency.toFixed(3)}** (goal ≥ 0.9).`);
+  // What the communication alone costs: one allreduce of the gradients per step of 1-process compute.
+  const share = two[0].gradientAllReduceMs / mean(one.compute);
+  console.log(`The gradient allreduce alone is ${(100 * share).toFixed(2)}% of a 1-process step: with a free core per process, efficiency ≈ ${(1 / (1 + share)).toFixed(3)}.`);
   const r0 = two[0];
   console.log(`Allreduce alone, every rank ready (median of 7): the gradients ${r0.gradientAllReduceMs.toFixed(2)} ms ` +
     `(${((bytes / 1e9) / (r0.gradientAllReduceMs / 1000)).toFixed(2)} GB/s of gradient); 1M floats ${r0.millionFloatsMs.toFixed(2)} ms ` +
