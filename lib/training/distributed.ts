@@ -14,7 +14,7 @@ export interface InitOptions {
   masterAddr?: string;
   /** Its TCP port. Default: $MASTER_PORT, else 29500. */
   masterPort?: number;
-  /** Bounds the rendezvous and every collective (ms). Default 600000 (10 min); a dead rank is reported sooner. */
+  /** Bounds the rendezvous and every collective (ms). Default: $INVDIFF_TIMEOUT_MS, else 600000 (10 min); a dead rank is reported sooner. */
   timeoutMs?: number;
 }
 
