@@ -21,20 +21,21 @@ function run(cmd, args, opts = {}) {
 }
 
 function fetchHeaders() {
-  if (fs.existsSync(path.join(headers, 'torch', 'csrc', 'api', 'include', 'torch', 'version.h'))) return;
+  if (['torch/csrc/api/include/torch/version.h', 'gloo/algorithm.h'].every((f) => fs.existsSync(path.join(headers, f)))) return;
   fs.mkdirSync(path.join(work, 'lists', 'partial'), { recursive: true });
   fs.mkdirSync(path.join(work, 'cache', 'archives', 'partial'), { recursive: true });
   fs.writeFileSync(path.join(work, 'sources.list'), 'deb http://deb.debian.org/debian trixie main\n');
   const o = [`-oDir::Etc::SourceList=${work}/sources.list`, '-oDir::Etc::SourceParts=/dev/null', `-oDir::State::Lists=${work}/lists`, `-oDir::Cache=${work}/cache`];
   run('apt-get', [...o, 'update', '-q']);
-  run('apt-get', [...o, 'download', 'libtorch-dev'], { cwd: work });
-  const deb = fs.readdirSync(work).find((f) => f.startsWith('libtorch-dev_') && f.endsWith('.deb'));
-  run('dpkg', ['-x', path.join(work, deb), path.join(work, 'root')]);
+  // gloo's headers too: c10d's ProcessGroupGloo.hpp includes them, and they must be the ones that LibTorch was built with.
+  run('apt-get', [...o, 'download', 'libtorch-dev', 'libgloo-dev'], { cwd: work });
+  for (const deb of fs.readdirSync(work).filter((f) => /^(libtorch|libgloo)-dev_.*\.deb$/.test(f))) run('dpkg', ['-x', path.join(work, deb), path.join(work, 'root')]);
 }
 
 function check(file) {
   const napi = require('node-addon-api').include_dir;
-  const args = ['-std=c++17', '-fsyntax-only', '-D_GLIBCXX_USE_CXX11_ABI=1', '-DNAPI_VERSION=8', '-DNODE_ADDON_API_CPP_EXCEPTIONS',
+  // c10d's Gloo headers are compiled only with the definitions LibTorch's torch_cpu target carries.
+  const args = ['-std=c++17', '-fsyntax-only', '-D_GLIBCXX_USE_CXX11_ABI=1', '-DUSE_DISTRIBUTED', '-DUSE_C10D_GLOO', '-DNAPI_VERSION=8', '-DNODE_ADDON_API_CPP_EXCEPTIONS',
     '-DNODE_ADDON_API_CPP_EXCEPTIONS_ALL', `-I${headers}`, `-I${headers}/torch/csrc/api/include`, '-Inative', `-I${napi}`,
     `-I${path.resolve(path.dirname(process.execPath), '..', 'include', 'node')}`, file];
   return new Promise((resolve) => {

@@ -8,10 +8,12 @@ import { InvFussion } from '../models/invfussion';
 import { EDM2_TRAINING, INVFUSSION_DEGRADATIONS, INVFUSSION_WEIGHTS } from '../training/mixture';
 import { trainDiffusion } from '../training/diffusion';
 import { trainIDM } from '../training/idm';
+import * as distributed from '../training/distributed';
 import * as fs from 'fs';
 import * as path from 'path';
 import { writeCard } from '../models/card';
 import { Command, number, positiveInt, UsageError } from './args';
+import { launch } from './launch';
 import { OPERATOR_HELP, OPERATOR_OPTIONS, operatorSpec, rejectOperatorFlags } from './operator';
 import { QUIET_HELP, QUIET_OPTIONS } from './output';
 
@@ -28,6 +30,11 @@ export const train: Command = {
   --checkpoint FILE  checkpoint every 100 steps and on Ctrl-C; --resume continues from it
   --plot FILE        a PNG chart of the loss (and validation PSNR), updated with each checkpoint
   --seed N           seeds the initial weights, data order, crops, noise and operators (default 0)
+  --nproc N          data-parallel on N local processes (c10d, Gloo), each of batch --batch: starts them as
+                     torchrun does, forwards Ctrl-C, restarts nothing and reports each rank's exit
+  --nnodes M --node-rank K  one machine of M, each running the same command with MASTER_ADDR and MASTER_PORT
+                     set to node 0's address and a free port there; a command started with RANK and WORLD_SIZE
+                     set (by torchrun or a cluster launcher) is one rank of such a run
 ${QUIET_HELP}
   The model file gets a card (invdiff info FILE shows it): kind, configuration, operator, data, steps, date.
   idm trains for the operator below; palette trains on it as its degradation; unconditional takes none.
@@ -50,6 +57,9 @@ ${OPERATOR_HELP}`,
     plot: { type: 'string' },
     resume: { type: 'boolean' },
     seed: { type: 'string' },
+    nproc: { type: 'string' },
+    nnodes: { type: 'string' },
+    'node-rank': { type: 'string' },
   },
   async run(values, positionals) {
     const kind = positionals[0];
@@ -74,6 +84,17 @@ ${OPERATOR_HELP}`,
     const mixture = kind === 'invfussion' && values.operator === undefined;
     if (mixture)
       rejectOperatorFlags(values, "invfussion trains on the paper's mixture of degradations unless --operator names one");
+    if (values.nproc !== undefined)
+      return launch({
+        nproc: number(values, 'nproc', 1, positiveInt, 'a positive integer'),
+        nnodes: number(values, 'nnodes', 1, positiveInt, 'a positive integer'),
+        nodeRank: number(values, 'node-rank', 0, (v) => Number.isInteger(v) && v >= 0, 'an integer >= 0'),
+        args: withoutLauncherFlags(process.argv.slice(2)),
+      });
+    if (values.nnodes !== undefined || values['node-rank'] !== undefined) throw new UsageError('--nnodes and --node-rank go with --nproc N');
+    // One rank of a data-parallel run (started by --nproc, torchrun or a cluster launcher).
+    const parallel = process.env.WORLD_SIZE !== undefined;
+    if (parallel) await distributed.initAsync();
     manualSeed(seed); // the initial weights come from LibTorch's global generator, seeded afresh per process
     const model =
       kind === 'idm'
@@ -89,7 +110,7 @@ ${OPERATOR_HELP}`,
       steps, seed, lr: number(values, 'lr', 1e-3, (v) => v > 0, 'a positive number'),
       milestones: [Math.round(steps * 0.6), Math.round(steps * 0.85)],
       checkpoint: values.checkpoint as string | undefined, checkpointEvery: 100, resume: Boolean(values.resume),
-      handleInterrupt: true, progress: !values.quiet, plot: values.plot as string | undefined,
+      handleInterrupt: true, progress: !values.quiet, plot: values.plot as string | undefined, distributed: parallel,
     };
     const result =
       model instanceof IDM
@@ -97,14 +118,29 @@ ${OPERATOR_HELP}`,
         : model instanceof InvFussion
           ? await trainDiffusion({ ...loop, ...EDM2_TRAINING, model, data, degradations: mixture ? INVFUSSION_DEGRADATIONS : [operator], degradationWeights: mixture ? INVFUSSION_WEIGHTS : undefined })
           : await trainDiffusion({ ...loop, model, data, degradations: model instanceof Palette ? [operator] : undefined });
+    data.dispose();
+    const { rank, worldSize } = distributed;
+    if (parallel) distributed.destroy();
+    if (rank !== 0) return result.interrupted ? 130 : 0; // rank 0 writes the model
     const degradations = model instanceof InvFussion && mixture ? INVFUSSION_DEGRADATIONS : [operator];
     const trained = model instanceof IDM ? { operator } : model instanceof Unconditional ? {} : { degradations };
     const out = String(values.out);
     model.save(out, { 'invdiff.trained': JSON.stringify({ ...trained, steps: result.step, seed }) });
     const trainedFor = model instanceof IDM ? [operator] : model instanceof Unconditional ? [] : degradations;
     writeCard(out, { trainedFor, data: values.data ? path.basename(path.resolve(String(values.data))) : 'dead-leaves (generated)', steps: result.step });
-    console.log(`${result.interrupted ? 'interrupted' : 'trained'}: ${result.step} steps in ${result.seconds.toFixed(0)} s, last loss ${result.losses.at(-1)?.toFixed(4)}; model written to ${values.out}`);
-    data.dispose();
+    const ranks = parallel ? ` on ${worldSize} processes` : '';
+    console.log(`${result.interrupted ? 'interrupted' : 'trained'}: ${result.step} steps${ranks} in ${result.seconds.toFixed(0)} s, last loss ${result.losses.at(-1)?.toFixed(4)}; model written to ${values.out}`);
     return result.interrupted ? 130 : 0;
   },
 };
+
+// The command line each rank runs: this one without the launcher's own flags.
+function withoutLauncherFlags(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const flag = /^--(nproc|nnodes|node-rank)(=.*)?$/.exec(argv[i]);
+    if (!flag) out.push(argv[i]);
+    else if (!flag[2]) i++; // its value is the next argument
+  }
+  return out;
+}

@@ -1,5 +1,6 @@
 // Training batches from a set of images: random crops, the 8 flips/rotations, a seeded shuffle per epoch,
-// and the next batch prepared while the caller trains on the current one.
+// and the next batch prepared while the caller trains on the current one. Sharded for data-parallel
+// training, it is a distributed sampler: every rank reads its own slice of one global sequence of samples.
 import { cat, interpolate } from '../generated/ops';
 import { readImageFolder, ReadImageOptions } from '../io/image';
 import { keep, scope, type Tensor } from '../tensor';
@@ -22,6 +23,21 @@ export interface DatasetState {
   order: number[];
   cursor: number;
   epoch: number;
+  /** Sharded datasets: the samples of the global sequence consumed so far (by all ranks together). */
+  consumed?: number;
+}
+
+/** Which slice of the global batches a rank reads (see ImageDataset.shard). */
+export interface DatasetShard {
+  rank: number;
+  worldSize: number;
+}
+
+// A 32-bit seed from two integers, so that sample g of the global sequence has a generator of its own.
+function mix(a: number, b: number): number {
+  let h = Math.imul(a ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul((b % 2 ** 32) + 0x7f4a7c15, 0xc2b2ae35) ^ Math.floor(b / 2 ** 32);
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  return (h ^ (h >>> 13)) >>> 0;
 }
 
 export class ImageDataset {
@@ -32,6 +48,8 @@ export class ImageDataset {
   private cursor = 0;
   private prepared?: Tensor;
   private disposed = false;
+  // Sharded: rank's local sample j is sample start + (⌊j/batch⌋·worldSize + rank)·batch + j mod batch.
+  private sharding?: DatasetShard & { start: number; drawn: number; epochOrder?: { epoch: number; order: number[] } };
   epoch = 0;
 
   /** images: 1×C×H×W tensors with one C; the dataset keeps its own references. */
@@ -88,15 +106,54 @@ export class ImageDataset {
     return this.order[this.cursor++];
   }
 
+  /**
+   * Makes this the distributed sampler of one rank: global batch k (worldSize × batch samples of one global
+   * sequence) is split in worldSize consecutive blocks of `batch`, of which this rank reads block `rank`.
+   * Epoch e's shuffle is seeded by (seed, e) and sample g's crop and flip by (seed, g), so the global batches
+   * are the same whatever the world size: N ranks of batch b see what one process of batch N·b sees. Call it
+   * before drawing; state() then counts the global samples consumed, and restore() continues from them on any
+   * world size.
+   */
+  shard({ rank, worldSize }: DatasetShard): void {
+    if (!Number.isInteger(worldSize) || worldSize < 1) throw new RangeError(`ImageDataset.shard: 'worldSize' must be a positive integer, got ${worldSize}`);
+    if (!Number.isInteger(rank) || rank < 0 || rank >= worldSize) throw new RangeError(`ImageDataset.shard: 'rank' must be an integer in [0, ${worldSize - 1}], got ${rank}`);
+    this.prepared?.dispose();
+    this.prepared = undefined;
+    this.preparedFrom = undefined;
+    this.sharding = { rank, worldSize, start: 0, drawn: 0 };
+  }
+
+  // The next sample's image and the generator of its crop and flip.
+  private pick(): [Tensor, SeededRandom] {
+    const s = this.sharding;
+    if (!s) return [this.images[this.nextIndex()], this.random];
+    const { batch } = this.options;
+    const j = s.drawn++;
+    const g = s.start + (Math.floor(j / batch) * s.worldSize + s.rank) * batch + (j % batch);
+    const epoch = Math.floor(g / this.images.length);
+    if (s.epochOrder?.epoch !== epoch) {
+      // Fisher–Yates seeded by the epoch: every rank shuffles alike.
+      const random = mulberry32(mix(this.options.seed ?? 0, -1 - epoch));
+      const order = this.images.map((_, i) => i);
+      for (let i = order.length - 1; i > 0; i--) {
+        const k = Math.floor(random() * (i + 1));
+        [order[i], order[k]] = [order[k], order[i]];
+      }
+      s.epochOrder = { epoch, order };
+    }
+    this.epoch = epoch + 1;
+    return [this.images[s.epochOrder.order[g % this.images.length]], mulberry32(mix(this.options.seed ?? 0, g))];
+  }
+
   private sample(): Tensor {
-    const img = this.images[this.nextIndex()];
+    const [img, random] = this.pick();
     const [h, w] = img.shape.slice(2);
     const { crop } = this.options;
-    const top = Math.floor(this.random() * (h - crop + 1));
-    const left = Math.floor(this.random() * (w - crop + 1));
+    const top = Math.floor(random() * (h - crop + 1));
+    const left = Math.floor(random() * (w - crop + 1));
     let patch = img.narrow(2, top, crop).narrow(3, left, crop);
     if (this.options.augment !== false) {
-      const k = Math.floor(this.random() * 8); // rotation by k·90° (k mod 4), transposed when k ≥ 4
+      const k = Math.floor(random() * 8); // rotation by k·90° (k mod 4), transposed when k ≥ 4
       if (k >= 4) patch = patch.transpose(2, 3);
       for (let r = 0; r < k % 4; r++) patch = patch.flip([3]).transpose(2, 3);
     }
@@ -132,6 +189,21 @@ export class ImageDataset {
 
   /** Continues from a state() so the batches that follow are those that followed it. */
   restore(state: DatasetState): void {
+    if ((state.consumed !== undefined) !== Boolean(this.sharding))
+      throw new RangeError(
+        this.sharding
+          ? 'ImageDataset.restore: the state is of an unsharded dataset; a sharded (distributed) run continues only from a distributed run\'s state'
+          : 'ImageDataset.restore: the state is of a sharded (distributed) dataset; shard() this one too to continue from it',
+      );
+    if (this.sharding) {
+      if (!(Number.isInteger(state.consumed) && state.consumed! >= 0)) throw new RangeError(`ImageDataset.restore: 'consumed' must be a non-negative integer, got ${state.consumed}`);
+      this.prepared?.dispose();
+      this.prepared = undefined;
+      this.preparedFrom = undefined;
+      Object.assign(this.sharding, { start: state.consumed, drawn: 0 });
+      this.epoch = state.epoch;
+      return;
+    }
     if ((state.order.length !== this.images.length && state.order.length !== 0) || state.order.some((i) => !(i >= 0 && i < this.images.length)))
       throw new RangeError(`ImageDataset.restore: the state is for a dataset of ${state.order.length} images, this one has ${this.images.length}`);
     this.prepared?.dispose();
@@ -144,6 +216,9 @@ export class ImageDataset {
   }
 
   private snapshot(): DatasetState {
+    const s = this.sharding;
+    // Between batches every rank has drawn whole blocks, so the global count is exact.
+    if (s) return { random: 0, order: [], cursor: 0, epoch: this.epoch, consumed: s.start + (s.drawn / this.options.batch) * s.worldSize * this.options.batch };
     return { random: this.random.state, order: [...this.order], cursor: this.cursor, epoch: this.epoch };
   }
 

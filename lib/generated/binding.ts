@@ -242,4 +242,14 @@ export interface NativeBinding {
   operatorInfo(op: Handle): Record<string, number | boolean | string | number[]>;
   sheppLogan(size: number): number | null;
   operatorDispose(handle: number): boolean;
+  distInit(rank: number, worldSize: number, masterAddr: string, masterPort: number, timeoutMs: number): void;
+  'distInit$async'(rank: number, worldSize: number, masterAddr: string, masterPort: number, timeoutMs: number): Promise<void>;
+  distDestroy(): boolean;
+  distAllReduce(tensor: Handle, op: string): number;
+  distBroadcast(tensor: Handle, src: number): number;
+  distBarrier(): number;
+  distAverageGradients(params: Handle[], bucketBytes: number): number;
+  distBroadcastModule(module: Handle, src: number, bucketBytes: number): number;
+  distWait(ticket: number): void;
+  'distWait$async'(ticket: number): Promise<void>;
 }

@@ -81,9 +81,10 @@ export async function trainDiffusion(o: TrainDiffusionOptions): Promise<Training
     betas: [0.9, 0.99],
     data,
     lr,
-    loss: (images, step) => {
+    loss: (images, _step, first) => {
       const x = images.to({ dtype });
-      const stepSeed = seed * 1_000_003 + step * batch;
+      // Keyed by the batch's place in the global sequence, so that ranks draw different noise.
+      const stepSeed = seed * 1_000_003 + first;
       let sigma = randn([batch], { seed: stepSeed, dtype }).mul(pStd).add(pMean).exp();
       if (mmseShare > 0) sigma = where(rand([batch], { seed: stepSeed + 3, dtype }).lt(mmseShare), MMSE_SIGMA, sigma);
       const s = sigma.reshape([batch, 1, 1, 1]);

@@ -12,7 +12,8 @@ import { evaluating, RunnerOptions, runWithAdam, TrainingResult } from './runner
 /** The loop's own settings, passed through to runTraining (see RunnerOptions for each). */
 export type LoopOptions = Pick<
   RunnerOptions,
-  'steps' | 'milestones' | 'gamma' | 'warmup' | 'rsqrtDecay' | 'ema' | 'validateEvery' | 'checkpoint' | 'checkpointEvery' | 'resume' | 'progress' | 'onStep' | 'signal' | 'handleInterrupt' | 'plot' | 'maxNonFiniteLosses'
+  | 'steps' | 'milestones' | 'gamma' | 'warmup' | 'rsqrtDecay' | 'ema' | 'validateEvery' | 'checkpoint' | 'checkpointEvery' | 'resume' | 'progress' | 'onStep' | 'signal'
+  | 'handleInterrupt' | 'plot' | 'maxNonFiniteLosses' | 'distributed' | 'bucketBytes'
 >;
 
 export interface TrainIDMOptions extends LoopOptions {
@@ -40,10 +41,10 @@ export async function trainIDM(o: TrainIDMOptions): Promise<TrainingResult> {
     model,
     data,
     lr,
-    loss: (images, step) => {
+    loss: (images, _step, first) => {
       const x = images.to({ dtype });
-      // A fresh operator per batch; seeds never repeat across steps or batch elements.
-      const A = fromSpec(operator, [channels, crop, crop], { batch, seed: seed * 1_000_003 + step * batch });
+      // A fresh operator per batch; seeds never repeat across steps, batch elements or ranks.
+      const A = fromSpec(operator, [channels, crop, crop], { batch, seed: seed * 1_000_003 + first });
       try {
         return model.reconstruct(A, A.forward(x)).sub(x).abs().mean();
       } finally {

@@ -1,6 +1,9 @@
 // The training loop shared by every trainer: steps with a learning-rate schedule, an exponential moving
 // average of the weights, progress, periodic validation, atomic checkpoints that resume bit for bit, and
-// Ctrl-C that saves before stopping. Trainers supply the loss of one batch.
+// Ctrl-C that saves before stopping. Trainers supply the loss of one batch. Distributed (data-parallel over
+// the process group of ./distributed), every rank trains on its shard of each global batch with the same
+// weights: rank 0's are broadcast at the start, gradients are averaged before each step, and only rank 0
+// logs, validates and writes checkpoints.
 import * as fs from 'fs';
 import type { ImageDataset, DatasetState } from '../data/dataset';
 import type { Module } from '../module';
@@ -10,6 +13,8 @@ import { Series, writeLineChart } from '../io/plot';
 import { Progress } from '../io/progress';
 import { loadSafetensors, saveSafetensors } from '../safetensors';
 import { fromHandle, native, keep, scope, th, type Tensor } from '../tensor';
+import { tensor } from '../generated/ops';
+import * as distributed from './distributed';
 
 export interface StepInfo {
   step: number;
@@ -44,8 +49,12 @@ export interface RunnerOptions {
   optimizer: Optimizer;
   data: ImageDataset;
   steps: number;
-  /** The loss of one batch (a scalar tensor with a graph); the runner calls backward and steps. */
-  loss: (batch: Tensor, step: number) => Tensor;
+  /**
+   * The loss of one batch (a scalar tensor with a graph, the mean over the batch); the runner calls backward
+   * and steps. first: the index of the batch's first image in the run's global sequence of images
+   * (step × batch in one process), which keys per-image random draws so that they do not depend on the rank.
+   */
+  loss: (batch: Tensor, step: number, first: number) => Tensor;
   lr: number;
   /** Steps at which the learning rate is multiplied by gamma (step decay). */
   milestones?: number[];
@@ -79,6 +88,16 @@ export interface RunnerOptions {
    * this many in a row stop the run with an error, since the weights or the data have gone bad. Default 5.
    */
   maxNonFiniteLosses?: number;
+  /**
+   * Data-parallel over the process group inv.distributed.init() joined: the data is sharded per rank (each
+   * rank's batch is its block of a global batch worldSize × batch), rank 0's weights are broadcast at the
+   * start, gradients averaged in buckets before every step; progress, validation, plots and checkpoints come
+   * from rank 0 only (onStep runs on every rank). A checkpoint resumes on any world size; every rank must see
+   * the checkpoint file. Default false.
+   */
+  distributed?: boolean;
+  /** The size of the gradient buckets of a distributed run (bytes; default 25 MiB). */
+  bucketBytes?: number;
 }
 
 interface CheckpointMeta {
@@ -175,6 +194,14 @@ export async function runTraining(o: RunnerOptions): Promise<TrainingResult> {
     throw new RangeError(`training: option 'maxNonFiniteLosses' must be a positive integer (batches in a row), got ${maxNonFinite}`);
   for (const key of ['warmup', 'rsqrtDecay'] as const)
     if (o[key] !== undefined && !(Number.isInteger(o[key]) && o[key]! >= 0)) throw new RangeError(`training: option '${key}' must be an integer >= 0 (steps), got ${o[key]}`);
+  if (o.distributed && !distributed.isInitialized())
+    throw new Error(`training: option 'distributed' needs a process group; call inv.distributed.init() (or initAsync) on every rank first`);
+  const world = o.distributed ? { rank: distributed.rank, size: distributed.worldSize } : { rank: 0, size: 1 };
+  const lead = world.rank === 0;
+  if (o.distributed) {
+    o.data.shard({ rank: world.rank, worldSize: world.size });
+    await distributed.broadcastModuleAsync(o.model, { src: 0, bucketBytes: o.bucketBytes });
+  }
   const named = o.model.namedParameters();
   const params = named.map(([, p]) => p);
   const ema = decay > 0 ? params.map((p) => keep(p.detach().clone())) : [];
@@ -199,12 +226,23 @@ export async function runTraining(o: RunnerOptions): Promise<TrainingResult> {
       for (const t of Object.values(tensors)) t.dispose();
     }
   }
+  if (o.distributed) {
+    // Ranks that resumed from different steps (a checkpoint only some of them see) would never agree again.
+    const low = tensor([step], [1], { dtype: 'float64' });
+    const high = tensor([step], [1], { dtype: 'float64' });
+    await distributed.allReduceAsync(low, { op: 'min' });
+    await distributed.allReduceAsync(high, { op: 'max' });
+    const [a, b] = [low.item(), high.item()];
+    low.dispose();
+    high.dispose();
+    if (a !== b) throw new Error(`training: the ranks start from different steps (${a} to ${b}); every rank must see the same checkpoint '${o.checkpoint}'`);
+  }
   function missing(name: string): never {
     throw new Error(`training: checkpoint '${o.checkpoint}' lacks parameter '${name}' (a different model?)`);
   }
 
   const save = () => {
-    if (!o.checkpoint) return;
+    if (!o.checkpoint || !lead) return;
     scope(() => {
       const tensors: [string, Tensor][] = [
         ...named.map(([n, p]): [string, Tensor] => [`model.${n}`, p]),
@@ -228,26 +266,42 @@ export async function runTraining(o: RunnerOptions): Promise<TrainingResult> {
   if (o.handleInterrupt) process.on('SIGINT', onSigint);
   const started = Date.now();
   const first = step;
-  const progress = new Progress('training', o.steps, { quiet: !(o.progress ?? Boolean(process.stderr.isTTY)), from: first });
-  const batchSize = o.data.options.batch;
+  const progress = new Progress('training', o.steps, { quiet: !lead || !(o.progress ?? Boolean(process.stderr.isTTY)), from: first });
+  const batchSize = o.data.options.batch * world.size;
+  const validate = lead ? o.validate : undefined;
+  const plot = lead ? o.plot : undefined;
   let nonFiniteSteps = 0;
   let nonFiniteLosses = 0;
   let inARow = 0;
   try {
     // Where a fresh run starts from (a pretrained initialisation shows here).
-    if (o.validate && o.validateEvery && step === 0) history.validation.push({ step, psnr: o.validate() });
-    while (step < o.steps && !interrupted && !o.signal?.aborted) {
+    if (validate && o.validateEvery && step === 0) history.validation.push({ step, psnr: validate() });
+    let stop = !o.distributed && (interrupted || Boolean(o.signal?.aborted));
+    while (step < o.steps && !stop) {
       const lr = lrAt(step, o);
       o.optimizer.lr = lr;
       const batch = await o.data.nextAsync();
-      const loss = scope(() => {
+      let loss = scope(() => {
         o.optimizer.zeroGrad();
-        const l = o.loss(batch, step);
+        const l = o.loss(batch, step, (step * world.size + world.rank) * o.data.options.batch);
         const value = l.item();
         if (Number.isFinite(value)) l.backward();
         return value;
       });
       batch.dispose();
+      stop = interrupted || Boolean(o.signal?.aborted);
+      if (o.distributed) {
+        // Every rank takes part in the same collectives, a skipped batch too (its gradients are zero).
+        await distributed.averageGradientsAsync(params, { bucketBytes: o.bucketBytes });
+        // The global mean loss, and a stop that any rank asked for, so that all ranks leave after the same step
+        // (and skip the same non-finite batches: one rank's NaN makes the sum NaN).
+        const shared = tensor([loss, stop ? 1 : 0], [2], { dtype: 'float64' });
+        await distributed.allReduceAsync(shared, { op: 'sum' });
+        const [sum, stops] = shared.toFloat64Array();
+        shared.dispose();
+        loss = sum / world.size;
+        stop = stops > 0;
+      }
       if (!Number.isFinite(loss)) {
         nonFiniteLosses++;
         if (++inARow >= maxNonFinite)
@@ -268,17 +322,20 @@ export async function runTraining(o: RunnerOptions): Promise<TrainingResult> {
       const info: StepInfo = { step, steps: o.steps, loss, lr, imagesPerSecond: rate, etaSeconds: ((o.steps - step) * batchSize) / rate };
       o.onStep?.(info);
       progress.update(step, `loss ${loss.toFixed(4)} · ${rate.toFixed(1)} img/s`);
-      if (o.validate && o.validateEvery && step % o.validateEvery === 0 && step < o.steps) history.validation.push({ step, psnr: o.validate() });
+      if (validate && o.validateEvery && step % o.validateEvery === 0 && step < o.steps) history.validation.push({ step, psnr: validate() });
       if (o.checkpointEvery && step % o.checkpointEvery === 0) {
         save();
-        if (o.plot) await plotHistory(o.plot, history);
+        if (plot) await plotHistory(plot, history);
       }
       await new Promise((r) => setImmediate(r)); // lets Ctrl-C and the signal reach us between steps
+      stop ||= !o.distributed && (interrupted || Boolean(o.signal?.aborted));
     }
     const stoppedEarly = step < o.steps;
-    if (o.validate && !stoppedEarly) history.validation.push({ step, psnr: o.validate() });
+    if (validate && !stoppedEarly) history.validation.push({ step, psnr: validate() });
     save();
-    if (o.plot && history.losses.length) await plotHistory(o.plot, history);
+    if (plot && history.losses.length) await plotHistory(plot, history);
+    // The other ranks return once rank 0's last checkpoint is on disk.
+    if (o.distributed) await distributed.barrierAsync();
     progress.finish();
     return { step, interrupted: stoppedEarly, seconds: (Date.now() - started) / 1000, nonFiniteSteps, nonFiniteLosses, ...history };
   } finally {

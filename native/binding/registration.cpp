@@ -41,7 +41,7 @@ void exportFunction(Napi::Env env, Napi::Object exports, const std::string& name
 Napi::Object init(Napi::Env env, Napi::Object exports) {
   memory::install();
   std::map<std::string, Result (*)(const Args&)> bodies;
-  for (const auto* table : {&tensorOps(), &objectOps(), &operatorOps()})
+  for (const auto* table : {&tensorOps(), &objectOps(), &operatorOps(), &distributedOps()})
     for (const OpImpl& impl : *table)
       if (!bodies.emplace(impl.name, impl.fn).second) throw std::logic_error(std::string("op table: two bodies for ") + impl.name);
   static std::deque<Entry> entries;  // stable addresses: each JS function holds a pointer to its row

@@ -244,6 +244,14 @@ inline const std::vector<OpSpec>& schema() {
       {"operatorInfo", {{"op", Kind::Operator, false, false, 1, 0, "", {}}}, ResultKind::Object, false},
       {"sheppLogan", {{"size", Kind::Integer, false, false, 1, 0, "", {}}}, ResultKind::Tensor, false},
       {"operatorDispose", {{"handle", Kind::Number, false, false, 1, 0, "", {}}}, ResultKind::Bool, false},
+      {"distInit", {{"rank", Kind::Integer, false, false, 1, 0, "", {}}, {"worldSize", Kind::Integer, false, false, 1, 0, "", {}}, {"masterAddr", Kind::String, false, false, 1, 0, "", {}}, {"masterPort", Kind::Integer, false, false, 1, 0, "", {}}, {"timeoutMs", Kind::Integer, false, false, 1, 0, "", {}}}, ResultKind::None, true},
+      {"distDestroy", {}, ResultKind::Bool, false},
+      {"distAllReduce", {{"tensor", Kind::Tensor, false, false, 1, 0, "", {}}, {"op", Kind::String, false, false, 1, 0, "", {}}}, ResultKind::Number, false},
+      {"distBroadcast", {{"tensor", Kind::Tensor, false, false, 1, 0, "", {}}, {"src", Kind::Integer, false, false, 1, 0, "", {}}}, ResultKind::Number, false},
+      {"distBarrier", {}, ResultKind::Number, false},
+      {"distAverageGradients", {{"params", Kind::Tensors, false, false, 1, 0, "", {}}, {"bucketBytes", Kind::Integer, false, false, 1, 0, "", {}}}, ResultKind::Number, false},
+      {"distBroadcastModule", {{"module", Kind::Module, false, false, 1, 0, "", {}}, {"src", Kind::Integer, false, false, 1, 0, "", {}}, {"bucketBytes", Kind::Integer, false, false, 1, 0, "", {}}}, ResultKind::Number, false},
+      {"distWait", {{"ticket", Kind::Integer, false, false, 1, 0, "", {}}}, ResultKind::None, true},
   };
   return rows;
 }

@@ -78,6 +78,8 @@ class Args {
   const std::string& s(size_t i) const { return values[i].string; }
   const char* name(size_t i) const { return (*specs)[i].name; }
   Module& module(size_t i) const { return *values[i].extra->module; }
+  // For work that outlives the call (a collective queued on the process group's thread).
+  std::shared_ptr<Module> sharedModule(size_t i) const { return values[i].extra->module; }
   torch::optim::Optimizer& optimizer(size_t i) const { return *values[i].extra->optimizer; }
   const operators::Operator& op(size_t i) const { return *values[i].extra->op; }
   // For work that outlives the call (an autograd graph that applies the operator in backward).
@@ -153,6 +155,7 @@ extern int64_t reportedToV8;
 const std::vector<OpImpl>& tensorOps();
 const std::vector<OpImpl>& objectOps();
 const std::vector<OpImpl>& operatorOps();
+const std::vector<OpImpl>& distributedOps();
 
 // Helpers the tables share.
 at::ScalarType parseDtype(const std::string& name, const char* argument);
