@@ -12,6 +12,9 @@ const { lcg } = require('./helpers');
 const { tinyRun } = require('./fixtures/saver');
 
 const SAVER = path.join(__dirname, 'fixtures', 'saver.js');
+// One thread, here and in the savers: on a loaded 2-core machine two make the tiny training runs crawl.
+const ENV = { ...process.env, INVDIFF_NUM_THREADS: '1' };
+inv.setNumThreads(1);
 const TEMP = /\.tmp-\d+-\d+$/;
 
 function headerOf(file) {
@@ -95,7 +98,7 @@ test("the next save removes dead writers' temporary files and leaves live writer
 // Starts a saver, kills it with SIGKILL after a random delay past its first complete save.
 function killedSaver(mode, file, delayMs) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [SAVER, mode, file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [SAVER, mode, file], { stdio: ['ignore', 'pipe', 'pipe'], env: ENV });
     let err = '';
     child.stderr.on('data', (d) => (err += d));
     child.stdout.once('data', () => setTimeout(() => child.kill('SIGKILL'), delayMs));
