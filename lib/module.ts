@@ -17,7 +17,7 @@ export interface ModuleInfo {
   imageChannels?: number;
   /** Diffusion denoisers: 'unet' or 'hdit'. */
   architecture?: 'unet' | 'hdit';
-  /** U-Net denoisers: their configuration with every default resolved (what {@link IDM.fromPrior} builds from). */
+  /** U-Net denoisers: their configuration with every default resolved (what `IDM.fromPrior` builds from). */
   channels?: number;
   multipliers?: number[];
   blocks?: number;
