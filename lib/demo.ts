@@ -61,11 +61,26 @@ const INVFUSSION_TASKS: [string, OperatorSpec][] = [
 const taskOf = (spec: OperatorSpec) => INVFUSSION_TASKS.find(([, s]) => s === spec)?.[0] ?? spec.family;
 const TASK_COLUMNS: Column<EvaluationRow>[] = [{ header: 'degradation', cell: (r) => taskOf(r.operator) }, ...SCORE_COLUMNS];
 
+/** What a part of the demo adds to the report: its rows, its grids and the images to dispose after. */
+interface Collected {
+  rows: EvaluationRow[];
+  sections: GridSection[];
+  held: Tensor[];
+}
+
+/** One evaluation (A⁺y's row first, kept images) into `into`: its rows, one grid, its images. */
+function collect(into: Collected, evaluated: EvaluationRow[], heading: string, file: string, truth: Tensor): void {
+  const [baseline, ...results] = evaluated;
+  into.rows.push(...evaluated);
+  into.sections.push({ heading, file, truth, baseline: baseline.restored![0], results: results.map((r) => ({ label: r.method, images: r.restored![0] })) });
+  for (const r of evaluated) into.held.push(...r.restored!);
+}
+
 /**
  * InvFussion (one model for every degradation) beside Palette and DDNM on the HDiT prior trained with it, on
  * 32×32 crops of the test images: its rows and grids, or undefined where the clone lacks the cpu32 files.
  */
-function invfussionSection(images: Tensor, ddnmSteps: number): { rows: EvaluationRow[]; sections: GridSection[]; held: Tensor[] } | undefined {
+function invfussionSection(images: Tensor, ddnmSteps: number): Collected | undefined {
   const file = (name: string) => path.join(args.models!, `${name}-cpu32.safetensors`);
   const names = ['invfussion', 'palette', 'unconditional'];
   const missing = names.filter((n) => !fs.existsSync(file(n)));
@@ -80,23 +95,19 @@ function invfussionSection(images: Tensor, ddnmSteps: number): { rows: Evaluatio
     { ...mmseRestorer(palette), label: 'Palette MMSE' },
     ...(ddnmSteps > 0 ? [samplerRestorer('ddnm', prior, { steps: ddnmSteps })] : []),
   ];
-  const rows: EvaluationRow[] = [];
-  const sections: GridSection[] = [];
-  const held: Tensor[] = [crops];
+  const part: Collected = { rows: [], sections: [], held: [crops] };
   try {
     for (const [task, spec] of INVFUSSION_TASKS) {
-      const [baseline, ...results] = evaluate({
+      const evaluated = evaluate({
         methods, operators: [spec], images: crops, seed, keepImages: true, onWarning: () => {},
         onRow: (r) => console.log(`InvFussion ${task.padEnd(12)} ${r.method.padEnd(18)} PSNR ${r.psnr.toFixed(2)} dB  SSIM ${r.ssim.toFixed(4)}`),
       });
-      rows.push(baseline, ...results);
-      sections.push({ heading: `InvFussion: ${task}`, file: `invfussion-${task.replace(' ', '-')}.png`, truth: crops, baseline: baseline.restored![0], results: results.map((r) => ({ label: r.method, images: r.restored![0] })) });
-      for (const r of [baseline, ...results]) held.push(...r.restored!);
+      collect(part, evaluated, `InvFussion: ${task}`, `invfussion-${task.replace(' ', '-')}.png`, crops);
     }
   } finally {
     for (const m of [invfussion, palette, prior]) m.dispose();
   }
-  return { rows, sections, held };
+  return part;
 }
 
 async function testImages(): Promise<{ images: Tensor; source: string }> {
@@ -117,9 +128,8 @@ async function main(): Promise<void> {
   console.log(`invdiff demo: LibTorch ${b.torch}, ${threads(b.threads)}; writing ${path.relative(process.cwd(), outDir) || '.'}/`);
   const { images, source } = await testImages();
   console.log(`test images: ${source}`);
-  const rows: EvaluationRow[] = [];
-  const sections: GridSection[] = [];
-  const held: Tensor[] = [];
+  const cs: Collected = { rows: [], sections: [], held: [] };
+  const { rows, sections, held } = cs;
   const priorFile = path.join(args.models!, 'unconditional.safetensors');
   const prior = ddnmSteps > 0 && fs.existsSync(priorFile) ? Unconditional.load(priorFile) : undefined;
   if (ddnmSteps > 0 && !prior) console.log(`(no prior ${priorFile}: run npm run train:diffusion; DDNM skipped)`);
@@ -130,13 +140,11 @@ async function main(): Promise<void> {
     else console.log(`(no checkpoint ${file}: run npm run train:idm)`);
     if (prior) methods.push(samplerRestorer('ddnm', prior, { steps: ddnmSteps }));
     if (!methods.length) continue;
-    const [baseline, ...results] = evaluate({
+    const evaluated = evaluate({
       methods, operators: [{ family: 'blockCS', ratio: ratio / 100 }], images, seed, keepImages: true,
       onRow: (r) => console.log(`CS ${ratio}%  ${r.method.padEnd(18)} PSNR ${r.psnr.toFixed(2)} dB  SSIM ${r.ssim.toFixed(4)}${r.secondsPerImage ? `  ${r.secondsPerImage.toFixed(2)} s/image` : ''}`),
     });
-    rows.push(baseline, ...results);
-    sections.push({ heading: `${ratio}%`, file: `cs${ratio}.png`, truth: images, baseline: baseline.restored![0], results: results.map((r) => ({ label: r.method, images: r.restored![0] })) });
-    for (const r of [baseline, ...results]) held.push(...r.restored!);
+    collect(cs, evaluated, `${ratio}%`, `cs${ratio}.png`, images);
     for (const m of methods) if (m instanceof IDM) m.dispose();
   }
   prior?.dispose();

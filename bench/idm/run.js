@@ -12,6 +12,7 @@ const { execFileSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
 const inv = require('../..');
+const { paired } = require('../stats');
 
 const root = path.resolve(__dirname, '..', '..');
 const quick = process.argv.includes('--quick');
@@ -86,12 +87,9 @@ const set11Dir = path.resolve(root, '..', 'shared', 'data', 'Set11');
     return row;
   };
   const avg = (rows, k) => rows.reduce((a, r) => a + r[k], 0) / rows.length;
-  // Mean and standard error of the per-image differences a − b.
-  const paired = (a, b) => {
-    const d = a.map((r, i) => r.psnr - b[i].psnr);
-    const mean = d.reduce((s, v) => s + v, 0) / d.length;
-    const se = d.length > 1 ? Math.sqrt(d.reduce((s, v) => s + (v - mean) ** 2, 0) / (d.length - 1) / d.length) : NaN;
-    return `${mean >= 0 ? '+' : ''}${mean.toFixed(2)} ± ${se.toFixed(2)} dB`;
+  const pairedPsnr = (a, b) => {
+    const d = paired(a.map((r) => r.psnr), b.map((r) => r.psnr));
+    return `${d.mean >= 0 ? '+' : ''}${d.mean.toFixed(2)} ± ${d.se.toFixed(2)} dB`;
   };
   const tasks = [
     ...ratios.map((ratio) => ({ name: `CS ${ratio}%`, file: `idm-cs${ratio}`, operator: { family: 'blockCS', ratio: ratio / 100 }, paper: PAPER[ratio] })),
@@ -111,7 +109,7 @@ const set11Dir = path.resolve(root, '..', 'shared', 'data', 'Set11');
     const d = ddnm ? small.map(([image, i]) => score(ddnm, image, operator, i)) : [];
     const speedup = d.length ? avg(d, 'seconds') / avg(subset, 'seconds') : NaN;
     console.log(`| ${name} | ${trained.init ?? 'small'}, ${(parameters / 1e6).toFixed(2)}M | ${avg(rows, 'psnr').toFixed(2)} / ${avg(rows, 'ssim').toFixed(4)} | ${avg(rows, 'psnrB').toFixed(2)} / ${avg(rows, 'ssimB').toFixed(4)} | ${avg(subset, 'psnr').toFixed(2)} | `
-      + `${d.length ? `${avg(d, 'psnr').toFixed(2)} / ${avg(d, 'ssim').toFixed(4)}` : '-'} | ${d.length ? paired(subset, d) : '-'} | ${avg(subset, 'seconds').toFixed(2)} | ${d.length ? avg(d, 'seconds').toFixed(1) : '-'} | ${d.length ? `${speedup.toFixed(1)}×` : '-'} | ${paper} |`);
+      + `${d.length ? `${avg(d, 'psnr').toFixed(2)} / ${avg(d, 'ssim').toFixed(4)}` : '-'} | ${d.length ? pairedPsnr(subset, d) : '-'} | ${avg(subset, 'seconds').toFixed(2)} | ${d.length ? avg(d, 'seconds').toFixed(1) : '-'} | ${d.length ? `${speedup.toFixed(1)}×` : '-'} | ${paper} |`);
     model.dispose();
   }
   console.log('\nThe paper reports IDM 14.5× faster than DDNM (both on its SD-sized U-Nets).');

@@ -12,6 +12,7 @@ const fs = require('fs');
 const path = require('path');
 const { parseArgs } = require('util');
 const inv = require('../..');
+const { mean, paired } = require('../stats');
 
 const { values } = parseArgs({
   options: {
@@ -109,17 +110,6 @@ const PAPER = {
   console.error(`bench/invfussion: ${e.message}`);
   process.exit(1);
 });
-
-function mean(a) {
-  return a.reduce((s, v) => s + v, 0) / a.length;
-}
-
-function paired(a, b) {
-  const d = a.map((v, i) => v - b[i]);
-  const m = mean(d);
-  const variance = d.reduce((s, v) => s + (v - m) ** 2, 0) / Math.max(1, d.length - 1);
-  return { mean: m, se: Math.sqrt(variance / d.length) };
-}
 
 function markdown(report) {
   const lines = [];

@@ -25,15 +25,14 @@ namespace {
 struct Injector : torch::nn::Module {
   Injector(int64_t features, int64_t scale, int64_t imageChannels, int64_t steps) : scale_(scale) {
     shuffled_ = features % (scale * scale) == 0;
-    const int64_t in = shuffled_ ? features / (scale * scale) : features;       // features read per image pixel or per feature pixel
+    // Features per pixel and image channels per pixel where the 1×1 maps act (image or feature resolution).
+    const int64_t in = shuffled_ ? features / (scale * scale) : features;
     const int64_t image = shuffled_ ? imageChannels : imageChannels * scale * scale;
-    const int64_t back = shuffled_ ? features / (scale * scale) : features;
-    const int64_t physics = 3 * (shuffled_ ? imageChannels : imageChannels * scale * scale);
     const double bound = 1 / std::sqrt(double(in));
     toImage = register_parameter("image_weight", at::empty({steps, image, in}).uniform_(-bound, bound));
     toImageBias = register_parameter("image_bias", at::zeros({steps, imageChannels}));
-    toFeatures = register_parameter("feature_weight", at::zeros({steps, back, physics}));
-    toFeaturesBias = register_parameter("feature_bias", at::zeros({steps, back}));
+    toFeatures = register_parameter("feature_weight", at::zeros({steps, in, 3 * image}));
+    toFeaturesBias = register_parameter("feature_bias", at::zeros({steps, in}));
   }
   at::Tensor forward(const at::Tensor& f, int64_t step, const operators::Operator& op, const at::Tensor& adjointY) {
     const int64_t s = step - 1;
