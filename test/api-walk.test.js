@@ -219,3 +219,89 @@ test('a generated walk of the op schema and the public functions: every bad call
   t.equal(inv.memory().tensors, before, 'no tensor left behind by the failed calls');
   console.log(`# summary api-walk: ${calls} bad calls tried, ${named} threw a JS Error naming the argument, ${calls - named} did not; ${rowsWalked} schema rows + ${hand.length} hand-written cases`);
 });
+
+test('a generated walk of wrong values: a tensor of another shape or dtype, a dimension out of range: each error names the argument', async (t) => {
+  const before = inv.memory().tensors;
+  const f = fixtures();
+  const wrong = {
+    shape: inv.keep(inv.randn([5, 7], { seed: 2 })),
+    dtype: inv.keep(inv.randn([2, 3, 4, 4], { seed: 1, dtype: 'float64' })),
+  };
+  const k = (x) => inv.keep(x);
+  const int64 = (shape) => k(inv.zeros(shape, { dtype: 'int64' }));
+  // Values that make a row's call work where the kind's fixture does not.
+  const working = {
+    clamp: { min: 0 },
+    where: { condition: k(f.good.T.gt(0)) },
+    maskedFill: { mask: k(f.good.T.gt(0)) },
+    reshape: { shape: [96] },
+    permute: { dims: [3, 2, 1, 0] },
+    expand: { shape: [2, 3, 4, 4] },
+    repeat: { repeats: [1, 2, 1, 1] },
+    indexSelect: { index: int64([2]) },
+    gather: { index: int64([2, 3, 4, 4]) },
+    scatter: { index: int64([2, 3, 4, 4]) },
+    pad: { pad: [1, 1] },
+    bmm: { self: k(inv.randn([2, 3, 4])), other: k(inv.randn([2, 4, 5])) },
+    dot: { self: k(inv.randn([3])), other: k(inv.randn([3])) },
+    einsum: { equation: 'abcd->dcba' },
+    linear: { input: k(inv.randn([2, 3])), weight: k(inv.randn([4, 3])) },
+    convTranspose2d: { weight: k(inv.randn([3, 2, 3, 3])) },
+    interpolate: { scaleFactor: 2 },
+    adaptiveAvgPool2d: { size: [2, 2] },
+    layerNorm: { shape: [4] },
+    neighborhoodAttention: { query: k(inv.randn([1, 2, 4, 4, 8])), key: k(inv.randn([1, 2, 4, 4, 8])), value: k(inv.randn([1, 2, 4, 4, 8])), kernelSize: 3 },
+    sheppLogan: { size: 8 },
+  };
+  let tried = 0;
+  let failed = 0;
+  let skippedRows = 0;
+  const unnamed = [];
+  const rows = schema.sections.flatMap((s) => s.ops).filter((o) => o.surface === 'method' || o.surface === 'function');
+  for (const row of rows) {
+    const { positional, options } = parseArgs(row.args);
+    const method = row.surface === 'method';
+    const receiver = method ? f.receivers[positional[0].kind] : undefined;
+    const call = method ? receiver?.[row.as ?? row.name]?.bind(receiver) : inv[row.as ?? row.name];
+    if (!call || row.name === 'manualSeed') continue;
+    const all = [...positional, ...options];
+    // Every argument at its good value but one; the receiver itself is one of them for tensor methods.
+    const invoke = (name, value) => {
+      const valueOf = (a) => (a.name === name ? value : working[row.name]?.[a.name] ?? f.good[a.kind]);
+      const self = method && positional[0].kind === 'T' ? valueOf(positional[0]) : receiver;
+      const fn = method ? self[row.as ?? row.name].bind(self) : call;
+      const list = (method ? positional.slice(1) : positional).map(valueOf);
+      const opts = Object.fromEntries(options.filter((o) => o.required || o.name === name || o.name in (working[row.name] ?? {})).map((o) => [o.name, valueOf(o)]));
+      return options.length ? fn(...list, opts) : fn(...list);
+    };
+    // Only rows whose good values make a call that works: then a refusal is the wrong value's doing.
+    if ((await outcome(() => inv.scope(() => void invoke(undefined)))).threw) {
+      skippedRows++;
+      continue;
+    }
+    const tensorNames = all.filter((a) => a.kind === 'T').map((a) => a.name);
+    const cases = [];
+    for (const a of all) {
+      if (a.kind === 'T') cases.push([a.name, 'shape', wrong.shape], [a.name, 'dtype', wrong.dtype]);
+      if ((a.kind === 'I' || a.kind === 'Is') && /^dim|Dim/.test(a.name)) cases.push([a.name, 'dimension', a.kind === 'I' ? 9 : [9]]);
+    }
+    for (const [name, fault, value] of cases) {
+      tried++;
+      const r = await outcome(() => inv.scope(() => void invoke(name, value)));
+      if (!r.threw) continue;
+      failed++;
+      // Two tensors that do not fit each other: naming either is right.
+      const blamed = fault === 'dimension' ? [name] : tensorNames;
+      if (!(r.error instanceof Error) || !blamed.some((n) => r.error.message.includes(`'${n}'`))) unnamed.push(`${row.name} (${fault} of '${name}'): ${r.error?.message ?? r.error}`);
+    }
+  }
+  wrong.shape.dispose();
+  wrong.dtype.dispose();
+  for (const values of Object.values(working)) for (const v of Object.values(values)) if (v instanceof inv.Tensor) v.dispose();
+  f.release();
+  t.ok(failed >= 100, `${tried} wrong values tried, ${failed} refused (${skippedRows} rows whose fixtures do not make a working call are left to the walk above)`);
+  t.deepEqual(unnamed.slice(0, 20), [], `every refusal names the argument that was wrong (${unnamed.length} did not)`);
+  global.gc?.();
+  t.equal(inv.memory().tensors, before, 'no tensor left behind');
+  console.log(`# summary api-walk values: ${tried} wrong shapes, dtypes and dimensions tried, ${failed} refused, ${failed - unnamed.length} naming the argument`);
+});

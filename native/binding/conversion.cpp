@@ -2,7 +2,10 @@
 // and the text of errors.
 #include "binding/conversion.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <sstream>
 
@@ -462,25 +465,123 @@ std::string cleanTorchMessage(const std::string& m) {
   return out;
 }
 
+namespace {
+
+// "float32[2, 3]", "[5]", "'reflect'", "2 tensors": one argument as the call was given it.
+std::string describeArg(const OpSpec& spec, const Args& a, size_t i) {
+  std::ostringstream o;
+  const Arg& v = a.values[i];
+  const Kind kind = spec.args[i].kind;
+  if (!v.present) o << "-";
+  else if (v.isTensor) o << dtypeName(v.get().scalar_type()) << v.get().sizes() << (v.get().is_cuda() ? " cuda" : "");
+  else if (kind == Kind::Ints) o << c10::IntArrayRef(v.ints);
+  else if (kind == Kind::Tensors) o << v.tensors.size() << " tensors";
+  else if (kind == Kind::Numbers) o << v.extra->numbers.size() << " numbers";
+  else if (kind == Kind::String) o << "'" << v.string << "'";
+  else if (kind == Kind::Number || kind == Kind::Integer || kind == Kind::TensorOrScalar) o << v.number;
+  else if (kind == Kind::Bool) o << (v.number ? "true" : "false");
+  else o << "...";
+  return o.str();
+}
+
+std::string describeTensor(const at::Tensor& t) {
+  std::ostringstream o;
+  o << dtypeName(t.scalar_type()) << t.sizes();
+  return o.str();
+}
+
+bool contains(const std::string& text, const char* part) { return text.find(part) != std::string::npos; }
+
+// Whether `word` stands in the message as a word of its own, in any case ("Mask tensor" names 'mask'; the
+// "tensor a" of LibTorch's broadcast message is not where's argument 'a', so one- and two-letter names never match).
+bool mentions(const std::string& message, const std::string& word) {
+  if (word.size() < 3) return false;
+  std::string lower(message.size(), ' '), w(word.size(), ' ');
+  std::transform(message.begin(), message.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::transform(word.begin(), word.end(), w.begin(), [](unsigned char c) { return std::tolower(c); });
+  const auto isWord = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
+  for (size_t at = lower.find(w); at != std::string::npos; at = lower.find(w, at + 1))
+    if ((at == 0 || !isWord(lower[at - 1])) && (at + w.size() == lower.size() || !isWord(lower[at + w.size()]))) return true;
+  return false;
+}
+
+bool isDimension(const std::string& name) { return name.rfind("dim", 0) == 0 || contains(name, "Dim"); }
+
+// LibTorch's "Dimension out of range (expected to be in range of [-2, 1], but got 5)": the 5.
+bool outOfRangeValue(const std::string& message, int64_t& value) {
+  const auto at = message.find("but got ");
+  if (!contains(message, "out of range") || at == std::string::npos) return false;
+  char* end = nullptr;
+  value = std::strtoll(message.c_str() + at + 8, &end, 10);
+  return end != message.c_str() + at + 8;
+}
+
+}  // namespace
+
 std::string callSignature(const OpSpec& spec, const Args& a) {
   std::ostringstream o;
   o << spec.name << '(';
-  for (size_t i = 0; i < a.values.size(); ++i) {
-    const Arg& v = a.values[i];
-    if (i) o << ", ";
-    o << spec.args[i].name << ": ";
-    if (!v.present) o << "-";
-    else if (v.isTensor) o << dtypeName(v.get().scalar_type()) << v.get().sizes() << (v.get().is_cuda() ? " cuda" : "");
-    else if (spec.args[i].kind == Kind::Ints) o << c10::IntArrayRef(v.ints);
-    else if (spec.args[i].kind == Kind::Tensors) o << v.tensors.size() << " tensors";
-    else if (spec.args[i].kind == Kind::Numbers) o << v.extra->numbers.size() << " numbers";
-    else if (spec.args[i].kind == Kind::String) o << "'" << v.string << "'";
-    else if (spec.args[i].kind == Kind::Number || spec.args[i].kind == Kind::Integer || spec.args[i].kind == Kind::TensorOrScalar) o << v.number;
-    else if (spec.args[i].kind == Kind::Bool) o << (v.number ? "true" : "false");
-    else o << "...";
-  }
+  for (size_t i = 0; i < a.values.size(); ++i) o << (i ? ", " : "") << spec.args[i].name << ": " << describeArg(spec, a, i);
   o << ')';
   return o.str();
+}
+
+std::string faultyArguments(const OpSpec& spec, const Args& a, const std::string& message) {
+  const size_t n = a.values.size();
+  for (size_t i = 0; i < n; ++i)
+    if (contains(message, ("'" + std::string(spec.args[i].name) + "'").c_str())) return {};  // named already
+  const auto name = [&](size_t i) { return "'" + std::string(spec.args[i].name) + "'"; };
+  const auto given = [&](size_t i) { return name(i) + " " + describeArg(spec, a, i); };
+  std::vector<size_t> tensors, mentioned;
+  for (size_t i = 0; i < n; ++i) {
+    if (a.values[i].present && a.values[i].isTensor) tensors.push_back(i);
+    // A list's entries are told apart below, which says more than its name.
+    if (a.values[i].present && spec.args[i].kind != Kind::Tensors && mentions(message, spec.args[i].name)) mentioned.push_back(i);
+  }
+  const bool aboutDtype = contains(message, "scalar type") || contains(message, "dtype") || contains(message, "did not match");
+  // Two tensors of different dtypes where the message is about dtypes: the later one, among those it mentions.
+  if (aboutDtype) {
+    std::vector<size_t> pool;
+    for (size_t i : tensors)
+      if (mentioned.empty() || std::find(mentioned.begin(), mentioned.end(), i) != mentioned.end()) pool.push_back(i);
+    for (size_t k = 1; k < pool.size(); ++k)
+      if (a.t(pool[k]).scalar_type() != a.t(pool[0]).scalar_type())
+        return "argument " + name(pool[k]) + " is " + dtypeName(a.t(pool[k]).scalar_type()) + " where " + name(pool[0]) + " is " +
+               dtypeName(a.t(pool[0]).scalar_type()) + " (convert one with .to({ dtype }))";
+  }
+  int64_t value;
+  if (outOfRangeValue(message, value))
+    for (size_t i = 0; i < n; ++i) {
+      if (!a.values[i].present || !isDimension(spec.args[i].name)) continue;
+      const Kind kind = spec.args[i].kind;
+      const auto& ints = a.values[i].ints;
+      if ((kind == Kind::Integer && a.i64(i) == value) || (kind == Kind::Ints && std::find(ints.begin(), ints.end(), value) != ints.end()))
+        return "argument " + given(i) + " is out of range for " + (tensors.empty() ? std::string("its tensors") : given(tensors[0]));
+    }
+  if (!mentioned.empty()) {
+    std::string out = mentioned.size() == 1 ? "argument " : "arguments ";
+    for (size_t k = 0; k < mentioned.size(); ++k) out += (k ? (k + 1 == mentioned.size() ? " and " : ", ") : "") + given(mentioned[k]);
+    // Sizes or indices that do not suit the tensor they apply to: say which tensor.
+    const bool tensorMentioned = std::any_of(mentioned.begin(), mentioned.end(), [&](size_t i) { return a.values[i].isTensor; });
+    if (!tensorMentioned && !tensors.empty()) out += (mentioned.size() == 1 ? " does not fit " : " do not fit ") + given(tensors[0]);
+    return out;
+  }
+  for (size_t k = 1; k < tensors.size(); ++k)
+    if (a.t(tensors[k]).sizes() != a.t(tensors[0]).sizes()) return "argument " + given(tensors[k]) + " does not fit " + given(tensors[0]);
+  for (size_t i = 0; i < n; ++i) {
+    if (spec.args[i].kind != Kind::Tensors || !a.values[i].present) continue;
+    const auto& list = a.values[i].tensors;
+    for (size_t k = 1; k < list.size(); ++k)
+      if (list[k].sizes() != list[0].sizes() || list[k].scalar_type() != list[0].scalar_type())
+        return "argument " + name(i) + ": entry " + std::to_string(k) + " " + describeTensor(list[k]) + " does not fit entry 0 " + describeTensor(list[0]);
+    if (tensors.empty()) return "argument " + name(i) + " (" + std::to_string(list.size()) + " tensors" + (list.empty() ? "" : ", the first " + describeTensor(list[0])) + ")";
+  }
+  if (tensors.empty()) return {};
+  // One tensor: the sizes it was given with, else the tensor itself.
+  for (size_t i = 0; i < n; ++i)
+    if (a.values[i].present && !isDimension(spec.args[i].name) && (spec.args[i].kind == Kind::Ints || spec.args[i].kind == Kind::Integer))
+      return "argument " + given(i) + " does not fit " + given(tensors[0]);
+  return "argument " + given(tensors[0]);
 }
 
 [[noreturn]] void Args::fail(size_t i, const std::string& expected) const {

@@ -24,6 +24,11 @@ napi_value toJs(napi_env env, Result& r);
 // "matmul(self: float32[2, 3], other: float32[4, 5])": what the failing call was given.
 std::string callSignature(const OpSpec& spec, const Args& a);
 
+// Which of the call's arguments a native error is about, as "argument 'other' float32[4, 5] does not fit
+// 'self' float32[2, 3]": LibTorch's messages say "tensor a", "mat2" or "batch2", never the caller's names.
+// Empty when the message names an argument already or none stands out.
+std::string faultyArguments(const OpSpec& spec, const Args& a, const std::string& message);
+
 // A LibTorch message without its C++ backtrace.
 std::string cleanTorchMessage(const std::string& m);
 

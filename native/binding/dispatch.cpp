@@ -28,17 +28,22 @@ void reportExternalMemory(napi_env env) {
   if (napi_adjust_external_memory(env, now - reportedToV8, &total) == napi_ok) reportedToV8 = now;
 }
 
+std::string explained(const OpSpec& spec, const Args& a, const std::string& message) {
+  const std::string which = faultyArguments(spec, a, message);
+  return callSignature(spec, a) + ": " + (which.empty() ? "" : which + ": ") + message;
+}
+
 template <class F>
 std::string runCatching(F&& f, const OpSpec& spec, const Args& a) {
   try {
     f();
     return {};
   } catch (const c10::Error& err) {
-    return callSignature(spec, a) + ": " + cleanTorchMessage(err.what_without_backtrace());
+    return explained(spec, a, cleanTorchMessage(err.what_without_backtrace()));
   } catch (const std::bad_alloc&) {
     return callSignature(spec, a) + ": out of memory";
   } catch (const std::exception& err) {
-    return callSignature(spec, a) + ": " + cleanTorchMessage(err.what());
+    return explained(spec, a, cleanTorchMessage(err.what()));
   }
 }
 
