@@ -12,7 +12,12 @@ test('bad calls throw clear errors and the process survives', (t) => {
   const cases = [
     // [what, call, message pattern]
     ['matmul shape mismatch', () => x.matmul(inv.ones([4, 5])), /matmul\(self: float32\[2, 3\], other: float32\[4, 5\]\).*cannot be multiplied/],
-    ['add non-broadcastable', () => x.add(inv.ones([4])), /add\(self: float32\[2, 3\], other: float32\[4\]\)/],
+    ['add non-broadcastable', () => x.add(inv.ones([4])), /add\(self: float32\[2, 3\], other: float32\[4\]\): argument 'other' float32\[4\] does not fit 'self' float32\[2, 3\]: The size of tensor a/],
+    ['matmul of two dtypes', () => x.matmul(inv.ones([3, 2], { dtype: 'float64' })), /argument 'other' is float64 where 'self' is float32 \(convert one with \.to\(\{ dtype \}\)\)/],
+    ['cat of two shapes', () => inv.cat([x, inv.ones([2, 5])]), /argument 'tensors': entry 1 float32\[2, 5\] does not fit entry 0 float32\[2, 3\]/],
+    ['softmax dimension out of range', () => x.softmax(3), /argument 'dim' 3 is out of range for 'self' float32\[2, 3\]/],
+    ['reshape to another size', () => x.reshape([4]), /argument 'shape' \[4\] does not fit 'self' float32\[2, 3\]/],
+    ['a model given another dtype', () => mlp.forward(inv.ones([2, 3], { dtype: 'float64' })), /argument 'inputs' expected the model's dtype float32, got float64 in entry 0 \(convert it with \.to\(\{ dtype: 'float32' \}\), or the model with/],
     ['string where tensor', () => x.add('x'), /argument 'other' expected a Tensor or a number, got the string 'x'/],
     ['null where tensor', () => x.matmul(null), /argument 'other' expected a Tensor, got null/],
     ['object where tensor', () => x.matmul({ h: 3 }), /argument 'other' expected a Tensor, got an object/],

@@ -49,6 +49,18 @@ std::shared_ptr<torch::optim::Optimizer> createOptimizer(const std::string& kind
 constexpr int64_t kMaxThreads = 1024;
 
 // A worker reads the parameters meanwhile: changing their dtype, device or values would race with it.
+// A tensor of another floating dtype than the model's weights fails deep inside a layer, where LibTorch
+// names neither; say which argument, and both ways out.
+void refuseOtherDtype(const Args& a, const Module& m, size_t i, const at::Tensor& t, const std::string& which) {
+  if (!t.defined() || !t.is_floating_point()) return;
+  for (const auto& p : m.parameters()) {
+    if (!p.is_floating_point() || p.scalar_type() == t.scalar_type()) return;
+    const std::string want = dtypeName(p.scalar_type());
+    a.fail(i, "the model's dtype " + want + ", got " + dtypeName(t.scalar_type()) + which + " (convert it with .to({ dtype: '" + want +
+                  "' }), or the model with .to({ dtype: '" + dtypeName(t.scalar_type()) + "' }))");
+  }
+}
+
 void refuseWhileAsync(const Module& m, const char* what) {
   if (const int n = asyncCallsUsing(m))
     throw std::invalid_argument("argument 'module' is in use by " + std::to_string(n) + " async call" + (n > 1 ? "s" : "") + " still running; " + what +
@@ -153,11 +165,14 @@ const std::vector<OpImpl> rows = {
      [](const Args& a) -> Result {
        if (a.ts(1).size() != a.module(0).arity())
          throw std::invalid_argument("argument 'inputs' expected " + std::to_string(a.module(0).arity()) + " tensors, got " + std::to_string(a.ts(1).size()));
+       for (size_t k = 0; k < a.ts(1).size(); ++k) refuseOtherDtype(a, a.module(0), 1, a.ts(1)[k], " in entry " + std::to_string(k));
        return a.module(0).forward(a.ts(1));
      }},
     {"modelDenoise",
      [](const Args& a) -> Result {
        if (a.has(3) != a.has(4)) a.fail(a.has(3) ? 4 : 3, "a value when the other of 'operator' and 'y' is given (the measurement is both)");
+       refuseOtherDtype(a, a.module(0), 1, a.t(1), "");
+       refuseOtherDtype(a, a.module(0), 4, a.t(4), "");
        const Context context{a.has(3) ? a.sharedOp(3) : nullptr, a.t(4)};
        return a.module(0).denoise(a.t(1), a.t(2), context);  // an absent tensor argument is an undefined tensor
      }},
