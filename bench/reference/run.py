@@ -1,0 +1,49 @@
+"""Runs the parity cases a test wrote: python3 run.py DIR reads DIR/cases.json, a list of
+{name, kind, ...}, and each case's inputs from DIR/<name>.in.safetensors; writes DIR/<name>.out.safetensors.
+One process for all cases, because importing torch takes seconds. A case that fails writes
+DIR/<name>.error with the traceback and the others still run."""
+import json
+import os
+import sys
+import traceback
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import safetensors_io  # noqa: E402
+import operators  # noqa: E402
+
+
+def operator_case(case, t):
+    """A, Aᵀ, A⁺ (and the network A⁺) and the gradient in x of Σ w·A x + Σ v·A⁺(A x)."""
+    op = operators.create(case['family'], case['options'])
+    x, y, w, v = t['x'], t['y'], t['w'], t['v']
+    out = {'forward': op.A(x), 'adjoint': op.At(y), 'pinv': op.pinv(y)}
+    if case.get('networkPinv'):
+        out['networkPinv'] = op.network_pinv(y)
+    xg = x.clone().requires_grad_(True)
+    loss = (w * op.A(xg)).sum() + (v * op.pinv(op.A(xg))).sum()
+    out['gradX'], = torch.autograd.grad(loss, xg)
+    return out
+
+
+KINDS = {'operator': operator_case}
+
+
+def main(folder):
+    torch.set_num_threads(1)
+    with open(os.path.join(folder, 'cases.json')) as f:
+        cases = json.load(f)
+    for case in cases:
+        stem = os.path.join(folder, case['name'])
+        try:
+            tensors = safetensors_io.load(stem + '.in.safetensors')
+            out = KINDS[case['kind']](case, tensors)
+            safetensors_io.save(stem + '.out.safetensors', {k: v.detach() for k, v in out.items()})
+        except Exception:
+            with open(stem + '.error', 'w') as f:
+                f.write(traceback.format_exc())
+
+
+if __name__ == '__main__':
+    main(sys.argv[1])
