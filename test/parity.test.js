@@ -87,7 +87,43 @@ function operatorCase([family, extra], i) {
   };
 }
 
-const CASES = [...OPERATORS.map(operatorCase)];
+// Samplers on the exact denoiser of Gaussian data N(μ, s²I), with the noise both sides draw written out:
+// draw i is gaussianNoise keyed by seed·100003 + i, as lib/samplers/common.ts defines it.
+const SAMPLE_SHAPE = [2, 1, 8, 8];
+const SAMPLERS = [
+  ['heun', { steps: 8 }],
+  ['heun', { steps: 6, churn: 3 }],
+  ['ddnm', { steps: 10, family: 'inpainting', operator: { keep: 0.4 } }],
+  ['ddnm', { steps: 10, family: 'blockCS', operator: { ratio: 0.25, blockSize: 4 }, mixing: 'ddim', eta: 0.5 }],
+  ['ddnm', { steps: 10, family: 'superResolution', operator: { factor: 2, noiseStd: 0.2 }, mixing: 'invfussion' }],
+];
+
+function samplerCase([sampler, { family, operator, ...options }], i) {
+  const seed = 3;
+  const operatorOptions = family && { imageShape: SAMPLE_SHAPE.slice(1), batch: SAMPLE_SHAPE[0], seed: 7, ...operator };
+  return {
+    name: `sampler-${i}`,
+    label: `${sampler} ${JSON.stringify({ family, ...operator, ...options })}`,
+    spec: { kind: sampler, family, options: operatorOptions, ...options },
+    inputs() {
+      const mu = inv.rand(SAMPLE_SHAPE, { seed: 11, dtype: DTYPE }).mul(2).sub(1);
+      const dataStd = inv.tensor([0.5], [1], { dtype: DTYPE });
+      const tensors = { mu, dataStd };
+      for (let k = 0; k <= options.steps; k++) tensors[`noise${k}`] = inv.gaussianNoise(SAMPLE_SHAPE, { seed: seed * 100003 + k });
+      const A = family && inv.operators.create(family, operatorOptions);
+      if (A) tensors.y = A.measure(inv.rand(SAMPLE_SHAPE, { seed: 12, dtype: DTYPE }).mul(2).sub(1), { seed: 13 });
+      return { tensors, state: A };
+    },
+    outputs(A, { mu, y }) {
+      const s2 = 0.25;
+      const denoiser = { denoise: (x, sigma) => x.sub(mu).mul(s2 / (s2 + sigma * sigma)).add(mu) };
+      const run = inv.samplers[sampler];
+      return { images: run(denoiser, { ...options, seed, ...(A ? { operator: A, y } : { shape: SAMPLE_SHAPE }) }).images };
+    },
+  };
+}
+
+const CASES = [...OPERATORS.map(operatorCase), ...SAMPLERS.map(samplerCase)];
 
 // ---- run the reference once for every case ----
 const missing = torchMissing();

@@ -12,6 +12,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import safetensors_io  # noqa: E402
 import operators  # noqa: E402
+import samplers  # noqa: E402
 
 
 def operator_case(case, t):
@@ -27,7 +28,24 @@ def operator_case(case, t):
     return out
 
 
-KINDS = {'operator': operator_case}
+def gaussian_denoiser(t):
+    """The exact denoiser of data N(μ, s²I): D(x; σ) = μ + s²/(s² + σ²)·(x − μ)."""
+    mu, s2 = t['mu'], t['dataStd'].item() ** 2
+    return lambda x, sigma: mu + s2 / (s2 + sigma ** 2) * (x - mu)
+
+
+def sampler_case(case, t):
+    D = gaussian_denoiser(t)
+    noise = [t[f'noise{i}'] for i in range(case['steps'] + 1)]
+    sigmas = samplers.edm_sigmas(case['steps'])
+    if case['kind'] == 'heun':
+        return {'images': samplers.heun(D, noise, sigmas, case.get('churn', 0.0))}
+    A = operators.create(case['family'], case['options'])
+    images = samplers.ddnm(D, noise, sigmas, A, t['y'], case['options'].get('noiseStd', 0.0), case.get('eta', 0.85), case.get('mixing', 'ddnm'))
+    return {'images': images}
+
+
+KINDS = {'operator': operator_case, 'heun': sampler_case, 'ddnm': sampler_case}
 
 
 def main(folder):
