@@ -123,7 +123,67 @@ function samplerCase([sampler, { family, operator, ...options }], i) {
   };
 }
 
-const CASES = [...OPERATORS.map(operatorCase), ...SAMPLERS.map(samplerCase)];
+// IDM: one training step (loss, gradients in every weight and in y) of a tiny model whose weights are all
+// moved off their initial values (several start at zero), reversible and with stored activations; and the
+// shipped blockCS-10% checkpoint as it is. In float32 a gradient is compared relative to the step's largest
+// one: the reversible backward rebuilds activations by dividing by the coupling weights, which leaves each
+// side ~2e-3 off float64 on the smallest gradients (a coupling logit's sum over a whole feature map), in
+// different directions. In float64 every weight's gradient is compared on its own, to 1e-9.
+const TINY_IDM = { channels: 8, groups: 4, heads: 2, multipliers: [1, 2], blocks: 2, attention: [true, true], steps: 2 };
+const IDMS = [
+  ['tiny', TINY_IDM, true, 'blockCS', { ratio: 0.25, blockSize: 8 }, 'float32'],
+  ['tiny', TINY_IDM, false, 'blockCS', { ratio: 0.25, blockSize: 8 }, 'float32'],
+  ['tiny', TINY_IDM, true, 'mri', { acceleration: 4 }, 'float32'],
+  ['tiny', TINY_IDM, true, 'inpainting', { keep: 0.5 }, 'float64'],
+  ['tiny', TINY_IDM, false, 'inpainting', { keep: 0.5 }, 'float64'],
+  ['shipped idm-cs10', null, true, 'blockCS', { ratio: 0.1 }, 'float32'],
+];
+
+const largestGradient = (expected) => Math.max(...Object.entries(expected).filter(([k]) => k.startsWith('grad')).map(([, g]) => g.abs().max().item()));
+
+function idmCase([which, config, reversible, family, operator, dtype], i) {
+  const options = { imageShape: [1, 16, 16], batch: 2, seed: 3, ...operator };
+  let modelOptions;
+  return {
+    name: `idm-${i}`,
+    label: `IDM ${which} (${reversible ? 'reversible' : 'stored activations'}, ${dtype}) on ${family} ${JSON.stringify(operator)}`,
+    // float32 reversible: each side's rebuilt activations carry their own rounding into the weight gradients
+    // (6e-6 to 1.2e-5 of the largest one between runs and thread counts), so 5e-5 there.
+    tolerance: (group) => (dtype === 'float64' ? 1e-9 : reversible && group === 'weight gradients' ? 5e-5 : 1e-5),
+    group: `idm ${dtype}`,
+    get spec() {
+      return { kind: 'idm', family, options, model: { ...modelOptions, reversible } };
+    },
+    // float64: a floor for the few weights whose gradient is zero in exact arithmetic (an injector bias that a
+    // GroupNorm removes), where both sides hold rounding.
+    floor: (key, expected) => (key.startsWith('grad') ? (dtype === 'float64' ? 1e-6 : 1) * largestGradient(expected) : 1e-6),
+    inputs() {
+      const model = (config ? new inv.models.IDM({ ...config, reversible }) : inv.models.IDM.pretrained(10)).to({ dtype });
+      if (config) {
+        const moved = model.namedParameters().map(([name, p], k) => [name, p.add(inv.randn(p.shape, { seed: 100 + k, dtype: p.dtype }).mul(0.05))]);
+        model.loadStateDict(moved);
+      }
+      modelOptions = model.options;
+      const A = inv.operators.create(family, options);
+      const x = inv.rand([2, 1, 16, 16], { seed: 1, dtype }).mul(2).sub(1);
+      const tensors = { x, y: A.forward(x) };
+      for (const [name, p] of model.namedParameters()) tensors[`p.${name}`] = p.detach();
+      return { tensors, state: { model, A } };
+    },
+    outputs({ model, A }, { x, y }) {
+      for (const p of model.parameters()) p.zeroGrad();
+      const yy = y.detach().requiresGrad_(true);
+      const out = model.reconstruct(A, yy);
+      const loss = out.sub(x).square().mean().add(out.sub(x).abs().mean());
+      loss.backward();
+      const result = { out, loss: loss.reshape([1]), gradY: yy.grad };
+      for (const [name, p] of model.namedParameters()) if (p.grad) result[`grad.${name}`] = p.grad;
+      return result;
+    },
+  };
+}
+
+const CASES = [...OPERATORS.map(operatorCase), ...SAMPLERS.map(samplerCase), ...IDMS.map(idmCase)];
 
 // ---- run the reference once for every case ----
 const missing = torchMissing();
@@ -161,18 +221,25 @@ if (missing) {
       inv.scope(() => {
         const expected = inv.loadSafetensors(`${stem}.out.safetensors`).tensors;
         const actual = c.outputs(state, tensors);
+        // One check per output; a model's weight gradients are one check, naming the worst weight.
+        const groups = new Map();
         for (const [key, want] of Object.entries(expected)) {
+          const group = key.startsWith('grad.') ? 'weight gradients' : key;
           const got = actual[key];
-          if (!got) {
-            t.fail(`${key}: invdiff computed no such output`);
-            continue;
-          }
-          t.deepEqual(got.shape, want.shape, `${key}: shape [${want.shape}]`);
-          const e = worstRelative(got, want.to({ dtype: got.dtype }));
-          const tol = c.tolerance?.[key] ?? 1e-5;
-          const known = c.known?.[key];
-          if (!known) worst[c.spec.kind] = Math.max(worst[c.spec.kind] ?? 0, e);
-          t.ok(e <= tol, `${key}: max |invdiff − reference| / max |reference| = ${e.toExponential(2)} <= ${tol}`, known ? { todo: known } : {});
+          const e = !got || got.shape.join() !== want.shape.join() ? Infinity : worstRelative(got, want.to({ dtype: got.dtype }), c.floor?.(key, expected));
+          const g = groups.get(group) ?? { e: -1, key, count: 0 };
+          g.count++;
+          if (e > g.e) Object.assign(g, { e, key, why: got ? `shape [${got.shape}] vs [${want.shape}]` : 'invdiff computed no such output' });
+          groups.set(group, g);
+        }
+        for (const [group, { e, key, count, why }] of groups) {
+          const tol = c.tolerance?.(group) ?? 1e-5;
+          const known = c.known?.[group];
+          const kind = c.group ?? c.spec.kind;
+          if (!known) worst[kind] = Math.max(worst[kind] ?? 0, e);
+          const where = count > 1 ? ` (${count} tensors, worst ${key})` : '';
+          const message = e === Infinity ? `${key}: ${why}` : `${group}: max |invdiff − reference| / max |reference| = ${e.toExponential(2)} <= ${tol}${where}`;
+          t.ok(e <= tol, message, known ? { todo: known } : {});
         }
       });
       t.end();
@@ -181,7 +248,8 @@ if (missing) {
 
   test('parity: the largest differences', (t) => {
     for (const [kind, e] of Object.entries(worst)) t.comment(`${kind}: ${e.toExponential(2)}`);
-    fs.rmSync(dir, { recursive: true, force: true });
+    if (!process.env.PARITY_KEEP) fs.rmSync(dir, { recursive: true, force: true });
+    else t.comment(`kept ${dir}`);
     t.end();
   });
 }

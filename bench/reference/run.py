@@ -13,6 +13,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import safetensors_io  # noqa: E402
 import operators  # noqa: E402
 import samplers  # noqa: E402
+import idm  # noqa: E402
 
 
 def operator_case(case, t):
@@ -45,7 +46,22 @@ def sampler_case(case, t):
     return {'images': images}
 
 
-KINDS = {'operator': operator_case, 'heun': sampler_case, 'ddnm': sampler_case}
+def idm_case(case, t):
+    """One training step's loss, ‖x̂ − x‖² mean plus ‖x̂ − x‖₁ mean, and its gradients in every weight and in y."""
+    weights = {k[2:]: v.clone().requires_grad_(True) for k, v in t.items() if k.startswith('p.')}
+    model = idm.IDM(weights, case['model'], case['model'].get('reversible', True))
+    A = operators.create(case['family'], case['options'])
+    y = t['y'].clone().requires_grad_(True)
+    out = model.reconstruct(A, y)
+    loss = (out - t['x']).square().mean() + (out - t['x']).abs().mean()
+    names = list(weights)
+    grads = torch.autograd.grad(loss, [weights[n] for n in names] + [y], allow_unused=True)
+    result = {'out': out, 'loss': loss.reshape(1), 'gradY': grads[-1]}
+    result.update({f'grad.{n}': g for n, g in zip(names, grads[:-1]) if g is not None})
+    return result
+
+
+KINDS = {'idm': idm_case, 'operator': operator_case, 'heun': sampler_case, 'ddnm': sampler_case}
 
 
 def main(folder):
