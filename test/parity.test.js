@@ -54,7 +54,9 @@ const OPERATORS = [
   ['ct', { views: 24, imageShape: [1, 16, 16] }],
   ['ct', { views: 24, imageShape: [1, 16, 16], pinv: 'cg' }],
 ];
-const NETWORK_PINV = new Set(['blur', 'stridedBlur']);
+// The A⁺ a network layer applies (InvFussion's Feature Degradation layer): the closed form, which families
+// whose A⁺ is conjugate gradients do not have.
+const hasNetworkPinv = (family, options) => options.pinv !== 'cg' && options.downsample !== 'bicubic';
 // Autograd through CT's conjugate gradients differentiates the truncated iteration, not A⁺: with the
 // default cgTolerance 1e-10 the forward matches the dense A⁺ to 2e-7 while ⟨∂(u·A⁺y)/∂y, z⟩ is off by 18%.
 const KNOWN = { 'ct {"views":24,"imageShape":[1,16,16],"pinv":"cg"}': { gradX: 'the gradient through pinv: cg is that of the stopped iteration, not of A⁺' } };
@@ -66,7 +68,7 @@ function operatorCase([family, extra], i) {
     name: `operator-${i}`,
     label,
     known: KNOWN[label],
-    spec: { kind: 'operator', family, options, networkPinv: NETWORK_PINV.has(family) },
+    spec: { kind: 'operator', family, options, networkPinv: hasNetworkPinv(family, options) },
     inputs() {
       const A = inv.operators.create(family, options);
       const n = options.batch;
@@ -78,7 +80,7 @@ function operatorCase([family, extra], i) {
     },
     outputs(A, { x, y, w, v }) {
       const out = { forward: A.forward(x), adjoint: A.adjoint(y), pinv: A.pinv(y) };
-      if (NETWORK_PINV.has(family)) out.networkPinv = A.networkPinv(y);
+      if (hasNetworkPinv(family, options)) out.networkPinv = A.networkPinv(y);
       const xg = x.detach().requiresGrad_(true);
       w.mul(A.forward(xg)).sum().add(v.mul(A.pinv(A.forward(xg))).sum()).backward();
       out.gradX = xg.grad;

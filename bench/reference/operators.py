@@ -47,10 +47,10 @@ class Linear:
     def __init__(self, shape, batch):
         self.shape, self.batch = list(shape), batch
 
-    def dense(self, dtype=torch.float64):
-        """A as a batch × M × D matrix, column j = A e_j."""
+    def dense(self):
+        """A as a batch × M × D float64 matrix, column j = A e_j."""
         d = math.prod(self.shape)
-        basis = torch.eye(d, dtype=dtype).reshape(d, *self.shape)
+        basis = torch.eye(d, dtype=torch.float64).reshape(d, *self.shape)
         cols = [self.A(basis.unsqueeze(0).expand(self.batch, *basis.shape)[:, j]) for j in range(d)]
         return torch.stack([c.flatten(1) for c in cols], -1)
 
