@@ -2,7 +2,8 @@
 // Parity with independent PyTorch code (bench/reference/, run by Debian's python3-torch): the same inputs,
 // weights and noise give the same outputs and gradients. Every case writes its inputs as safetensors, one
 // Python process computes all of them, and each test compares invdiff's numbers with the reference's.
-// Skipped, with the reason printed, where /usr/bin/python3 cannot import torch.
+// Skipped, with the reason printed, where /usr/bin/python3 cannot import torch. PARITY_KEEP=1 keeps the
+// folder of inputs and outputs (its path is printed) to rerun bench/reference/run.py on it.
 const test = require('tape');
 const { spawnSync } = require('child_process');
 const fs = require('fs');
