@@ -3,6 +3,7 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <c10/util/irange.h>
+#include <torch/csrc/autograd/custom_function.h>
 
 #include <stdexcept>
 
@@ -59,34 +60,68 @@ at::Tensor expandTo(const at::Tensor& v, const at::Tensor& t) {
 
 }  // namespace
 
-at::Tensor Operator::pinvByCG(const at::Tensor& y) const {
-  const at::Tensor x0 = cgStart(y);
-  at::Tensor r = y.to(at::kDouble);
+at::Tensor Operator::cgls(const at::Tensor& y, bool adjointSystem) const {
+  at::NoGradGuard noGrad;
+  // M is A, or Aᵀ for the adjoint system; Mt its adjoint.
+  const auto M = [&](const at::Tensor& v) { return adjointSystem ? applyAt(v) : applyA(v); };
+  const auto Mt = [&](const at::Tensor& v) { return adjointSystem ? applyA(v) : applyAt(v); };
+  const at::Tensor b = y.to(at::kDouble);
+  const at::Tensor x0 = adjointSystem ? at::Tensor() : cgStart(y);
+  at::Tensor r = b;
   at::Tensor x;
   if (x0.defined()) {
     x = x0.to(at::kDouble);
-    r = r - applyA(x);
+    r = r - M(x);
   }
-  at::Tensor s = applyAt(r);
+  at::Tensor s = Mt(r);
   if (!x.defined()) x = at::zeros_like(s);
   at::Tensor p = s.clone();
   at::Tensor gamma = dotPerElement(s, s);
-  // Relative to ‖Aᵀy‖, whatever the start.
-  const at::Tensor aty = dotPerElement(applyAt(y.to(at::kDouble)), applyAt(y.to(at::kDouble)));
-  const at::Tensor stop = aty * (cgTolerance_ * cgTolerance_);
+  // Relative to ‖Mᵀb‖, whatever the start.
+  const at::Tensor mtb = x0.defined() ? Mt(b) : s;
+  const at::Tensor stop = dotPerElement(mtb, mtb) * (cgTolerance_ * cgTolerance_);
   for (int64_t k = 0; k < cgIterations_ && !(gamma <= stop).all().item<bool>(); ++k) {
-    const at::Tensor q = applyA(p);
+    const at::Tensor q = M(p);
     const at::Tensor qq = dotPerElement(q, q);
     const at::Tensor alpha = at::where(qq > 0, gamma / qq.clamp_min(1e-300), at::zeros_like(qq));
     x = x + expandTo(alpha, x) * p;
     r = r - expandTo(alpha, q) * q;
-    s = applyAt(r);
+    s = Mt(r);
     const at::Tensor next = dotPerElement(s, s);
     const at::Tensor beta = at::where(gamma > 0, next / gamma.clamp_min(1e-300), at::zeros_like(gamma));
     p = s + expandTo(beta, p) * p;
     gamma = next;
   }
   return x.to(y.scalar_type());
+}
+
+namespace {
+
+// Keeps the operator alive in the graph for as long as the backward may run.
+struct OperatorHolder : torch::CustomClassHolder {
+  explicit OperatorHolder(std::shared_ptr<const Operator> o) : op(std::move(o)) {}
+  std::shared_ptr<const Operator> op;
+};
+
+}  // namespace
+
+struct PinvByCGFunction : torch::autograd::Function<PinvByCGFunction> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& y, std::shared_ptr<const Operator> op) {
+    ctx->saved_data["op"] = c10::IValue::make_capsule(c10::make_intrusive<OperatorHolder>(op));
+    return op->cgls(y, false);
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
+    const auto holder = c10::static_intrusive_pointer_cast<OperatorHolder>(ctx->saved_data["op"].toCapsule());
+    if (!grads[0].defined()) return {at::Tensor(), at::Tensor()};
+    return {holder->op->cgls(grads[0], true), at::Tensor()};
+  }
+};
+
+at::Tensor Operator::pinvByCG(const at::Tensor& y) const {
+  if (!at::GradMode::is_enabled() || !y.requires_grad()) return cgls(y, false);
+  std::shared_ptr<const Operator> self = weak_from_this().lock();
+  if (!self) throw std::logic_error(setup_.family + ": an operator not made by make_shared cannot give the gradient of A⁺ by CG");
+  return PinvByCGFunction::apply(y, self);
 }
 
 namespace {

@@ -38,7 +38,10 @@ struct Setup {
 // 2^28 values: 2 GiB of float64 parameters, or that many steps of a setup loop.
 inline constexpr int64_t kMaxWork = int64_t(1) << 28;
 
-class Operator {
+struct PinvByCGFunction;
+
+// Shared ownership (every family is made by make_shared) lets a backward of A⁺ by CG outlive the caller's handle.
+class Operator : public std::enable_shared_from_this<Operator> {
  public:
   explicit Operator(Setup setup);
   virtual ~Operator() = default;
@@ -82,6 +85,7 @@ class Operator {
 
   // A⁺ y as the minimum-norm least-squares solution, by conjugate gradients on the normal equations
   // (CGLS from x = 0, in float64), to options cgTolerance (relative residual of Aᵀ(y − A x)) and cgIterations.
+  // Its gradient is that of A⁺, (A⁺)ᵀ g = (Aᵀ)⁺ g by a second CGLS, not that of the stopped iteration.
   at::Tensor pinvByCG(const at::Tensor& y) const;
   // Where CG starts: zero by default, or a family's fast approximation, which must lie in the range of Aᵀ
   // for CG to still reach the minimum-norm solution.
@@ -105,6 +109,10 @@ class Operator {
   double cgTolerance_;
 
  private:
+  friend struct PinvByCGFunction;
+  // CGLS for the minimum-norm least-squares solution of A x = y (adjointSystem: of Aᵀ v = y), no graph.
+  at::Tensor cgls(const at::Tensor& y, bool adjointSystem) const;
+
   mutable std::mutex castLock_;
   mutable std::map<std::tuple<const void*, at::ScalarType, std::string>, at::Tensor> casts_;
   at::Tensor checkedImage(const at::Tensor& x, const char* what, bool& stacked) const;
