@@ -54,6 +54,8 @@ const FROM_PRIOR = (() => {
 const CASES = [
   ...[['float64', 1e-8], ['float32', 1e-4]].flatMap(([dtype, tol]) => (dtype === 'float64' ? FAMILIES : FAMILIES.slice(0, 1)).map((f) => ['', TINY, dtype, tol, f])),
   ['from a prior, ', FROM_PRIOR, 'float64', 1e-8, FAMILIES[0]],
+  // Steps that keep their graph from forward (the default keeps 1): none, and all three.
+  ...[0, 3].map((keepSteps) => [`keepSteps ${keepSteps}, `, { ...TINY, keepSteps }, 'float64', 1e-8, FAMILIES[0]]),
 ];
 
 for (const [label, config, dtype, tol, [family, opts]] of CASES) {
@@ -197,12 +199,13 @@ test('IDM.fromStableDiffusion maps SD-1.5 diffusers names onto the paper preset 
   t.end();
 });
 
-test('IDM with dropout in training mode: the reversible backward replays the masks, so gradients still agree', (t) => {
+for (const keepSteps of [0, 1, 3])
+test(`IDM with dropout in training mode (keepSteps ${keepSteps}): the reversible backward replays the masks, so gradients still agree`, (t) => {
   inv.scope(() => {
     const A = inv.operators.create('inpainting', { imageShape: [1, 16, 16], batch: 2, seed: 3, keep: 0.5 });
     const x = inv.rand([2, 1, 16, 16], { seed: 1, dtype: 'float64' });
     const y = A.forward(x);
-    const models = [true, false].map((reversible) => new inv.models.IDM({ ...TINY, dropout: 0.2, reversible }).to({ dtype: 'float64' }).train());
+    const models = [true, false].map((reversible) => new inv.models.IDM({ ...TINY, dropout: 0.2, reversible, keepSteps }).to({ dtype: 'float64' }).train());
     const state = perturbed(models[0], 300);
     const runs = models.map((m) => {
       m.loadStateDict(state);

@@ -35,6 +35,12 @@ export interface IDMOptions {
   duplicateBottleneck?: boolean;
   /** false: the same network and parameters with stored activations (the reference for tests and benchmarks). */
   reversible?: boolean;
+  /**
+   * Training with `reversible`: how many of the chain's last steps keep their U-Net's graph from forward, so
+   * backward does not run them again (0 to steps, default 1). Each costs the tensors between the U-Net's
+   * reversible sequences and checkpoints, flat in depth; results do not change.
+   */
+  keepSteps?: number;
   /** 'small' (the defaults, sized for a CPU) or 'paper': §1.4's pruned SD-1.5 U-Net shapes. Explicit options override it. */
   preset?: 'small' | 'paper';
   /**
@@ -47,8 +53,8 @@ export interface IDMOptions {
 }
 
 /** What {@link IDM.fromPrior} leaves to the caller: the architecture comes from the prior. */
-export type IDMFromPriorOptions = Pick<IDMOptions, 'steps' | 'reversible' | 'dropout' | 'attentionChunk'>;
-const FROM_PRIOR_OPTIONS = ['steps', 'reversible', 'dropout', 'attentionChunk'];
+export type IDMFromPriorOptions = Pick<IDMOptions, 'steps' | 'reversible' | 'keepSteps' | 'dropout' | 'attentionChunk'>;
+const FROM_PRIOR_OPTIONS = ['steps', 'reversible', 'keepSteps', 'dropout', 'attentionChunk'];
 
 const PAPER: IDMOptions = {
   channels: 320,

@@ -1,5 +1,6 @@
 #include "core/nn/reversible.h"
 
+#include <algorithm>
 #include <cmath>
 #include <mutex>
 #include <stdexcept>
@@ -66,19 +67,6 @@ struct Differentiable {
 
 at::Tensor orZeros(const at::Tensor& g, const at::Tensor& like) { return g.defined() ? g : at::zeros_like(like); }
 
-// The couplings applied in order; with `rng`, the generator state before each layer's body is recorded.
-std::pair<at::Tensor, at::Tensor> couple(const std::vector<Coupling>& layers, at::Tensor a, at::Tensor b, const std::vector<at::Tensor>& sides,
-                                         std::vector<at::Tensor>* rng) {
-  for (const auto& layer : layers) {
-    if (rng) rng->push_back(captureRng());
-    const at::Tensor v = couplingWeight(layer.vLogit);
-    at::Tensor next = (1 - v) * layer.body(a, sides) + v * b;
-    b = a;
-    a = next;
-  }
-  return {a, b};
-}
-
 // Held by the autograd graph: what backward needs besides the saved tensors.
 struct SequenceState : torch::CustomClassHolder {
   std::vector<Coupling> layers;
@@ -86,14 +74,47 @@ struct SequenceState : torch::CustomClassHolder {
   std::vector<bool> needsGrad;  // per Function input: x1, x2, sides..., params...
   size_t sides = 0;
   bool preserveRng = false;
+  size_t keepLast = 0;
   std::vector<at::Tensor> rng;  // the generator state before each layer's body
+  // For the kept layers (the last keepLast): the body's input as a leaf, its output with its graph, and
+  // the side inputs as the leaves those graphs read.
+  std::vector<at::Tensor> keptInputs, keptBodies, keptSides;
 };
+
+// The couplings applied in order; with `rng`, the generator state before each layer's body is recorded;
+// with `state`, its last keepLast layers keep their bodies' graphs there.
+std::pair<at::Tensor, at::Tensor> couple(const std::vector<Coupling>& layers, at::Tensor a, at::Tensor b, const std::vector<at::Tensor>& sides,
+                                         std::vector<at::Tensor>* rng, SequenceState* state = nullptr) {
+  const size_t firstKept = state ? layers.size() - std::min(state->keepLast, layers.size()) : layers.size();
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const Coupling& layer = layers[i];
+    if (rng) rng->push_back(captureRng());
+    const at::Tensor v = couplingWeight(layer.vLogit);
+    at::Tensor body;
+    if (i >= firstKept) {
+      c10::AutoGradMode enable(true);
+      if (state->keptSides.empty())
+        for (size_t s = 0; s < sides.size(); ++s) state->keptSides.push_back(sides[s].detach().requires_grad_(state->needsGrad[2 + s]));
+      const at::Tensor input = a.detach().requires_grad_(true);
+      const at::Tensor kept = layer.body(input, state->keptSides);
+      state->keptInputs.push_back(input);
+      state->keptBodies.push_back(kept);
+      body = kept.detach();
+    } else {
+      body = layer.body(a, sides);
+    }
+    at::Tensor next = (1 - v) * body + v * b;
+    b = a;
+    a = next;
+  }
+  return {a, b};
+}
 
 struct SequenceFunction : torch::autograd::Function<SequenceFunction> {
   static variable_list forward(AutogradContext* ctx, c10::intrusive_ptr<SequenceState> state, at::TensorList inputs) {
     for (const auto& t : inputs) state->needsGrad.push_back(t.requires_grad());
     const std::vector<at::Tensor> sides(inputs.begin() + 2, inputs.begin() + 2 + state->sides);
-    auto [a, b] = couple(state->layers, inputs[0], inputs[1], sides, state->preserveRng ? &state->rng : nullptr);
+    auto [a, b] = couple(state->layers, inputs[0], inputs[1], sides, state->preserveRng ? &state->rng : nullptr, state.get());
     // An output that is an input (a single layer's y₂ = x₁) must be a tensor of its own for autograd.
     if (b.is_same(inputs[0])) b = b.clone();
     std::vector<at::Tensor> saved{a, b};
@@ -111,19 +132,22 @@ struct SequenceFunction : torch::autograd::Function<SequenceFunction> {
     variable_list out(2 + state->sides + state->params.size() + 1);  // slot 0: the state argument
     c10::AutoGradMode enable(true);
     RngRestorer keep(state->preserveRng);
+    const size_t firstKept = state->layers.size() - state->keptBodies.size();
     for (size_t i = state->layers.size(); i-- > 0;) {
       const Coupling& layer = state->layers[i];
-      const at::Tensor x1 = y2.detach().requires_grad_(true);
+      const bool kept = i >= firstKept;
+      // A kept layer's input is exact; the others are rebuilt from the outputs.
+      const at::Tensor x1 = kept ? state->keptInputs[i - firstKept] : y2.detach().requires_grad_(true);
       Differentiable wrt;
       std::vector<at::Tensor> sides;
       for (size_t s = 0; s < state->sides; ++s) {
-        sides.push_back(saved[2 + s].detach().requires_grad_(state->needsGrad[2 + s]));
+        sides.push_back(kept ? state->keptSides[s] : saved[2 + s].detach().requires_grad_(state->needsGrad[2 + s]));
         if (state->needsGrad[2 + s]) wrt.add(sides.back(), 3 + s);
       }
       for (size_t p = 0; p < state->params.size(); ++p)
         if (state->params[p].requires_grad()) wrt.add(state->params[p], 3 + state->sides + p);
-      if (state->preserveRng) restoreRng(state->rng[i]);
-      const at::Tensor body = layer.body(x1, sides);
+      if (state->preserveRng && !kept) restoreRng(state->rng[i]);
+      const at::Tensor body = kept ? state->keptBodies[i - firstKept] : layer.body(x1, sides);
       const at::Tensor v = couplingWeight(layer.vLogit);
       const at::Tensor x2 = ((y1 - (1 - v) * body) / v).detach();
       const at::Tensor y = (1 - v) * body + v * x2;
@@ -131,6 +155,7 @@ struct SequenceFunction : torch::autograd::Function<SequenceFunction> {
       inputs.insert(inputs.end(), wrt.tensors.begin(), wrt.tensors.end());
       const variable_list g = torch::autograd::grad({y}, inputs, {dy1}, /*retain_graph=*/false, /*create_graph=*/false, /*allow_unused=*/true);
       wrt.accumulate(g, 1, out);
+      if (kept) state->keptBodies[i - firstKept] = at::Tensor();  // its graph is spent
       const at::Tensor dx1 = g[0].defined() ? g[0] + dy2 : dy2;
       dy2 = v.detach() * dy1;
       dy1 = dx1;
@@ -203,6 +228,7 @@ std::pair<at::Tensor, at::Tensor> runCouplings(const std::vector<Coupling>& laye
   state->params = params;
   state->sides = sides.size();
   state->preserveRng = options.preserveRng;
+  state->keepLast = options.keepLast;
   std::vector<at::Tensor> inputs{x1, x2};
   inputs.insert(inputs.end(), sides.begin(), sides.end());
   inputs.insert(inputs.end(), params.begin(), params.end());

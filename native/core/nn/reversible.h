@@ -30,6 +30,10 @@ double couplingLogit(double v);
 struct SequenceOptions {
   bool reversible = true;  // false: ordinary autograd with stored activations (the reference)
   bool preserveRng = false;  // recomputation sees each body's forward RNG state (dropout)
+  // The last keepLast layers keep the graph their body builds in forward, so backward differentiates it
+  // instead of running the body again: faster by those bodies' forward, at the memory their graphs hold (for
+  // a body that is itself reversible inside, the tensors between its sequences and checkpoints).
+  size_t keepLast = 0;
 };
 
 // (x₁, x₂) → ((1 − v)·body(x₁) + v·x₂, x₁) layer after layer. `params` lists every tensor the bodies read

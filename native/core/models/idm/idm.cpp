@@ -75,7 +75,7 @@ at::Tensor Idm::reconstruct(std::shared_ptr<const operators::Operator> op, const
                      logits_[config_.steps - t]});
   const bool rng = is_training() && config_.dropout > 0;
   at::Tensor a, b;
-  std::tie(a, b) = runCouplings(chain, start, inputScale_ * start, {measured}, parameters(), {config_.reversible, rng});
+  std::tie(a, b) = runCouplings(chain, start, inputScale_ * start, {measured}, parameters(), {config_.reversible, rng, static_cast<size_t>(config_.keepSteps)});
   return a + outputMerge_ * b;
 }
 

@@ -90,6 +90,7 @@ UNetConfig UNetConfig::from(const Options& o) {
   c.blockSkips = skips == "block";
   c.duplicateBottleneck = o.flag(k, "duplicateBottleneck", false);
   c.reversible = o.flag(k, "reversible", true);
+  c.keepSteps = o.integer(k, "keepSteps", 1);
   const std::string parameterization = o.string(k, "parameterization", "eps");
   if (parameterization != "eps" && parameterization != "edm")
     throw std::invalid_argument("idm: option 'parameterization' must be 'eps' or 'edm', got '" + parameterization + "'");
@@ -113,6 +114,8 @@ UNetConfig UNetConfig::from(const Options& o) {
   if (c.attention.size() != c.multipliers.size())
     throw std::invalid_argument("idm: option 'attention' needs one 0/1 flag per level (" + std::to_string(c.multipliers.size()) + ")");
   if (!(c.dropout >= 0 && c.dropout < 1)) throw std::invalid_argument("idm: option 'dropout' must lie in [0, 1)");
+  if (c.keepSteps < 0 || c.keepSteps > c.steps)
+    throw std::invalid_argument("idm: option 'keepSteps' must lie in [0, steps] = [0, " + std::to_string(c.steps) + "], got " + std::to_string(c.keepSteps));
   if (!(c.sigmaData > 0 && std::isfinite(c.sigmaData))) throw std::invalid_argument("idm: option 'sigmaData' must be a positive number");
   if (c.edm && c.channels % 2) throw std::invalid_argument("idm: with parameterization 'edm', option 'channels' must be even (half the noise embedding is cosines)");
   return c;

@@ -36,6 +36,9 @@ struct UNetConfig {
   bool blockSkips = false;          // SD's skip per block (memory grows with depth) instead of one per level
   bool duplicateBottleneck = false; // SD's up path expects twice the bottleneck width (§1.4)
   bool reversible = true;           // false: stored activations, same parameters and results
+  // Training: the last keepSteps steps of the chain keep their U-Net's graph from forward (with reversible
+  // blocks, only the tensors between its sequences and checkpoints), so backward does not run them again.
+  int64_t keepSteps = 1;
   // 'eps': the network outputs ε (as SD's). 'edm': it is an EDM denoiser F with the prior's noise embedding and
   // preconditioning (σ_data), and ε follows from D(x; σ) at the step's σ = √((1 − ᾱ)/ᾱ).
   bool edm = false;
