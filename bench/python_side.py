@@ -74,6 +74,18 @@ def prepare(line):
         n = keys['n']
         a, b = torch.randn(n, n), torch.randn(n, n)
         return lambda: a @ b
+    if kind == 'mlp':
+        sizes = model['sizes']
+        layers = [m for a, b in zip(sizes, sizes[1:]) for m in (torch.nn.Linear(a, b), torch.nn.ReLU())][:-1]
+        net = torch.nn.Sequential(*layers)
+        opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+        x, y = torch.randn(keys['batch'], sizes[0]), torch.randn(keys['batch'], sizes[-1])
+
+        def step():
+            opt.zero_grad()
+            torch.nn.functional.mse_loss(net(x), y).backward()
+            opt.step()
+        return step
     if kind == 'operator':
         A = make_operator(keys, op_options)
         x = torch.randn(keys['batch'], *keys['shape'])

@@ -28,6 +28,19 @@ function prepare(w, tmp) {
       const [a, b] = keep(inv.randn([w.keys.n, w.keys.n], { seed: 1 }), inv.randn([w.keys.n, w.keys.n], { seed: 2 }));
       return { call: () => inv.scope(() => { a.matmul(b); }), owned: [a, b] };
     }
+    case 'mlp': {
+      inv.manualSeed(0);
+      const net = inv.nn.mlp(w.model);
+      const opt = new inv.optim.Adam(net.parameters(), { lr: 1e-3 });
+      const sizes = w.model.sizes;
+      const [x, y] = keep(inv.randn([w.keys.batch, sizes[0]], { seed: 1 }), inv.randn([w.keys.batch, sizes[sizes.length - 1]], { seed: 2 }));
+      const call = () => inv.scope(() => {
+        opt.zeroGrad();
+        inv.mseLoss(net.call(x), y).backward();
+        opt.step();
+      });
+      return { call, owned: [net, opt, x, y] };
+    }
     case 'operator': {
       const A = makeOperator(w);
       const [x] = keep(inv.randn(images(w), { seed: 1 }));

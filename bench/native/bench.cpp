@@ -134,6 +134,18 @@ std::function<void()> prepare(const Workload& w) {
     auto a = at::randn({n, n}), b = at::randn({n, n});
     return [a, b] { at::matmul(a, b); };
   }
+  if (w.kind == "mlp") {  // one Adam step on the mean squared error
+    auto net = invdiff::createModule("mlp", w.model);
+    const auto sizes = w.model.lists.at("sizes");
+    const auto batch = static_cast<int64_t>(w.number("batch"));
+    auto x = at::randn({batch, sizes.front()}), y = at::randn({batch, sizes.back()});
+    auto opt = std::make_shared<torch::optim::Adam>(net->parameters(), torch::optim::AdamOptions(1e-3));
+    return [net, x, y, opt] {
+      opt->zero_grad();
+      (net->forward({x})[0] - y).pow(2).mean().backward();
+      opt->step();
+    };
+  }
   if (w.kind == "operator") {
     auto A = makeOperator(w);
     auto x = at::randn(imagesShape(w));
@@ -247,7 +259,7 @@ std::pair<double, int64_t> round(const Current& c) {
   return {ms, invdiff::memory::cpu().peakBytes - before};
 }
 
-std::string quoted(const std::string& s) {
+std::string jsonString(const std::string& s) {
   std::string out = "\"";
   for (char ch : s) {
     if (ch == '"' || ch == '\\') out += '\\';
@@ -275,7 +287,7 @@ int main(int argc, char** argv) {
   invdiff::memory::install();
   const char* threads = std::getenv("INVDIFF_NUM_THREADS");
   invdiff::backend::setNumThreads(threads ? std::atoi(threads) : 1);
-  if (serve) std::printf("{\"torch\":%s,\"threads\":%d}\n", quoted(TORCH_VERSION).c_str(), invdiff::backend::info().threads);
+  if (serve) std::printf("{\"torch\":%s,\"threads\":%d}\n", jsonString(TORCH_VERSION).c_str(), invdiff::backend::info().threads);
   std::fflush(stdout);
   Current current;
   for (std::string line; std::getline(std::cin, line);) {
@@ -294,12 +306,12 @@ int main(int argc, char** argv) {
           peak = std::max(peak, p);
         }
         std::sort(times.begin(), times.end());
-        std::printf("{\"workload\":%s,\"medianMs\":%.6g,\"minMs\":%.6g,\"maxMs\":%.6g,\"rounds\":%d,\"peakBytes\":%lld}\n", quoted(line).c_str(),
+        std::printf("{\"workload\":%s,\"medianMs\":%.6g,\"minMs\":%.6g,\"maxMs\":%.6g,\"rounds\":%d,\"peakBytes\":%lld}\n", jsonString(line).c_str(),
                     times[times.size() / 2], times.front(), times.back(), rounds, static_cast<long long>(peak));
       }
     } catch (const std::exception& e) {
       current = Current{};
-      std::printf("{\"workload\":%s,\"error\":%s}\n", quoted(line).c_str(), quoted(e.what()).c_str());
+      std::printf("{\"workload\":%s,\"error\":%s}\n", jsonString(line).c_str(), jsonString(e.what()).c_str());
     }
     std::fflush(stdout);
   }
