@@ -19,3 +19,15 @@ test('lineChartSvg draws each series; writeLineChart writes a PNG of the asked s
   t.ok(image.min().item() < 0, 'and has dark strokes on the white ground');
   fs.rmSync(path.dirname(file), { recursive: true });
 });
+
+test('barChartSvg draws a bar per finite value and the reference rule; writeBarChart writes a PNG', async (t) => {
+  const svg = inv.io.barChartSvg(['a', 'b <c>'], [{ name: 'TS/native', values: [1.1, NaN] }, { name: 'TS/Python', values: [0.9, 1.2] }], { reference: 1 });
+  t.equal((svg.match(/<rect [^>]*fill="#/g) || []).length, 3, 'three bars: the NaN draws none');
+  t.ok(svg.includes('b &#60;c&#62;'), 'labels are escaped');
+  t.throws(() => inv.io.barChartSvg(['a'], [{ name: 'x', values: [NaN] }]), /no values/);
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'plot-')), 'bars.png');
+  await inv.io.writeBarChart(file, ['a', 'b'], [{ name: 'r', values: [0.5, 2] }], { width: 500 });
+  const image = await inv.io.readImage(file, { mode: 'gray' });
+  t.equal(image.shape[3], 500, 'the PNG decodes at the asked width');
+  fs.rmSync(path.dirname(file), { recursive: true });
+});

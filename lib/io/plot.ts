@@ -1,4 +1,5 @@
-// Line charts of training curves (loss, validation PSNR) as PNG: drawn as SVG here, rasterised by sharp.
+// Charts as PNG: line charts of training curves (loss, validation PSNR) and bar charts of ratios (the
+// benchmark report's); drawn as SVG here, rasterised by sharp.
 import * as fs from 'fs';
 import sharp from 'sharp';
 import { escapeMarkup as escape } from './markup';
@@ -61,6 +62,51 @@ export function lineChartSvg(series: Series[], opts: { title?: string; xLabel?: 
 
 /** Writes the chart as a PNG file. */
 export async function writeLineChart(file: string, series: Series[], opts: Parameters<typeof lineChartSvg>[1] = {}): Promise<void> {
-  const png = await sharp(Buffer.from(lineChartSvg(series, opts))).png().toBuffer();
-  await fs.promises.writeFile(file, png);
+  await writePng(file, lineChartSvg(series, opts));
+}
+
+export interface Bars {
+  name: string;
+  /** One value per label; NaN draws no bar. */
+  values: number[];
+}
+
+/** Horizontal bars, one row per label and one bar per series in it, with a rule at `reference` (e.g. a ratio of 1). */
+export function barChartSvg(labels: string[], bars: Bars[], opts: { title?: string; xLabel?: string; reference?: number; width?: number } = {}): string {
+  const finite = bars.flatMap((b) => b.values).filter(Number.isFinite);
+  if (!labels.length || !finite.length) throw new RangeError('barChart: no values to plot');
+  const bar = 7;
+  const row = bar * bars.length + 6;
+  const W = opts.width ?? 860;
+  const m = { l: 380, r: 24, t: 48, b: 44 };
+  const H = m.t + m.b + row * labels.length;
+  const hi = Math.max(...finite, opts.reference ?? 0) * 1.05;
+  const sx = (v: number) => m.l + (v / hi) * (W - m.l - m.r);
+  const parts: string[] = [`<rect width="${W}" height="${H}" fill="white"/>`];
+  for (const t of ticks(0, hi)) {
+    parts.push(`<line x1="${sx(t)}" x2="${sx(t)}" y1="${m.t}" y2="${H - m.b}" stroke="#ddd"/>`);
+    parts.push(`<text x="${sx(t)}" y="${H - m.b + 16}" text-anchor="middle">${t}</text>`);
+  }
+  labels.forEach((label, i) => {
+    const y = m.t + i * row;
+    parts.push(`<text x="${m.l - 6}" y="${y + row / 2 + 4}" text-anchor="end">${escape(label)}</text>`);
+    bars.forEach((b, j) => {
+      const v = b.values[i];
+      if (Number.isFinite(v)) parts.push(`<rect x="${m.l}" y="${y + 3 + j * bar}" width="${(sx(v) - m.l).toFixed(1)}" height="${bar - 1}" fill="${COLOURS[j % COLOURS.length]}"/>`);
+    });
+  });
+  if (opts.reference !== undefined) parts.push(`<line x1="${sx(opts.reference)}" x2="${sx(opts.reference)}" y1="${m.t}" y2="${H - m.b}" stroke="black"/>`);
+  bars.forEach((b, j) => parts.push(`<text x="${m.l + j * 160}" y="${m.t - 10}" fill="${COLOURS[j % COLOURS.length]}">${escape(b.name)}</text>`));
+  if (opts.title) parts.push(`<text x="${W / 2}" y="16" text-anchor="middle" font-weight="bold">${escape(opts.title)}</text>`);
+  if (opts.xLabel) parts.push(`<text x="${(m.l + W - m.r) / 2}" y="${H - 8}" text-anchor="middle">${escape(opts.xLabel)}</text>`);
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">${parts.join('')}</svg>`;
+}
+
+/** Writes the bar chart as a PNG file. */
+export async function writeBarChart(file: string, labels: string[], bars: Bars[], opts: Parameters<typeof barChartSvg>[2] = {}): Promise<void> {
+  await writePng(file, barChartSvg(labels, bars, opts));
+}
+
+async function writePng(file: string, svg: string): Promise<void> {
+  await fs.promises.writeFile(file, await sharp(Buffer.from(svg)).png().toBuffer());
 }
