@@ -12,6 +12,7 @@
 #include <torch/csrc/autograd/grad_mode.h>
 
 #include "binding/conversion.h"
+#include "core/failure.h"
 #include "core/memory.h"
 
 namespace invdiff::binding {
@@ -28,6 +29,7 @@ void reportExternalMemory(napi_env env) {
   if (napi_adjust_external_memory(env, now - reportedToV8, &total) == napi_ok) reportedToV8 = now;
 }
 
+// LibTorch's checks and invdiff's invalid_argument: some argument was wrong, so say which.
 std::string explained(const OpSpec& spec, const Args& a, const std::string& message) {
   const std::string which = faultyArguments(spec, a, message);
   return callSignature(spec, a) + ": " + (which.empty() ? "" : which + ": ") + message;
@@ -42,8 +44,14 @@ std::string runCatching(F&& f, const OpSpec& spec, const Args& a) {
     return explained(spec, a, cleanTorchMessage(err.what_without_backtrace()));
   } catch (const std::bad_alloc&) {
     return callSignature(spec, a) + ": out of memory";
+  } catch (const std::invalid_argument& err) {
+    return explained(spec, a, err.what());
+  } catch (const std::logic_error& err) {
+    return callSignature(spec, a) + ": " + err.what();  // a call out of order (no process group yet), not an argument
+  } catch (const RunFailure& err) {
+    return callSignature(spec, a) + ": " + err.what();
   } catch (const std::exception& err) {
-    return explained(spec, a, cleanTorchMessage(err.what()));
+    return explained(spec, a, cleanTorchMessage(err.what()));  // LibTorch throws runtime_error for some checks (reshape's)
   }
 }
 

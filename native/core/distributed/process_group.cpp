@@ -1,4 +1,5 @@
 #include "core/distributed/process_group.h"
+#include "core/failure.h"
 
 #include <cstdlib>
 #include <stdexcept>
@@ -78,7 +79,7 @@ ProcessGroup::ProcessGroup(const GroupOptions& o) : options_(o) {
     so.timeout = o.timeout;
     store_ = c10::make_intrusive<c10d::TCPStore>(o.masterAddr, so);
   } catch (const std::exception& e) {
-    throw std::runtime_error("distributed (" + where(o) + "): " +
+    throw RunFailure("distributed (" + where(o) + "): " +
                              (o.rank == 0 ? "could not host the rendezvous at " + master + " or not every rank joined within " + std::to_string(o.timeout.count()) + " ms"
                                           : "no rendezvous with the master at " + master + " within " + std::to_string(o.timeout.count()) + " ms") +
                              ": " + messageOf(e));
@@ -92,7 +93,7 @@ ProcessGroup::ProcessGroup(const GroupOptions& o) : options_(o) {
 #endif
     heartbeat_ = std::make_unique<Heartbeat>(store_, o.rank, o.worldSize);
   } catch (const std::exception& e) {
-    throw std::runtime_error("distributed (" + where(o) + "): connecting the ranks through " + master + " failed: " + messageOf(e));
+    throw RunFailure("distributed (" + where(o) + "): connecting the ranks through " + master + " failed: " + messageOf(e));
   }
 }
 
@@ -100,7 +101,7 @@ ProcessGroup::~ProcessGroup() = default;
 
 uint64_t ProcessGroup::submit(const std::string& what, std::function<void()> job) {
   return queue_.submit([this, what, job = std::move(job)] {
-    if (!failure_.empty()) throw std::runtime_error("distributed (" + where(options_) + "): " + what + " not run: the group failed earlier: " + failure_);
+    if (!failure_.empty()) throw RunFailure("distributed (" + where(options_) + "): " + what + " not run: the group failed earlier: " + failure_);
     try {
       at::NoGradGuard noGrad;  // in-place writes into parameters and their gradients
       job();
@@ -108,7 +109,7 @@ uint64_t ProcessGroup::submit(const std::string& what, std::function<void()> job
       throw;  // a bad argument breaks nothing
     } catch (const std::exception& e) {
       failure_ = describeFailure(what, messageOf(e));
-      throw std::runtime_error("distributed (" + where(options_) + "): " + failure_);
+      throw RunFailure("distributed (" + where(options_) + "): " + failure_);
     }
   });
 }
@@ -148,7 +149,7 @@ c10::intrusive_ptr<c10d::Work> ProcessGroup::startBroadcast(at::Tensor& t, int64
 }
 
 void ProcessGroup::finish(const c10::intrusive_ptr<c10d::Work>& work) {
-  if (!work->wait(options_.timeout)) throw std::runtime_error("Timed out after " + std::to_string(options_.timeout.count()) + " ms");
+  if (!work->wait(options_.timeout)) throw RunFailure("Timed out after " + std::to_string(options_.timeout.count()) + " ms");
 }
 
 uint64_t ProcessGroup::allReduce(at::Tensor t, ReduceOp op) {
