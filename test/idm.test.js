@@ -54,7 +54,7 @@ const FROM_PRIOR = (() => {
 const CASES = [
   ...[['float64', 1e-8], ['float32', 1e-4]].flatMap(([dtype, tol]) => (dtype === 'float64' ? FAMILIES : FAMILIES.slice(0, 1)).map((f) => ['', TINY, dtype, tol, f])),
   ['from a prior, ', FROM_PRIOR, 'float64', 1e-8, FAMILIES[0]],
-  // Steps that keep their graph from forward (the default keeps 1): none, and all three.
+  // Steps that keep their graph from forward (the default keeps 2): none, and all three.
   ...[0, 3].map((keepSteps) => [`keepSteps ${keepSteps}, `, { ...TINY, keepSteps }, 'float64', 1e-8, FAMILIES[0]]),
 ];
 

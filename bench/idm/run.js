@@ -62,6 +62,58 @@ for (const [blocks, steps] of configs) {
 }
 }
 
+// keepSteps at T = 3: the reversible step's time against the stored-activation one, the variants taking
+// turns in one process (seven rounds, the median ratio and its range), and activation memory in fresh
+// processes with the parameters' gradients (a copy the sequences' backward holds, which grows with depth)
+// and without them (parameters frozen, the gradient still flowing to y through every layer).
+const keepChild = `
+const inv = require(${JSON.stringify(root)});
+inv.setNumThreads(1);
+const [blocks, mode, keep] = process.argv.slice(1);
+const A = inv.operators.create('blockCS', { imageShape: [1, 64, 64], batch: 4, seed: 3, ratio: 0.1 });
+const x = inv.keep(inv.rand([4, 1, 64, 64], { seed: 1 }));
+const config = (o) => ({ channels: 16, heads: 2, multipliers: [1, 2], attention: [false, true], blocks: Number(blocks), steps: 3, ...o });
+const loss = (m, y) => m.reconstruct(A, y).sub(x).abs().mean();
+if (mode === 'time') {
+  const y = inv.keep(A.forward(x));
+  const variants = [{ reversible: false }, ...[0, 1, 2, 3].map((keepSteps) => ({ keepSteps }))];
+  const models = variants.map((o) => { inv.manualSeed(0); return new inv.models.IDM(config(o)); });
+  const step = (m) => inv.scope(() => loss(m, y).backward());
+  models.forEach(step);
+  const times = models.map(() => []);
+  for (let r = 0; r < 7; r++) models.forEach((m, i) => { const t0 = process.hrtime.bigint(); step(m); times[i].push(Number(process.hrtime.bigint() - t0) / 1e6); });
+  process.stdout.write(JSON.stringify(times));
+} else {
+  const model = new inv.models.IDM(config({ keepSteps: Number(keep) }));
+  const frozen = mode === 'frozen';
+  if (frozen) for (const p of model.parameters()) p.requiresGrad = false;
+  const y = inv.keep(A.forward(x).requiresGrad_(frozen));
+  const step = () => inv.scope(() => loss(model, y).backward());
+  step();
+  global.gc();
+  const before = inv.memory().bytes;
+  inv.resetPeakMemory();
+  step();
+  process.stdout.write(String(inv.memory().peakBytes - before));
+}
+`;
+const keepRun = (...args) => JSON.parse(execFileSync(process.execPath, ['--expose-gc', '-e', keepChild, ...args.map(String)], { encoding: 'utf8' }));
+const median = (a) => a.slice().sort((p, q) => p - q)[a.length >> 1];
+
+if (!skipMemory) {
+  console.log('\n## keepSteps: reversible training step at T = 3 against stored activations (1 thread; memory with / without parameter gradients)\n');
+  console.log('| blocks/level | keepSteps | time ratio (median, range) | activation MiB with parameter gradients | without |');
+  console.log('|---|---|---|---|---|');
+  for (const blocks of quick ? [2] : [2, 4, 16]) {
+    const times = keepRun(blocks, 'time', 0);
+    for (let keep = 0; keep <= 3; keep++) {
+      const ratios = times[keep + 1].map((t, r) => t / times[0][r]);
+      const memory = ['grads', 'frozen'].map((mode) => mib(keepRun(blocks, mode, keep)));
+      console.log(`| ${blocks} | ${keep}${keep === 2 ? ' (default)' : ''} | ${median(ratios).toFixed(2)}× (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}) | ${memory[0]} | ${memory[1]} |`);
+    }
+  }
+}
+
 // The paper's Set11 PSNR (Table 2 of IDM: IDM and DDNM on SD-1.5), and its 90% inpainting figures where it gives them.
 const PAPER = { 10: 32.92, 30: 38.85, 50: 42.48 };
 const set11Dir = path.resolve(root, '..', 'shared', 'data', 'Set11');

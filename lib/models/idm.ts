@@ -37,8 +37,8 @@ export interface IDMOptions {
   reversible?: boolean;
   /**
    * Training with `reversible`: how many of the chain's last steps keep their U-Net's graph from forward, so
-   * backward does not run them again (0 to steps, default 1). Each costs the tensors between the U-Net's
-   * reversible sequences and checkpoints, flat in depth; results do not change.
+   * backward does not run them again (0 to steps, default 2, or steps when fewer). Each costs the tensors
+   * between the U-Net's reversible sequences and checkpoints, flat in depth; results do not change.
    */
   keepSteps?: number;
   /** 'small' (the defaults, sized for a CPU) or 'paper': §1.4's pruned SD-1.5 U-Net shapes. Explicit options override it. */

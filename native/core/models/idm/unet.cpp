@@ -1,5 +1,6 @@
 #include "core/models/idm/unet.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -90,7 +91,7 @@ UNetConfig UNetConfig::from(const Options& o) {
   c.blockSkips = skips == "block";
   c.duplicateBottleneck = o.flag(k, "duplicateBottleneck", false);
   c.reversible = o.flag(k, "reversible", true);
-  c.keepSteps = o.integer(k, "keepSteps", 1);
+  c.keepSteps = o.integer(k, "keepSteps", std::min<int64_t>(2, c.steps));
   const std::string parameterization = o.string(k, "parameterization", "eps");
   if (parameterization != "eps" && parameterization != "edm")
     throw std::invalid_argument("idm: option 'parameterization' must be 'eps' or 'edm', got '" + parameterization + "'");

@@ -38,7 +38,8 @@ struct UNetConfig {
   bool reversible = true;           // false: stored activations, same parameters and results
   // Training: the last keepSteps steps of the chain keep their U-Net's graph from forward (with reversible
   // blocks, only the tensors between its sequences and checkpoints), so backward does not run them again.
-  int64_t keepSteps = 1;
+  // Two cut a T = 3 step from 1.74× to 1.42× the stored-activation time for +16% memory (README, IDM).
+  int64_t keepSteps = 2;
   // 'eps': the network outputs ε (as SD's). 'edm': it is an EDM denoiser F with the prior's noise embedding and
   // preconditioning (σ_data), and ε follows from D(x; σ) at the step's σ = √((1 − ᾱ)/ᾱ).
   bool edm = false;
