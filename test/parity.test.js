@@ -280,6 +280,9 @@ if (missing) {
           if (e > g.e) Object.assign(g, { e, key, why: got ? `shape [${got.shape}] vs [${want.shape}]` : 'invdiff computed no such output' });
           groups.set(group, g);
         }
+        // And the other way: a gradient only invdiff computes would be a weight the reference never reads.
+        const unmatched = Object.keys(actual).filter((key) => !(key in expected));
+        t.deepEqual(unmatched, [], 'the reference computes every output invdiff does');
         for (const [group, { e, key, count, why }] of groups) {
           const tol = c.tolerance?.(group) ?? 1e-5;
           const kind = c.group ?? c.spec.kind;
