@@ -13,9 +13,11 @@ import time
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'reference'))
+import edm_unet  # noqa: E402
 import idm  # noqa: E402
 import operators  # noqa: E402
 import safetensors_io  # noqa: E402
+import samplers  # noqa: E402
 
 
 def value(text):
@@ -51,10 +53,13 @@ def make_operator(keys, op_options):
     c, h, w = keys['shape']
     op = operators.create(keys['family'], {'imageShape': [c, h, w], 'batch': keys['batch'], 'seed': 1, **op_options})
     # The reference's A⁺ for these is a dense pseudo-inverse per call (fine for parity on tiny images);
-    # invdiff's is Aᵀ on full rows (blockCS) and a pseudo-inverse computed once (matrix): do the same.
-    if keys['family'] == 'blockCS':
-        assert op.d % op.n == 0, 'blockCS: the benchmark uses images of whole rows, where A⁺ = Aᵀ'
+    # invdiff's is Aᵀ on full rows (blockCS) and otherwise a closed form set up once: do the same, the
+    # pseudo-inverse computed once where the rows are not whole (--quick's 16² images under 32² blocks).
+    if keys['family'] == 'blockCS' and op.d % op.n == 0:
         op.pinv = op.At
+    elif keys['family'] == 'blockCS':
+        P = torch.linalg.pinv(op.dense()).float()
+        op.pinv = lambda y: (P @ y.flatten(1)[..., None]).reshape(y.shape[0], *op.shape)
     elif keys['family'] == 'matrix':
         P = torch.linalg.pinv(op.M).float()
         op.pinv = lambda y: torch.einsum('bdm,bm->bd', P, y).reshape(y.shape[0], *op.shape)
@@ -104,7 +109,20 @@ def prepare(line):
             (net.reconstruct(A, y) - x).abs().mean().backward()
             opt.step()
         return step
-    return None  # no PyTorch reference of the EDM U-Net or HDiT in bench/reference
+    if kind in ('prior', 'heun', 'ddnm'):
+        net = edm_unet.EdmUNet.load(keys['file'])
+        shape = (keys['batch'], *keys['shape'])
+        if kind == 'prior':
+            x = torch.randn(shape)
+            return torch.no_grad()(lambda: net.denoise(x, keys['sigma']))
+        sigmas = samplers.edm_sigmas(keys['steps'])
+        if kind == 'heun':  # without churn Heun reads only the starting draw
+            return torch.no_grad()(lambda: samplers.heun(net.denoise, [torch.randn(shape)], sigmas))
+        A = make_operator(keys, op_options)
+        y = A.A(torch.rand(shape))
+        # lib/samplers/ddnm.ts's defaults: noiseless y, η = 0.85, mixing 'ddnm'; a fresh draw per step
+        return torch.no_grad()(lambda: samplers.ddnm(net.denoise, [torch.randn(shape) for _ in sigmas], sigmas, A, y))
+    return None  # no PyTorch reference of HDiT in bench/reference
 
 
 def main(threads, target_ms):
@@ -121,7 +139,7 @@ def main(threads, target_ms):
                     call()
                     repeats = max(1, math.ceil(target_ms / max((time.perf_counter() - t0) * 1e3, 1e-6)))
             if call is None:
-                print(json.dumps({'skipped': 'no PyTorch reference of this model (bench/reference covers operators and IDM)'}), flush=True)
+                print(json.dumps({'skipped': 'no PyTorch reference of this model (bench/reference covers operators, IDM and the EDM U-Net)'}), flush=True)
                 continue
             t0 = time.perf_counter()
             for _ in range(repeats):

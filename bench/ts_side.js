@@ -13,10 +13,20 @@ function makeOperator(w) {
 
 const images = (w) => [w.keys.batch, ...w.keys.shape];
 const model = (w, Kind) => (w.file ? Kind.load(w.file) : new Kind(w.model));
+// The prior with its file: random weights (no shipped checkpoint, --quick) are saved for the other sides to
+// load, as the PyTorch reference cannot build its own.
+function prior(w, tmp) {
+  if (w.file) return { net: models.Unconditional.load(w.file), file: w.file };
+  inv.manualSeed(0);
+  const net = new models.Unconditional(w.model);
+  const file = path.join(tmp, 'unconditional.safetensors');
+  net.save(file);
+  return { net, file };
+}
 const inference = (f) => () => inv.noGrad(() => inv.scope(() => { f(); }));
 
 // { call, owned, file }: owned are disposed after the workload; file, where set, holds weights the other
-// sides load (IDM, whose PyTorch reference cannot build its own).
+// sides load (IDM and the prior, whose PyTorch references cannot build their own).
 function prepare(w, tmp) {
   const keep = (...ts) => ts.map(inv.keep);
   switch (w.kind) {
@@ -65,19 +75,19 @@ function prepare(w, tmp) {
       return { call, owned: [net, opt, A, x, y], file };
     }
     case 'prior': {
-      const net = model(w, models.Unconditional);
+      const { net, file } = prior(w, tmp);
       const [x] = keep(inv.randn(images(w), { seed: 1 }));
-      return { call: inference(() => net.denoise(x, w.keys.sigma)), owned: [net, x] };
+      return { call: inference(() => net.denoise(x, w.keys.sigma)), owned: [net, x], file };
     }
     case 'heun': {
-      const net = model(w, models.Unconditional);
-      return { call: inference(() => samplers.heun(net, { shape: images(w), steps: w.keys.steps })), owned: [net] };
+      const { net, file } = prior(w, tmp);
+      return { call: inference(() => samplers.heun(net, { shape: images(w), steps: w.keys.steps })), owned: [net], file };
     }
     case 'ddnm': {
-      const net = model(w, models.Unconditional);
+      const { net, file } = prior(w, tmp);
       const A = makeOperator(w);
       const [y] = keep(A.forward(inv.rand(images(w), { seed: 1 })));
-      return { call: inference(() => samplers.ddnm(net, { operator: A, y, steps: w.keys.steps })), owned: [net, A, y] };
+      return { call: inference(() => samplers.ddnm(net, { operator: A, y, steps: w.keys.steps })), owned: [net, A, y], file };
     }
     case 'invfussion': {
       const net = model(w, models.InvFussion);

@@ -91,6 +91,8 @@ const SAMPLE_SHAPE = [2, 1, 8, 8];
 const SAMPLERS = [
   ['heun', { steps: 8 }],
   ['heun', { steps: 6, churn: 3 }],
+  ['ddim', { steps: 8 }],
+  ['ddim', { steps: 8, eta: 0.5 }],
   ['ddnm', { steps: 10, family: 'inpainting', operator: { keep: 0.4 } }],
   ['ddnm', { steps: 10, family: 'blockCS', operator: { ratio: 0.25, blockSize: 4 }, mixing: 'ddim', eta: 0.5 }],
   ['ddnm', { steps: 10, family: 'superResolution', operator: { factor: 2, noiseStd: 0.2 }, mixing: 'invfussion' }],
@@ -121,30 +123,78 @@ function samplerCase([sampler, { family, operator, ...options }], i) {
   };
 }
 
-// IDM: one training step (loss, gradients in every weight and in y) of a tiny model whose weights are all
-// moved off their initial values (several start at zero), reversible and with stored activations; and the
-// shipped blockCS-10% checkpoint as it is. In float32 a gradient is compared relative to the step's largest
-// one: the reversible backward rebuilds activations by dividing by the coupling weights, which leaves each
-// side ~2e-3 off float64 on the smallest gradients (a coupling logit's sum over a whole feature map), in
-// different directions. In float64 every weight's gradient is compared on its own, to 1e-9.
+// The shipped EDM U-Net prior, which the reference loads from the same file (float16 there, float32 once
+// loaded, on both sides): D(x; σ) from small to large σ and with one σ per image, and a gradient in x.
+const PRIOR_FILE = path.join(__dirname, '..', 'models', 'unconditional.safetensors');
+const PRIOR_SIGMAS = [0.02, 1, 80];
+const priorCase = {
+  name: 'prior-0',
+  label: `Unconditional.pretrained() D(x; σ) at σ ∈ {${PRIOR_SIGMAS.join(', ')}} and one σ per image, ∂/∂x at σ = ${PRIOR_SIGMAS[1]}`,
+  spec: { kind: 'prior', file: PRIOR_FILE, sigmas: PRIOR_SIGMAS },
+  inputs() {
+    const shape = [2, 1, 16, 16];
+    const clean = inv.rand(shape, { seed: 1, dtype: DTYPE }).mul(2).sub(1);
+    const noisy = (sigma, seed) => clean.add(inv.randn(shape, { seed, dtype: DTYPE }).mul(sigma));
+    const tensors = { w: inv.randn(shape, { seed: 2, dtype: DTYPE }), perImageSigma: inv.tensor([0.3, 5], [2], { dtype: DTYPE }), noisyPerImage: noisy(2, 3) };
+    PRIOR_SIGMAS.forEach((sigma, i) => (tensors[`noisy${i}`] = noisy(sigma, 10 + i)));
+    return { tensors, state: inv.models.Unconditional.load(PRIOR_FILE) };
+  },
+  outputs(net, tensors) {
+    const out = {};
+    PRIOR_SIGMAS.forEach((sigma, i) => (out[`denoised${i}`] = net.denoise(tensors[`noisy${i}`], sigma)));
+    out.perImage = net.denoise(tensors.noisyPerImage, tensors.perImageSigma);
+    const mid = PRIOR_SIGMAS.length >> 1;
+    const xg = tensors[`noisy${mid}`].detach().requiresGrad_(true);
+    tensors.w.mul(net.denoise(xg, PRIOR_SIGMAS[mid])).sum().backward();
+    out.gradX = xg.grad;
+    return out;
+  },
+};
+
+// IDM: one training step (loss, gradients in every weight and in y) of tiny models whose weights are all
+// moved off their initial values (several start at zero), reversible and with stored activations: SD's
+// configuration (ε prediction, level skips) and what IDM.fromPrior builds from a small EDM U-Net (its noise
+// embedding and preconditioning, block skips, injectors that map before pixel-shuffling: 6 and 12 channels
+// do not pixel-shuffle to the image at 1/2 and 1/4); and the shipped blockCS-10% checkpoint as it is. In
+// float32 a gradient is compared relative to the step's largest one: the reversible backward rebuilds
+// activations by dividing by the coupling weights, which leaves each side ~2e-3 off float64 on the smallest
+// gradients (a coupling logit's sum over a whole feature map), in different directions. In float64 every
+// weight's gradient is compared on its own, to 1e-9.
 const TINY_IDM = { channels: 8, groups: 4, heads: 2, multipliers: [1, 2], blocks: 2, attention: [true, true], steps: 2 };
+const SMALL_PRIOR = { channels: 6, groups: 2, heads: 2, multipliers: [1, 2], blocks: 1, attention: [true, true] };
+const tiny = { label: 'tiny', moved: true, make: (reversible) => new inv.models.IDM({ ...TINY_IDM, reversible }) };
+const fromPrior = {
+  label: 'from a small prior',
+  moved: true,
+  make(reversible) {
+    const prior = new inv.models.Unconditional(SMALL_PRIOR);
+    try {
+      return inv.models.IDM.fromPrior(prior, { reversible });
+    } finally {
+      prior.dispose();
+    }
+  },
+};
+const shipped = { label: 'shipped idm-cs10', moved: false, make: () => inv.models.IDM.pretrained(10) };
+const CS = ['blockCS', { ratio: 0.25, blockSize: 8 }];
 const IDMS = [
-  ['tiny', TINY_IDM, true, 'blockCS', { ratio: 0.25, blockSize: 8 }, 'float32'],
-  ['tiny', TINY_IDM, false, 'blockCS', { ratio: 0.25, blockSize: 8 }, 'float32'],
-  ['tiny', TINY_IDM, true, 'mri', { acceleration: 4 }, 'float32'],
-  ['tiny', TINY_IDM, true, 'inpainting', { keep: 0.5 }, 'float64'],
-  ['tiny', TINY_IDM, false, 'inpainting', { keep: 0.5 }, 'float64'],
-  ['shipped idm-cs10', null, true, 'blockCS', { ratio: 0.1 }, 'float32'],
+  [tiny, true, ...CS, 'float32'],
+  [tiny, false, ...CS, 'float32'],
+  [tiny, true, 'mri', { acceleration: 4 }, 'float32'],
+  [tiny, true, 'inpainting', { keep: 0.5 }, 'float64'],
+  [tiny, false, 'inpainting', { keep: 0.5 }, 'float64'],
+  ...[true, false].flatMap((reversible) => ['float32', 'float64'].map((dtype) => [fromPrior, reversible, ...CS, dtype])),
+  [shipped, true, 'blockCS', { ratio: 0.1 }, 'float32'],
 ];
 
 const largestGradient = (expected) => Math.max(...Object.entries(expected).filter(([k]) => k.startsWith('grad')).map(([, g]) => g.abs().max().item()));
 
-function idmCase([which, config, reversible, family, operator, dtype], i) {
+function idmCase([which, reversible, family, operator, dtype], i) {
   const options = { imageShape: [1, 16, 16], batch: 2, seed: 3, ...operator };
   let modelOptions;
   return {
     name: `idm-${i}`,
-    label: `IDM ${which} (${reversible ? 'reversible' : 'stored activations'}, ${dtype}) on ${family} ${JSON.stringify(operator)}`,
+    label: `IDM ${which.label} (${reversible ? 'reversible' : 'stored activations'}, ${dtype}) on ${family} ${JSON.stringify(operator)}`,
     // float32 reversible: each side's rebuilt activations carry their own rounding into the weight gradients
     // (6e-6 to 1.2e-5 of the largest one between runs and thread counts), so 5e-5 there.
     tolerance: (group) => (dtype === 'float64' ? 1e-9 : reversible && group === 'weight gradients' ? 5e-5 : 1e-5),
@@ -156,8 +206,8 @@ function idmCase([which, config, reversible, family, operator, dtype], i) {
     // GroupNorm removes), where both sides hold rounding.
     floor: (key, expected) => (key.startsWith('grad') ? (dtype === 'float64' ? 1e-6 : 1) * largestGradient(expected) : 1e-6),
     inputs() {
-      const model = (config ? new inv.models.IDM({ ...config, reversible }) : inv.models.IDM.pretrained(10)).to({ dtype });
-      if (config) {
+      const model = which.make(reversible).to({ dtype });
+      if (which.moved) {
         const moved = model.namedParameters().map(([name, p], k) => [name, p.add(inv.randn(p.shape, { seed: 100 + k, dtype: p.dtype }).mul(0.05))]);
         model.loadStateDict(moved);
       }
@@ -181,7 +231,7 @@ function idmCase([which, config, reversible, family, operator, dtype], i) {
   };
 }
 
-const CASES = [...OPERATORS.map(operatorCase), ...SAMPLERS.map(samplerCase), ...IDMS.map(idmCase)];
+const CASES = [...OPERATORS.map(operatorCase), ...SAMPLERS.map(samplerCase), priorCase, ...IDMS.map(idmCase)];
 
 // ---- run the reference once for every case ----
 const missing = torchMissing();
@@ -230,6 +280,9 @@ if (missing) {
           if (e > g.e) Object.assign(g, { e, key, why: got ? `shape [${got.shape}] vs [${want.shape}]` : 'invdiff computed no such output' });
           groups.set(group, g);
         }
+        // And the other way: a gradient only invdiff computes would be a weight the reference never reads.
+        const unmatched = Object.keys(actual).filter((key) => !(key in expected));
+        t.deepEqual(unmatched, [], 'the reference computes every output invdiff does');
         for (const [group, { e, key, count, why }] of groups) {
           const tol = c.tolerance?.(group) ?? 1e-5;
           const kind = c.group ?? c.spec.kind;

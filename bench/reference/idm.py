@@ -3,15 +3,20 @@
 couplings, around a U-Net of reversible resnet / injector / attention couplings. Functional: the weights are
 a dict of tensors named as in an invdiff checkpoint (diffusers names where SD 1.5 has the layer).
 
+Two configurations: SD's (ε prediction, one skip per level, no noise embedding) and what IDM.fromPrior builds
+from an EDM prior (edm_unet.py): the prior's noise embedding fed each step's σ = √((1 − ᾱ)/ᾱ), EDM
+preconditioning, and SD's skip per block, as the prior's U-Net has them.
+
 A coupling maps (x₁, x₂) → ((1 − v)·F(x₁) + v·x₂, x₁) with v = 0.05 + 0.95·sigmoid(logit). The plain
 form keeps every activation for autograd; the reversible form is one autograd.Function per sequence that
 keeps only its outputs and rebuilds each input pair from the next in backward (x₁ = y₂,
 x₂ = (y₁ − (1 − v)·F(x₁))/v), as memory-saving reversible networks do (RevNet; memcnn).
 """
-import math
-
 import torch
 import torch.nn.functional as F
+
+from blocks import Blocks
+from edm_unet import precondition
 
 FLOOR = 0.05
 
@@ -62,59 +67,30 @@ class Reversible(torch.autograd.Function):
         return (None, None, ga, gb, *[next(it) if t.requires_grad else None for t in list(inputs[:ctx.n_sides]) + list(params)])
 
 
-class IDM:
+class IDM(Blocks):
     def __init__(self, weights, options, reversible):
-        self.P = weights
         o = options
+        super().__init__(weights, o.get('groups', 8), o.get('heads', 4))
         self.steps = o.get('steps', 3)
         self.mult = o.get('multipliers', [1, 2])
         self.channels = o.get('channels', 32)
         self.blocks = o.get('blocks', 2)
         levels = len(self.mult)
         self.attention = [bool(x) for x in o.get('attention', [0] * (levels - 1) + [1])]
-        self.heads = o.get('heads', 4)
-        self.groups = o.get('groups', 8)
         self.image_channels = o.get('imageChannels', 1)
+        self.block_skips = o.get('skips', 'level') == 'block'
+        self.edm = o.get('parameterization', 'eps') == 'edm'
+        self.sigma_data = o.get('sigmaData', 0.5)
         self.reversible = reversible
-        assert o.get('skips', 'level') == 'level' and o.get('parameterization', 'eps') == 'eps', 'the reference covers level skips and ε prediction'
+        assert not o.get('duplicateBottleneck', False), 'the reference does not cover duplicateBottleneck'
 
     def couple(self, layers, a, b, sides, prefix):
+        if not layers:
+            return a, b
         if not self.reversible:
             return couple_plain(layers, a, b, sides)
         params = [t for k, t in self.P.items() if k.startswith(prefix)]
         return Reversible.apply(layers, len(sides), a, b, *sides, *params)
-
-    # ---- layers ----
-    def conv(self, x, name, stride=1):
-        w = self.P[name + '.weight']
-        return F.conv2d(x, w, self.P[name + '.bias'], stride, w.shape[-1] // 2)
-
-    def norm(self, x, name, eps):
-        return F.group_norm(x, self.groups, self.P[name + '.weight'], self.P[name + '.bias'], eps)
-
-    def linear(self, x, name):
-        return F.linear(x, self.P[name + '.weight'], self.P.get(name + '.bias'))
-
-    def resnet(self, x, name):
-        h = self.conv(F.silu(self.norm(x, name + '.norm1', 1e-5)), name + '.conv1')
-        h = self.conv(F.silu(self.norm(h, name + '.norm2', 1e-5)), name + '.conv2')
-        skip = self.conv(x, name + '.conv_shortcut') if name + '.conv_shortcut.weight' in self.P else x
-        return skip + h
-
-    def transformer(self, x, name):
-        """SD's Transformer2D without cross-attention: self-attention and a GEGLU feed-forward on the tokens."""
-        n, c, h, w = x.shape
-        d = c // self.heads
-        t = self.conv(self.norm(x, name + '.norm', 1e-6), name + '.proj_in').flatten(2).transpose(1, 2)
-        blk = name + '.transformer_blocks.0'
-        u = F.layer_norm(t, (c,), self.P[blk + '.norm1.weight'], self.P[blk + '.norm1.bias'])
-        heads = lambda z: z.reshape(n, h * w, self.heads, d).transpose(1, 2)
-        q, k, v = (heads(self.linear(u, f'{blk}.attn1.to_{s}')) for s in 'qkv')
-        att = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(d), -1) @ v
-        t = t + self.linear(att.transpose(1, 2).reshape(n, h * w, c), blk + '.attn1.to_out.0')
-        value, gate = self.linear(F.layer_norm(t, (c,), self.P[blk + '.norm3.weight'], self.P[blk + '.norm3.bias']), blk + '.ff.net.0.proj').chunk(2, -1)
-        t = t + self.linear(value * F.gelu(gate), blk + '.ff.net.2')
-        return self.conv(t.transpose(1, 2).reshape(n, c, h, w), name + '.proj_out') + x
 
     def injector(self, f, name, step, op, aty, scale):
         """§1.5: features → an image z → [z, AᵀA z, Aᵀy] → features, added back; weights of step `step`."""
@@ -130,46 +106,69 @@ class IDM:
         return f + one(F.pixel_unshuffle(physics, scale), V) + c[None, :, None, None]
 
     # ---- the U-Net ----
-    def level_couplings(self, prefix, blocks, attention, step, op, scale):
-        """blocks: per block, the resnet index it runs (None for none); attention pieces follow each resnet."""
-        layers, n = [], 0
+    def level_couplings(self, prefix, blocks, emb, attention, step, op, scale):
+        """blocks: per block, (the resnet index it runs or None, the side its resnet concatenates or None);
+        emb: the side holding the noise embedding, or None. Attention pieces follow each resnet; the injectors
+        read the last side, Aᵀy. One list of couplings per block."""
+        out, n = [], 0
 
-        def add(body):
+        def add(layers, body):
             nonlocal n
             layers.append((body, self.P[f'{prefix}.coupling_logits.{n}']))
             n += 1
 
-        for j, r in enumerate(blocks):
+        for j, (r, skip) in enumerate(blocks):
+            layers = []
             if r is not None:
-                add(lambda x, sides, r=r: self.resnet(x, f'{prefix}.resnets.{r}'))
+                def resnet(x, sides, r=r, skip=skip):
+                    x = x if skip is None else torch.cat([x, sides[skip]], 1)
+                    return self.resnet(x, f'{prefix}.resnets.{r}', None if emb is None else sides[emb])
+                add(layers, resnet)
             if attention:
-                add(lambda x, sides, j=j: self.injector(x, f'{prefix}.injectors.{2 * j}', step, op, sides[-1], scale))
-                add(lambda x, sides, j=j: self.transformer(x, f'{prefix}.attentions.{j}'))
-                add(lambda x, sides, j=j: self.injector(x, f'{prefix}.injectors.{2 * j + 1}', step, op, sides[-1], scale))
-        return layers
+                add(layers, lambda x, sides, j=j: self.injector(x, f'{prefix}.injectors.{2 * j}', step, op, sides[-1], scale))
+                add(layers, lambda x, sides, j=j: self.transformer(x, f'{prefix}.attentions.{j}'))
+                add(layers, lambda x, sides, j=j: self.injector(x, f'{prefix}.injectors.{2 * j + 1}', step, op, sides[-1], scale))
+            out.append(layers)
+        return out
 
-    def unet(self, x, step, op, aty):
+    def unet(self, x, step, op, aty, c_noise=None):
+        """ε, or with the EDM parameterization F(x, c_noise). The embedding is a side input of every sequence."""
         levels = len(self.mult)
+        emb = None if c_noise is None else self.noise_embedding(c_noise, 'unet.time_embedding').expand(x.shape[0], -1)
+        embedded = [] if emb is None else [emb]
         h = self.conv(F.pixel_unshuffle(x, 2), 'unet.conv_in')
-        width, skips = self.channels, []
+        width, skips = self.channels, [h] if self.block_skips else []
         for l in range(levels):
             p, ch, scale = f'unet.down_blocks.{l}', self.channels * self.mult[l], 2 << l
             entry = width != ch  # the first resnet changes the width: not invertible, run before the couplings
             if entry:
-                h = self.resnet(h, p + '.resnets.0')
-            blocks = [None if (j == 0 and entry) else j for j in range(self.blocks)]
-            a, b = self.couple(self.level_couplings(p, blocks, self.attention[l], step, op, scale), h, self.P[p + '.stream_scale'] * h, [aty], p + '.')
-            h = a + self.P[p + '.skip_merge'][0] * b
-            skips.append(h)
+                h = self.resnet(h, p + '.resnets.0', emb)
+            blocks = [(None if (j == 0 and entry) else j, None) for j in range(self.blocks)]
+            layers = self.level_couplings(p, blocks, 0 if emb is not None else None, self.attention[l], step, op, scale)
+            a, b, merge = h, self.P[p + '.stream_scale'] * h, self.P[p + '.skip_merge']
+            if self.block_skips:  # one sequence per block, each leaving its merged stream as a skip
+                for j, block in enumerate(layers):
+                    a, b = self.couple(block, a, b, embedded + [aty], p + '.')
+                    h = a + merge[j] * b
+                    skips.append(h)
+            else:
+                a, b = self.couple(sum(layers, []), a, b, embedded + [aty], p + '.')
+                h = a + merge[0] * b
+                skips.append(h)
             width = ch
             if l + 1 < levels:
                 h = self.conv(h, p + '.downsamplers.0.conv', 2)
+                if self.block_skips:
+                    skips.append(h)
         for i in range(levels):
             l = levels - 1 - i
             p, scale = f'unet.up_blocks.{i}', 2 << l
-            h = self.resnet(torch.cat([h, skips.pop()], 1), p + '.resnets.0')
-            blocks = [None] + list(range(1, self.blocks + 1))
-            a, b = self.couple(self.level_couplings(p, blocks, self.attention[l], step, op, scale), h, self.P[p + '.stream_scale'] * h, [aty], p + '.')
+            h = self.resnet(torch.cat([h, skips.pop()], 1), p + '.resnets.0', emb)
+            block_skips = [skips.pop() for _ in range(self.blocks)] if self.block_skips else []
+            sides = block_skips + embedded + [aty]
+            blocks = [(None, None)] + [(j, j - 1 if self.block_skips else None) for j in range(1, self.blocks + 1)]
+            layers = self.level_couplings(p, blocks, len(block_skips) if emb is not None else None, self.attention[l], step, op, scale)
+            a, b = self.couple(sum(layers, []), h, self.P[p + '.stream_scale'] * h, sides, p + '.')
             h = a + self.P[p + '.skip_merge'][0] * b
             if l > 0:
                 h = self.conv(F.interpolate(h, scale_factor=2, mode='nearest'), p + '.upsamplers.0.conv')
@@ -181,14 +180,25 @@ class IDM:
         """ᾱ_1…ᾱ_T: the cumulative product of the learned α."""
         return torch.cumprod(self.P['alpha'].clamp(1e-4, 0.9999), 0)
 
+    def estimate(self, x, t, op, aty, abar):
+        """ε̂ and x̂₀ at step t. EDM: x_t = √ᾱ·(x₀ + σ·ε), so the denoiser sees x_t/√ᾱ at σ = √((1 − ᾱ)/ᾱ)."""
+        if not self.edm:
+            eps = self.unet(x, t, op, aty)
+            return eps, (x - torch.sqrt(1 - abar[t - 1]) * eps) / torch.sqrt(abar[t - 1])
+        scale = torch.sqrt(abar[t - 1])
+        sigma = torch.sqrt(1 - abar[t - 1]) / scale
+        c_skip, c_out, c_in, c_noise = precondition(sigma, self.sigma_data)
+        xs = x / scale
+        x0 = c_skip * xs + c_out * self.unet(xs * c_in, t, op, aty, c_noise)
+        return (xs - x0) / sigma, x0
+
     def reconstruct(self, op, y):
         # Bodies read weights and sides only, never a tensor computed outside them: a reversible backward
         # differentiates each body on its own, and would run such a tensor's backward once per body.
         def step(t):
             def body(x, sides):
                 y, abar = sides[0], self.abar()
-                eps = self.unet(x, t, op, op.At(y))
-                x0 = (x - torch.sqrt(1 - abar[t - 1]) * eps) / torch.sqrt(abar[t - 1])
+                eps, x0 = self.estimate(x, t, op, op.At(y), abar)
                 x0 = x0 - op.pinv(op.A(x0) - y)  # data consistency: the range of A from y, the null space from x̂₀
                 if t == 1:
                     return x0

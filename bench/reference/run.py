@@ -13,6 +13,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import safetensors_io  # noqa: E402
 import operators  # noqa: E402
 import samplers  # noqa: E402
+import edm_unet  # noqa: E402
 import idm  # noqa: E402
 
 
@@ -41,9 +42,24 @@ def sampler_case(case, t):
     sigmas = samplers.edm_sigmas(case['steps'])
     if case['kind'] == 'heun':
         return {'images': samplers.heun(D, noise, sigmas, case.get('churn', 0.0))}
+    if case['kind'] == 'ddim':
+        return {'images': samplers.ddim(D, noise, sigmas, case.get('eta', 0.0))}
     A = operators.create(case['family'], case['options'])
     images = samplers.ddnm(D, noise, sigmas, A, t['y'], case['options'].get('noiseStd', 0.0), case.get('eta', 0.85), case.get('mixing', 'ddnm'))
     return {'images': images}
+
+
+def prior_case(case, t):
+    """D(x; σ) of a checkpoint at each σ of the case and at one σ per image, and the gradient in x of Σ w·D(x; σ)
+    at the middle σ."""
+    net = edm_unet.EdmUNet.load(case['file'])
+    sigmas = case['sigmas']
+    out = {f'denoised{i}': net.denoise(t[f'noisy{i}'], s) for i, s in enumerate(sigmas)}
+    out['perImage'] = net.denoise(t['noisyPerImage'], t['perImageSigma'])
+    mid = len(sigmas) // 2
+    xg = t[f'noisy{mid}'].clone().requires_grad_(True)
+    out['gradX'], = torch.autograd.grad((t['w'] * net.denoise(xg, sigmas[mid])).sum(), xg)
+    return out
 
 
 def idm_case(case, t):
@@ -61,7 +77,7 @@ def idm_case(case, t):
     return result
 
 
-KINDS = {'idm': idm_case, 'operator': operator_case, 'heun': sampler_case, 'ddnm': sampler_case}
+KINDS = {'idm': idm_case, 'prior': prior_case, 'operator': operator_case, 'heun': sampler_case, 'ddim': sampler_case, 'ddnm': sampler_case}
 
 
 def main(folder):

@@ -1,6 +1,6 @@
 """safetensors files: an 8-byte little-endian header length, a JSON header naming each tensor's dtype,
 shape and byte range, then the raw little-endian bytes. Enough to read invdiff's checkpoints and write
-results back; metadata (and invdiff's checksum in it) is skipped on reading and not written."""
+results back; metadata is read on its own (metadata()) and not written."""
 import json
 import struct
 
@@ -11,11 +11,20 @@ DTYPES = {'F64': torch.float64, 'F32': torch.float32, 'F16': torch.float16, 'BF1
 NAMES = {v: k for k, v in DTYPES.items()}
 
 
-def load(path):
+def read(path):
     with open(path, 'rb') as f:
         data = f.read()
     (length,) = struct.unpack('<Q', data[:8])
-    header = json.loads(data[8:8 + length])
+    return json.loads(data[8:8 + length]), data, length
+
+
+def metadata(path):
+    """The file's string metadata (invdiff's kind, options and card)."""
+    return read(path)[0].get('__metadata__', {})
+
+
+def load(path):
+    header, data, length = read(path)
     body = memoryview(data)[8 + length:]
     tensors = {}
     for name, entry in header.items():

@@ -1,4 +1,4 @@
-"""EDM's Heun sampler (Karras et al. 2022, Algorithm 2) and DDNM (Wang et al. 2023, Algorithm 1; DDNM⁺ for
+"""EDM's Heun sampler (Karras et al. 2022, Algorithm 2), DDIM (Song et al. 2021, eq. 12) and DDNM (Wang et al. 2023, Algorithm 1; DDNM⁺ for
 noisy y, §3.3) on a denoiser D(x; σ), in the σ parameterisation x_σ = x₀ + σ·ε. The noise is given:
 noise[0] is the starting draw, noise[i + 1] the draw of step i."""
 import math
@@ -24,6 +24,18 @@ def heun(D, noise, t, churn=0.0):
             d_prime = (x_next - D(x_next, t[i + 1])) / t[i + 1]
             x_next = x + (t[i + 1] - t_hat) * (d_cur + d_prime) / 2
         x = x_next
+    return x
+
+
+def ddim(D, noise, t, eta=0.0):
+    """x_{i+1} = x̂₀ + √(σ_{i+1}² − c²)·ε̂ + c·z, ε̂ = (x_i − x̂₀)/σ_i, c = η·σ_{i+1}·√(1 − σ_{i+1}²/σ_i²):
+    eq. 12 with σ = √((1 − ᾱ)/ᾱ) and x scaled by 1/√ᾱ; η = 0 is deterministic, η = 1 ancestral."""
+    x = noise[0] * t[0]
+    for i in range(len(t) - 1):
+        s, nxt = t[i], t[i + 1]
+        x0 = D(x, s)
+        c = eta * nxt * math.sqrt(max(0.0, 1 - nxt ** 2 / s ** 2))
+        x = x0 + math.sqrt(max(0.0, nxt ** 2 - c ** 2)) * (x - x0) / s + c * noise[i + 1]
     return x
 
 
