@@ -220,12 +220,13 @@ test('a generated walk of the op schema and the public functions: every bad call
   console.log(`# summary api-walk: ${calls} bad calls tried, ${named} threw a JS Error naming the argument, ${calls - named} did not; ${rowsWalked} schema rows + ${hand.length} hand-written cases`);
 });
 
-test('a generated walk of wrong values: a tensor of another shape or dtype, a dimension out of range: each error names the argument', async (t) => {
+test('a generated walk of wrong values: a tensor of another shape or dtype, an empty one, a dimension out of range: each error names the argument', async (t) => {
   const before = inv.memory().tensors;
   const f = fixtures();
   const wrong = {
     shape: inv.keep(inv.randn([5, 7], { seed: 2 })),
     dtype: inv.keep(inv.randn([2, 3, 4, 4], { seed: 1, dtype: 'float64' })),
+    empty: inv.keep(inv.zeros([2, 0, 4, 4])),
   };
   const k = (x) => inv.keep(x);
   const int64 = (shape) => k(inv.zeros(shape, { dtype: 'int64' }));
@@ -282,7 +283,7 @@ test('a generated walk of wrong values: a tensor of another shape or dtype, a di
     const tensorNames = all.filter((a) => a.kind === 'T').map((a) => a.name);
     const cases = [];
     for (const a of all) {
-      if (a.kind === 'T') cases.push([a.name, 'shape', wrong.shape], [a.name, 'dtype', wrong.dtype]);
+      if (a.kind === 'T') cases.push([a.name, 'shape', wrong.shape], [a.name, 'dtype', wrong.dtype], [a.name, 'empty', wrong.empty]);
       if ((a.kind === 'I' || a.kind === 'Is') && /^dim|Dim/.test(a.name)) cases.push([a.name, 'dimension', a.kind === 'I' ? 9 : [9]]);
     }
     for (const [name, fault, value] of cases) {
@@ -295,13 +296,12 @@ test('a generated walk of wrong values: a tensor of another shape or dtype, a di
       if (!(r.error instanceof Error) || !blamed.some((n) => r.error.message.includes(`'${n}'`))) unnamed.push(`${row.name} (${fault} of '${name}'): ${r.error?.message ?? r.error}`);
     }
   }
-  wrong.shape.dispose();
-  wrong.dtype.dispose();
+  for (const w of Object.values(wrong)) w.dispose();
   for (const values of Object.values(working)) for (const v of Object.values(values)) if (v instanceof inv.Tensor) v.dispose();
   f.release();
   t.ok(failed >= 100, `${tried} wrong values tried, ${failed} refused (${skippedRows} rows whose fixtures do not make a working call are left to the walk above)`);
   t.deepEqual(unnamed.slice(0, 20), [], `every refusal names the argument that was wrong (${unnamed.length} did not)`);
   global.gc?.();
   t.equal(inv.memory().tensors, before, 'no tensor left behind');
-  console.log(`# summary api-walk values: ${tried} wrong shapes, dtypes and dimensions tried, ${failed} refused, ${failed - unnamed.length} naming the argument`);
+  console.log(`# summary api-walk values: ${tried} wrong shapes, dtypes, empty tensors and dimensions tried, ${failed} refused, ${failed - unnamed.length} naming the argument`);
 });
