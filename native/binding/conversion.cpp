@@ -467,13 +467,20 @@ std::string cleanTorchMessage(const std::string& m) {
 
 namespace {
 
+// "float32[2, 3]" (" cuda" after a CUDA tensor's).
+std::string describeTensor(const at::Tensor& t) {
+  std::ostringstream o;
+  o << dtypeName(t.scalar_type()) << t.sizes() << (t.is_cuda() ? " cuda" : "");
+  return o.str();
+}
+
 // "float32[2, 3]", "[5]", "'reflect'", "2 tensors": one argument as the call was given it.
 std::string describeArg(const OpSpec& spec, const Args& a, size_t i) {
   std::ostringstream o;
   const Arg& v = a.values[i];
   const Kind kind = spec.args[i].kind;
   if (!v.present) o << "-";
-  else if (v.isTensor) o << dtypeName(v.get().scalar_type()) << v.get().sizes() << (v.get().is_cuda() ? " cuda" : "");
+  else if (v.isTensor) o << describeTensor(v.get());
   else if (kind == Kind::Ints) o << c10::IntArrayRef(v.ints);
   else if (kind == Kind::Tensors) o << v.tensors.size() << " tensors";
   else if (kind == Kind::Numbers) o << v.extra->numbers.size() << " numbers";
@@ -481,12 +488,6 @@ std::string describeArg(const OpSpec& spec, const Args& a, size_t i) {
   else if (kind == Kind::Number || kind == Kind::Integer || kind == Kind::TensorOrScalar) o << v.number;
   else if (kind == Kind::Bool) o << (v.number ? "true" : "false");
   else o << "...";
-  return o.str();
-}
-
-std::string describeTensor(const at::Tensor& t) {
-  std::ostringstream o;
-  o << dtypeName(t.scalar_type()) << t.sizes();
   return o.str();
 }
 
