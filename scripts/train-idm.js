@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 'use strict';
 // Trains the IDM checkpoints the package ships (models/idm-cs<ratio>.safetensors), reproducibly:
-//   node scripts/train-idm.js [--task cs|inpainting] [--ratios 10,30,50] [--steps 5000] [--init prior|random|small]
-//     [--prior FILE] [--data DIR] [--out models] [--resume] [--jobs N] [--validate-every N]
+//   node scripts/train-idm.js [--task cs|inpainting] [--ratios 10,30,50] [--steps 5000] [--init prior|random|small|FILE]
+//     [--prior FILE] [--data DIR] [--out models] [--resume] [--jobs N] [--validate-every N] [--lr RATE] [--help]
 // --task cs: scrambled block CS at each sampling ratio (idm-cs<ratio>); --task inpainting: random-pixel
 // inpainting with <ratio>% of the pixels missing (idm-inpaint<ratio>, the seed's 90%).
 // --init prior (default) fine-tunes IDM.fromPrior of the shipped unconditional U-Net (or --prior FILE), as the
 // paper fine-tunes SD; random trains the same network from random weights (the ablation); small is the
-// 153k-parameter network trained from scratch that shipped before.
+// 153k-parameter network trained from scratch that shipped before; --init FILE.safetensors fine-tunes an IDM
+// checkpoint further (one trained at another ratio or task: the chain's weights do not depend on the operator).
 // Patches come from --data (default ../shared/data/Train400 when present, else generated dead-leaves images).
 // Validation PSNR on Set14 crops (never the Set11 images reported) every --validate-every steps; prints Set11
 // PSNR (when ../shared/data/Set11 exists), wall time, and writes the weights.
@@ -20,7 +21,16 @@ const { spawn } = require('child_process');
 const os = require('os');
 const inv = require('..');
 
-const { values } = parseArgs({
+// The usage text is the comment above.
+const lines = fs.readFileSync(__filename, 'utf8').split('\n').slice(2);
+const USAGE = lines.slice(0, lines.findIndex((l) => !l.startsWith('//'))).map((l) => l.slice(3)).join('\n');
+function fail(message) {
+  console.error(`train-idm: ${message}`);
+  process.exit(1);
+}
+let parsed;
+try {
+  parsed = parseArgs({
   options: {
     ratios: { type: 'string', default: '10,30,50' },
     steps: { type: 'string', default: '5000' },
@@ -34,15 +44,22 @@ const { values } = parseArgs({
     prior: { type: 'string' },
     lr: { type: 'string' },
     'validate-every': { type: 'string', default: '250' },
+    help: { type: 'boolean', default: false },
   },
   strict: true,
-});
-function fail(message) {
-  console.error(`train-idm: ${message}`);
-  process.exit(1);
+  });
+} catch (e) {
+  fail(`${e.message.split('\n')[0]}\n\n${USAGE}`);
+}
+const { values } = parsed;
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
 }
 const INITS = ['prior', 'random', 'small'];
-if (!INITS.includes(values.init)) fail(`--init must be one of ${INITS.join(', ')}, got '${values.init}'`);
+const initFile = INITS.includes(values.init) ? undefined : path.resolve(values.init);
+if (initFile && !(values.init.endsWith('.safetensors') && fs.existsSync(initFile)))
+  fail(`--init must be one of ${INITS.join(', ')} or an existing IDM .safetensors file, got '${values.init}'`);
 const TASKS = {
   cs: { name: (r) => `idm-cs${r}`, operator: (r) => ({ family: 'blockCS', ratio: r / 100 }) },
   inpainting: { name: (r) => `idm-inpaint${r}`, operator: (r) => ({ family: 'inpainting', keep: 1 - r / 100 }) },
@@ -56,6 +73,7 @@ const dataDir = values.data ?? (fs.existsSync(path.join(shared, 'Train400')) ? p
 const SMALL = { channels: 16, blocks: 1, heads: 2, steps: 3 };
 
 function initialModel() {
+  if (initFile) return inv.models.IDM.load(initFile);
   if (values.init === 'small') return new inv.models.IDM(SMALL);
   const prior = values.prior ? inv.models.Unconditional.load(values.prior) : inv.models.Unconditional.pretrained();
   try {
@@ -113,7 +131,7 @@ async function parallel(ratios) {
     const name = task.name(ratio);
     const steps = Number(values.steps);
     // Fine-tuning a prior takes a smaller rate than training from scratch.
-    const lr = Number(values.lr ?? (values.init === 'prior' ? 1e-4 : 1e-3));
+    const lr = Number(values.lr ?? (values.init === 'prior' || initFile ? 1e-4 : 1e-3));
     if (!(lr > 0)) throw new Error(`--lr must be a positive number, got '${values.lr}'`);
     const validation = await validationImages();
     const started = Date.now();
@@ -128,7 +146,7 @@ async function parallel(ratios) {
     });
     const file = path.join(values.out, `${name}.safetensors`);
     const validated = result.validation.map((v) => [v.step, Number(v.psnr.toFixed(2))]);
-    model.save(file, { 'invdiff.trained': JSON.stringify({ operator, init: values.init, steps: result.step, seconds: Math.round((Date.now() - started) / 1000), data: dataDir ? path.basename(dataDir) : 'dead-leaves', crop: 64, batch: 4, seed, lr, validation: validated }) });
+    model.save(file, { 'invdiff.trained': JSON.stringify({ operator, init: initFile ? path.basename(initFile) : values.init, steps: result.step, seconds: Math.round((Date.now() - started) / 1000), data: dataDir ? path.basename(dataDir) : 'dead-leaves', crop: 64, batch: 4, seed, lr, validation: validated }) });
     for (const [step, psnr] of validated) console.log(`  validation (Set14 crops) at step ${step}: ${psnr} dB`);
     inv.models.writeCard(file, { name, trainedFor: [operator], data: dataDir ? path.basename(dataDir) : 'dead-leaves', steps: result.step });
     console.log(`${name}: ${result.step} steps in ${((Date.now() - started) / 60000).toFixed(1)} min, final loss ${result.losses.at(-1).toFixed(4)} -> ${file}`);
