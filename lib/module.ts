@@ -15,6 +15,8 @@ export interface ModuleInfo {
   sizeMultiple?: number;
   /** Networks: channels of the images they denoise or reconstruct. */
   imageChannels?: number;
+  /** Diffusion denoisers: the image side they are built and trained for (option imageSize). */
+  imageSize?: number;
   /** Diffusion denoisers: 'unet' or 'hdit'. */
   architecture?: 'unet' | 'hdit';
   /** U-Net denoisers: their configuration with every default resolved (what `IDM.fromPrior` builds from). */

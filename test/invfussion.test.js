@@ -32,6 +32,9 @@ test('presets: cpu32 and ffhq64 build; fresh networks output c_skip·x', (t) => 
     const cpu32 = new inv.models.InvFussion();
     t.equal(cpu32.sizeMultiple, 4, 'cpu32: patch 2, two levels');
     t.equal(cpu32.imageChannels, 1);
+    t.deepEqual(cpu32.imageShape, [1, 32, 32], 'cpu32 is built for 32×32 grayscale');
+    t.deepEqual(new inv.models.Palette({ architecture: 'hdit', imageSize: 48 }).imageShape, [1, 48, 48], 'imageSize overrides the preset');
+    t.deepEqual(new inv.models.Unconditional().imageShape, [1, 64, 64], 'the U-Net is built for its 64² training crops');
     const n = count(cpu32);
     t.ok(n > 2e6 && n < 4e6, `cpu32 InvFussion has ${(n / 1e6).toFixed(2)}M parameters`);
     const prior = new inv.models.Unconditional({ architecture: 'hdit' });
@@ -45,6 +48,7 @@ test('presets: cpu32 and ffhq64 build; fresh networks output c_skip·x', (t) => 
   inv.scope(() => {
     const ffhq = new inv.models.InvFussion({ preset: 'ffhq64' });
     t.equal(ffhq.imageChannels, 3, 'ffhq64: RGB');
+    t.deepEqual(ffhq.imageShape, [3, 64, 64], 'ffhq64 is built for 64×64 RGB');
     const A = inv.operators.create('matrix', { imageShape: [3, 64, 64], seed: 2 });
     const x = inv.randn([1, 3, 64, 64], { seed: 3 });
     const d = ffhq.denoise(x, 1, { operator: A, y: A.forward(x) });
@@ -145,6 +149,8 @@ test('checked options, save and load, samplers and MMSE', async (t) => {
   t.throws(() => new inv.models.InvFussion({ ...TINY, kernelSizes: [4, 0] }), /odd neighbourhood windows, or 0 for global/);
   t.throws(() => new inv.models.InvFussion({ ...TINY, widhts: [8] }), /widhts/, 'a misspelt option is an error naming it');
   t.throws(() => new inv.models.InvFussion({ ...TINY, headDim: 12 }), /head dimension must be a multiple of 8/);
+  t.throws(() => new inv.models.InvFussion({ imageSize: 30 }), /option 'imageSize' must be a positive multiple of 4, got 30/);
+  t.throws(() => new inv.models.Unconditional({ imageSize: 0 }), /option 'imageSize' must be a positive multiple of 8, got 0/);
   await inv.scopeAsync(async () => {
     const model = perturb(new inv.models.InvFussion(TINY), 30);
     const x = inv.deadLeaves({ count: 2, size: 16, seed: 11 }).mul(2).sub(1);
@@ -154,6 +160,7 @@ test('checked options, save and load, samplers and MMSE', async (t) => {
     model.save(file);
     const loaded = inv.models.load(file);
     t.ok(loaded instanceof inv.models.InvFussion, 'models.load rebuilds an InvFussion');
+    t.deepEqual(loaded.imageShape, model.imageShape, 'and its imageShape');
     t.equal(maxDiff(loaded.denoise(x, 0.5, { operator: A, y }), model.denoise(x, 0.5, { operator: A, y })), 0, 'a loaded model gives the same output');
     const mmse = model.mmse(A, y, { seed: 3 });
     t.equal(maxDiff(mmse, await model.mmseAsync(A, y, { seed: 3 })), 0, 'MMSE in one call, sync and async alike');

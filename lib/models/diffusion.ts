@@ -32,6 +32,8 @@ export interface DiffusionUNetOptions {
   dropout?: number;
   /** σ_data of the preconditioning (default 0.5, for images in [-1, 1]). */
   sigmaData?: number;
+  /** The image side the network is built and trained for (default 64, the training crop); any multiple of sizeMultiple runs. */
+  imageSize?: number;
 }
 
 /**
@@ -61,6 +63,8 @@ export interface HDiTOptions {
   mappingHidden?: number;
   dropout?: number;
   sigmaData?: number;
+  /** The image side the network is built and trained for (default: 32 for cpu32, 64 for ffhq64); any multiple of sizeMultiple runs. */
+  imageSize?: number;
 }
 
 /** Unconditional and Palette: the EDM U-Net (default) or HDiT. */
@@ -85,6 +89,11 @@ export abstract class DiffusionModel extends Module implements Denoiser {
   }
   get imageChannels(): number {
     return this.info.imageChannels!;
+  }
+  /** [channels, height, width] of the images the network is built and trained for (cpu32: [1, 32, 32]); the shape a sampler without an operator draws. */
+  get imageShape(): [number, number, number] {
+    const side = this.info.imageSize!;
+    return [this.imageChannels, side, side];
   }
 
   /**

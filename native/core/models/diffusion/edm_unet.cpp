@@ -29,6 +29,7 @@ EdmUNetConfig EdmUNetConfig::from(const std::string& k, const Options& o) {
   c.patch = o.integer(k, "patch", 2);
   c.dropout = o.number(k, "dropout", 0);
   c.sigmaData = o.number(k, "sigmaData", 0.5);
+  c.imageSize = o.integer(k, "imageSize", 64);
   for (auto [v, name] : {std::pair{c.imageChannels, "imageChannels"}, {c.channels, "channels"}, {c.blocks, "blocks"}, {c.heads, "heads"},
                          {c.attentionChunk, "attentionChunk"}, {c.groups, "groups"}, {c.patch, "patch"}})
     if (v < 1) throw std::invalid_argument(k + ": option '" + name + "' must be a positive integer");
@@ -41,6 +42,7 @@ EdmUNetConfig EdmUNetConfig::from(const std::string& k, const Options& o) {
     throw std::invalid_argument(k + ": option 'attention' needs one 0/1 flag per level (" + std::to_string(c.multipliers.size()) + ")");
   if (!(c.dropout >= 0 && c.dropout < 1)) throw std::invalid_argument(k + ": option 'dropout' must lie in [0, 1)");
   if (!(c.sigmaData > 0)) throw std::invalid_argument(k + ": option 'sigmaData' must be positive");
+  checkImageSize(k, c.imageSize, c.sizeMultiple());
   return c;
 }
 
@@ -148,6 +150,7 @@ Options EdmUNet::info() const {
   Options facts = Module::info();
   facts.numbers["sizeMultiple"] = static_cast<double>(c.sizeMultiple());
   facts.numbers["imageChannels"] = static_cast<double>(c.imageChannels);
+  facts.numbers["imageSize"] = static_cast<double>(c.imageSize);
   // The configuration with its defaults resolved, so a network built from this one (IDM.fromPrior) need not repeat them.
   facts.strings["architecture"] = "unet";
   for (auto [name, v] : {std::pair{"channels", c.channels}, {"blocks", c.blocks}, {"heads", c.heads}, {"groups", c.groups}, {"patch", c.patch}})

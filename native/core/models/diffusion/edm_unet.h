@@ -22,6 +22,7 @@ struct EdmUNetConfig {
   int64_t patch = 2;  // pixel-unshuffle factor at the input: a quarter of the pixels for a CPU budget
   double dropout = 0;
   double sigmaData = 0.5;
+  int64_t imageSize = 64;  // the side the network is built and trained for (any multiple of sizeMultiple runs)
 
   static EdmUNetConfig from(const std::string& kind, const Options& o);
   int64_t sizeMultiple() const { return patch << (multipliers.size() - 1); }

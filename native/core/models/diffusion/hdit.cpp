@@ -37,6 +37,7 @@ HditConfig HditConfig::from(const std::string& k, const std::string& conditionin
     c.kernelSizes = {7, 7, 0};
     c.headDim = 64;
     c.dropout = 0.05;
+    c.imageSize = 64;
   } else if (preset != "cpu32") {
     throw std::invalid_argument(k + ": option 'preset' must be 'cpu32' or 'ffhq64', got '" + preset + "'");
   }
@@ -52,6 +53,7 @@ HditConfig HditConfig::from(const std::string& k, const std::string& conditionin
   c.mappingHidden = o.integer(k, "mappingHidden", c.mappingHidden);
   c.dropout = o.number(k, "dropout", c.dropout);
   c.sigmaData = o.number(k, "sigmaData", c.sigmaData);
+  c.imageSize = o.integer(k, "imageSize", c.imageSize);
   for (auto [v, name] : {std::pair{c.imageChannels, "imageChannels"}, {c.patch, "patch"}, {c.headDim, "headDim"}, {c.mappingWidth, "mappingWidth"},
                          {c.mappingHidden, "mappingHidden"}})
     if (v < 1) throw std::invalid_argument(k + ": option '" + name + "' must be a positive integer");
@@ -69,6 +71,7 @@ HditConfig HditConfig::from(const std::string& k, const std::string& conditionin
   if (!(c.ffMultiple > 0)) throw std::invalid_argument(k + ": option 'ffMultiple' must be positive");
   if (!(c.dropout >= 0 && c.dropout < 1)) throw std::invalid_argument(k + ": option 'dropout' must lie in [0, 1)");
   if (!(c.sigmaData > 0)) throw std::invalid_argument(k + ": option 'sigmaData' must be positive");
+  checkImageSize(k, c.imageSize, c.sizeMultiple());
   if (conditioning == "invfussion") {
     std::vector<int64_t> fits(levels);
     for (size_t l = 0; l < levels; ++l) fits[l] = fdFits(c, l);
@@ -273,6 +276,7 @@ Options Hdit::info() const {
   Options facts = Module::info();
   facts.numbers["sizeMultiple"] = static_cast<double>(config_.sizeMultiple());
   facts.numbers["imageChannels"] = static_cast<double>(config_.imageChannels);
+  facts.numbers["imageSize"] = static_cast<double>(config_.imageSize);
   facts.strings["architecture"] = "hdit";
   return facts;
 }

@@ -27,6 +27,7 @@ struct HditConfig {
   int64_t mappingWidth = 256, mappingDepth = 2, mappingHidden = 768;
   double dropout = 0;
   double sigmaData = 0.5;
+  int64_t imageSize = 32;  // the side the network is built and trained for (any multiple of sizeMultiple runs)
 
   // Presets: 'cpu32' (32×32 grayscale, widths [64, 128], depths [2, 4], NA-7 then global, head dim 32) and
   // 'ffhq64' (the paper's: 64×64 RGB, patch 2, widths [384, 768, 1536], depths [2, 2, 8], NA-7/NA-7/global,

@@ -19,6 +19,12 @@ inline void checkImages(const std::string& kind, const at::Tensor& x, int64_t ch
                                 " (pad the images)");
 }
 
+// Option 'imageSize': the side a denoiser is built and trained for, which its imageShape reports.
+inline void checkImageSize(const std::string& kind, int64_t size, int64_t multiple) {
+  if (size < 1 || size % multiple)
+    throw std::invalid_argument(kind + ": option 'imageSize' must be a positive multiple of " + std::to_string(multiple) + ", got " + std::to_string(size));
+}
+
 struct Precond {
   // σ for a batch x of n images: one value or one per image, positive and finite, shaped n×1×1×1.
   Precond(const std::string& kind, const at::Tensor& sigma, const at::Tensor& x, double sigmaData) : sigmaData_(sigmaData) {
