@@ -1,5 +1,5 @@
 // C++ tests of the core library, without Node: the counting allocator, safetensors, the module table and
-// (reversible_test.cpp) the reversible couplings and checkpoints, (feature_degradation_test.cpp) InvFusion's FD layer and joint attention.
+// (reversible_test.cpp) the reversible couplings and checkpoints, (feature_degradation_test.cpp) InvFusion's FD layer and joint attention, (distributed_test.cpp) the c10d process group.
 // Built with -DINVDIFF_NATIVE_TESTS=ON; test/native.test.js builds and runs it.
 #include <cstdio>
 #include <cstdlib>
@@ -87,6 +87,7 @@ int main() {
 
   reversibleTests();
   featureDegradationTests();
+  distributedTests();
 
   std::printf("core_test (LibTorch %s): %d passed, %d failed\n", TORCH_VERSION, passes, failures);
   return failures ? 1 : 0;

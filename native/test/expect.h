@@ -15,3 +15,4 @@ extern int failures, passes;
 
 void reversibleTests();
 void featureDegradationTests();
+void distributedTests();
