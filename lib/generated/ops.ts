@@ -249,13 +249,13 @@ export function attentionAsync(query: Tensor, key: Tensor, value: Tensor, opts: 
   return native['attention$async'](th(query), th(key), th(value), tu(opts.mask), opts.scale).then((r) => fromHandle(r));
 }
 
-/** Neighbourhood attention with NATTEN's windows on (B, heads, H, W, d) tensors: each query attends over the kernelSize² keys of the window starting at clamp(i − kernelSize//2, 0, L − kernelSize) per axis (odd kernelSize ≤ H, W; nothing padded); scale defaults to 1/√d. CPU, float32/float64, differentiable. */
+/** Neighbourhood attention with NATTEN's windows on (B, heads, H, W, d) tensors: each query attends over the kernelSize² keys of the window starting at clamp(i − kernelSize//2, 0, L − kernelSize) per axis (odd kernelSize ≤ H, W; nothing padded); scale defaults to 1/√d. float32/float64, differentiable: a CPU kernel, and on other devices (CUDA) the same attention from gathered windows. */
 export function neighborhoodAttention(query: Tensor, key: Tensor, value: Tensor, opts: { kernelSize: number; scale?: number }): Tensor {
   opts = checkOptions('neighborhoodAttention', opts, ["kernelSize","scale"]);
   return fromHandle($neighborhoodAttention(th(query), th(key), th(value), opts.kernelSize, opts.scale));
 }
 
-/** Neighbourhood attention with NATTEN's windows on (B, heads, H, W, d) tensors: each query attends over the kernelSize² keys of the window starting at clamp(i − kernelSize//2, 0, L − kernelSize) per axis (odd kernelSize ≤ H, W; nothing padded); scale defaults to 1/√d. CPU, float32/float64, differentiable. Runs off the event loop. */
+/** Neighbourhood attention with NATTEN's windows on (B, heads, H, W, d) tensors: each query attends over the kernelSize² keys of the window starting at clamp(i − kernelSize//2, 0, L − kernelSize) per axis (odd kernelSize ≤ H, W; nothing padded); scale defaults to 1/√d. float32/float64, differentiable: a CPU kernel, and on other devices (CUDA) the same attention from gathered windows. Runs off the event loop. */
 export function neighborhoodAttentionAsync(query: Tensor, key: Tensor, value: Tensor, opts: { kernelSize: number; scale?: number }): Promise<Tensor> {
   opts = checkOptions('neighborhoodAttention', opts, ["kernelSize","scale"]);
   return native['neighborhoodAttention$async'](th(query), th(key), th(value), opts.kernelSize, opts.scale).then((r) => fromHandle(r));

@@ -1,6 +1,7 @@
 // InvFusion's pieces below the network: the Feature Degradation layer (exact un-patch/re-patch, GELU of its
 // input for the identity operator and a pass-through map, finite-difference gradients, per-sample operators
-// in a batch equal to one at a time) and the joint attention layer (ỹ = 0 still takes softmax mass).
+// in a batch equal to one at a time), the joint attention layer (ỹ = 0 still takes softmax mass) and the
+// gather form of neighbourhood attention (what CUDA runs) against the CPU kernel.
 #include <cmath>
 
 #include <ATen/ATen.h>
@@ -8,6 +9,7 @@
 #include <torch/csrc/autograd/autograd.h>
 
 #include "core/nn/feature_degradation.h"
+#include "core/nn/neighborhood_attention.h"
 #include "core/nn/transformer_layer.h"
 #include "core/operators/operator.h"
 #include "expect.h"
@@ -136,5 +138,20 @@ void featureDegradationTests() {
     const at::Tensor windowed = a.forward(small, pos3, cond, yt), everywhere = g.forward(small, pos3, cond, yt);
     const double gap = (windowed - everywhere).abs().max().item<double>() / everywhere.abs().max().item<double>();
     EXPECT(gap < 1e-5, "a 3×3 window on a 3×3 grid equals global joint attention");
+  }
+
+  {  // the gather form other devices run equals the CPU kernel, outputs and gradients, joint form and borders
+    const std::vector<int64_t> shape{2, 2, 6, 5, 4};  // κ = 3 on 6×5: clamped windows on every border
+    std::vector<at::Tensor> in;
+    for (uint64_t s = 0; s < 5; ++s) in.push_back(seeded(shape, 40 + s).requires_grad_(true));
+    const std::vector<at::Tensor> keys{in[1], in[3]}, values{in[2], in[4]};
+    const at::Tensor kernel = invdiff::nn::neighborhoodAttention(in[0], keys, values, 3);
+    const at::Tensor gathered = invdiff::nn::neighborhoodAttentionByGather(in[0], keys, values, 3);
+    EXPECT((kernel - gathered).abs().max().item<double>() < 1e-12, "gather and CPU kernel agree (float64, joint)");
+    const at::Tensor weight = seeded(shape, 50);
+    const auto gk = torch::autograd::grad({(kernel * weight).sum()}, in), gg = torch::autograd::grad({(gathered * weight).sum()}, in);
+    double worst = 0;
+    for (size_t i = 0; i < in.size(); ++i) worst = std::max(worst, (gk[i] - gg[i]).abs().max().item<double>());
+    EXPECT(worst < 1e-12, "gather and CPU kernel give the same gradients for query, keys and values");
   }
 }

@@ -229,8 +229,6 @@ void checkArguments(const at::Tensor& query, at::TensorList keys, at::TensorList
                                 (query.defined() ? c10::str(query.sizes()) : std::string("undefined")));
   if (query.scalar_type() != at::kFloat && query.scalar_type() != at::kDouble)
     throw std::invalid_argument("argument 'query' must be float32 or float64 for neighbourhood attention");
-  if (!query.device().is_cpu())
-    throw std::invalid_argument("argument 'query' is on " + query.device().str() + ", but neighbourhood attention has only a CPU kernel so far");
   if (keys.empty() || keys.size() != values.size()) throw std::invalid_argument("neighbourhood attention needs one value set per key set");
   for (size_t s = 0; s < keys.size(); ++s)
     for (const auto& [t, base] : {std::make_pair(keys[s], "key"), std::make_pair(values[s], "value")}) {
@@ -251,9 +249,48 @@ void checkArguments(const at::Tensor& query, at::TensorList keys, at::TensorList
   if (scale && !std::isfinite(*scale)) throw std::invalid_argument("argument 'scale' must be a finite number");
 }
 
+// Key index (r·W + c) of each query's window slots, (H·W, κ²) in the CPU kernel's slot order.
+at::Tensor windowIndex(int64_t height, int64_t width, int64_t kernel) {
+  const Axis rows(height, kernel), cols(width, kernel);
+  at::Tensor index = at::empty({height * width, kernel * kernel}, at::kLong);
+  auto* out = index.data_ptr<int64_t>();
+  for (int64_t i = 0; i < height; ++i)
+    for (int64_t j = 0; j < width; ++j)
+      for (int64_t a = 0; a < kernel; ++a)
+        for (int64_t b = 0; b < kernel; ++b) *out++ = (rows.start[i] + a) * width + cols.start[j] + b;
+  return index;
+}
+
+at::Tensor byGather(const at::Tensor& query, at::TensorList keys, at::TensorList values, int64_t kernel, double scale) {
+  const int64_t planes = query.size(0) * query.size(1), tokens = query.size(2) * query.size(3), dim = query.size(4), window = kernel * kernel;
+  const at::Tensor index = windowIndex(query.size(2), query.size(3), kernel).to(query.device()).reshape({-1});
+  const auto gather = [&](const at::Tensor& t) { return t.reshape({planes, tokens, dim}).index_select(1, index).view({planes, tokens, window, dim}); };
+  const at::Tensor q = query.reshape({planes, tokens, 1, dim});
+  std::vector<at::Tensor> logits, gathered;
+  for (size_t s = 0; s < keys.size(); ++s) {
+    logits.push_back(at::matmul(q, gather(keys[s]).transpose(2, 3)).squeeze(2) * scale);
+    gathered.push_back(gather(values[s]));
+  }
+  const at::Tensor weights = at::softmax(at::cat(logits, -1), -1);  // one softmax over every set's slots
+  at::Tensor out;
+  for (size_t s = 0; s < keys.size(); ++s) {
+    const at::Tensor w = weights.narrow(-1, static_cast<int64_t>(s) * window, window).unsqueeze(2);
+    const at::Tensor part = at::matmul(w, gathered[s]).squeeze(2);
+    out = out.defined() ? out + part : part;
+  }
+  return out.view(query.sizes());
+}
+
 }  // namespace
 
+at::Tensor neighborhoodAttentionByGather(const at::Tensor& query, at::TensorList keys, at::TensorList values, int64_t kernelSize,
+                                         c10::optional<double> scale) {
+  checkArguments(query, keys, values, kernelSize, scale);
+  return byGather(query, keys, values, kernelSize, scale ? *scale : 1.0 / std::sqrt(static_cast<double>(query.size(4))));
+}
+
 at::Tensor neighborhoodAttention(const at::Tensor& query, at::TensorList keys, at::TensorList values, int64_t kernelSize, c10::optional<double> scale) {
+  if (query.defined() && !query.device().is_cpu()) return neighborhoodAttentionByGather(query, keys, values, kernelSize, scale);
   checkArguments(query, keys, values, kernelSize, scale);
   std::vector<at::Tensor> k, v;
   for (const at::Tensor& t : keys) k.push_back(t.contiguous());
