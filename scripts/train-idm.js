@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 'use strict';
-// Trains the IDM checkpoints the package ships (models/idm-cs<ratio>.safetensors), reproducibly:
+// Trains the IDM checkpoints the project ships (models/idm-prior-cs<ratio>.safetensors, idm-cs<ratio>), reproducibly:
 //   node scripts/train-idm.js [--task cs|inpainting] [--ratios 10,30,50] [--steps 5000] [--init prior|random|small|FILE]
 //     [--prior FILE] [--data DIR] [--out models] [--resume] [--jobs N] [--validate-every N] [--lr RATE] [--help]
-// --task cs: scrambled block CS at each sampling ratio (idm-cs<ratio>); --task inpainting: random-pixel
-// inpainting with <ratio>% of the pixels missing (idm-inpaint<ratio>, the seed's 90%).
+// --task cs: scrambled block CS at each sampling ratio (cs<ratio>); --task inpainting: random-pixel
+// inpainting with <ratio>% of the pixels missing (inpaint<ratio>, the seed's 90%). The file is
+// idm-prior-<task> for --init prior or FILE, idm-random-<task> for random, idm-<task> for small.
 // --init prior (default) fine-tunes IDM.fromPrior of the shipped unconditional U-Net (or --prior FILE), as the
 // paper fine-tunes SD; random trains the same network from random weights (the ablation); small is the
 // 153k-parameter network trained from scratch that shipped before; --init FILE.safetensors fine-tunes an IDM
@@ -61,9 +62,10 @@ const initFile = INITS.includes(values.init) ? undefined : path.resolve(values.i
 if (initFile && !(values.init.endsWith('.safetensors') && fs.existsSync(initFile)))
   fail(`--init must be one of ${INITS.join(', ')} or an existing IDM .safetensors file, got '${values.init}'`);
 const TASKS = {
-  cs: { name: (r) => `idm-cs${r}`, operator: (r) => ({ family: 'blockCS', ratio: r / 100 }) },
-  inpainting: { name: (r) => `idm-inpaint${r}`, operator: (r) => ({ family: 'inpainting', keep: 1 - r / 100 }) },
+  cs: { name: (r) => `cs${r}`, operator: (r) => ({ family: 'blockCS', ratio: r / 100 }) },
+  inpainting: { name: (r) => `inpaint${r}`, operator: (r) => ({ family: 'inpainting', keep: 1 - r / 100 }) },
 };
+const prefix = { small: 'idm-', random: 'idm-random-' }[values.init] ?? 'idm-prior-';
 const task = TASKS[values.task];
 if (!task) fail(`--task must be one of ${Object.keys(TASKS).join(', ')}, got '${values.task}'`);
 const shared = path.resolve(__dirname, '..', '..', 'shared', 'data');
@@ -128,7 +130,7 @@ async function parallel(ratios) {
     const model = initialModel();
     if (!(ratio > 0 && ratio < 100)) throw new Error(`--ratios must hold percentages in (0, 100), got '${ratio}'`);
     const operator = task.operator(ratio);
-    const name = task.name(ratio);
+    const name = prefix + task.name(ratio);
     const steps = Number(values.steps);
     // Fine-tuning a prior takes a smaller rate than training from scratch.
     const lr = Number(values.lr ?? (values.init === 'prior' || initFile ? 1e-4 : 1e-3));

@@ -1,13 +1,14 @@
 // IDM (Invertible Diffusion Models, papers.md §1): a few-step DDIM sampler with data consistency, unrolled
 // into one reconstruction network and trained end to end; reversible at the step and block level.
+import * as fs from 'fs';
 import { Module, type ModuleOptions } from '../module';
 import type { Operator } from '../operators/operator';
 import { loadSafetensors } from '../safetensors';
 import { Unconditional } from './diffusion';
 import { loadModel } from './load';
 import { nativeOptions } from './options';
-import { shippedFile } from './shipped';
-import { fromHandle, native, scope, th, type Tensor } from '../tensor';
+import { shippedFile, shippedPath, type ShippedName } from './shipped';
+import { checkOptions, fromHandle, native, scope, th, type Tensor } from '../tensor';
 
 
 export interface IDMOptions {
@@ -102,10 +103,23 @@ export class IDM extends Module {
     return native['modelDenoise$async'](this.handle, undefined, undefined, A.handle, th(y)).then(fromHandle);
   }
 
-  /** A checkpoint shipped with the package: scrambled block CS at 10, 30 or 50% (see scripts/train-idm.js). */
-  static pretrained(ratioPercent: 10 | 30 | 50): IDM {
-    if (![10, 30, 50].includes(ratioPercent)) throw new RangeError(`IDM.pretrained: the shipped ratios are 10, 30 and 50 (%), got ${ratioPercent}`);
-    return IDM.load(shippedFile(`idm-cs${ratioPercent}`, 'IDM.pretrained'));
+  /**
+   * A shipped checkpoint (scripts/train-idm.js): scrambled block CS at 10, 30 or 50%, or 'inpaint90' (90% of
+   * the pixels missing). variant 'prior': fine-tuned from the shipped prior (2.9M parameters; in a clone, not in
+   * the npm package); 'small': the 153k-parameter network trained from scratch (in the package; CS only).
+   * Default: 'prior' where its file is present, else 'small'.
+   */
+  static pretrained(task: 10 | 30 | 50 | 'inpaint90', options: { variant?: 'prior' | 'small' } = {}): IDM {
+    const owner = 'IDM.pretrained';
+    checkOptions(owner, options, ['variant']);
+    const cs = task === 10 || task === 30 || task === 50;
+    if (!cs && task !== 'inpaint90') throw new RangeError(`${owner}: argument 'task' must be 10, 30 or 50 (block CS, %) or 'inpaint90', got ${JSON.stringify(task)}`);
+    const { variant } = options;
+    if (variant !== undefined && variant !== 'prior' && variant !== 'small') throw new RangeError(`${owner}: option 'variant' must be 'prior' or 'small', got ${JSON.stringify(variant)}`);
+    const tuned: ShippedName = cs ? `idm-prior-cs${task}` : 'idm-prior-inpaint90';
+    if (variant === 'small' && !cs) throw new RangeError(`${owner}: there is no small network for 'inpaint90'; only variant 'prior'`);
+    const small = variant === 'small' || (variant === undefined && cs && !fs.existsSync(shippedPath(tuned)));
+    return IDM.load(shippedFile(small ? `idm-cs${task}` : tuned, owner));
   }
 
   static load(path: string): IDM {
