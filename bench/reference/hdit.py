@@ -7,7 +7,8 @@ feature_degradation.h), in the three conditionings invdiff builds from one code 
   'invfussion' reading A⁺y beside x, and in every layer of the levels with Feature Degradation layers
                ỹ = FD(layer input; A, y) through joint attention.
 Around it, EDM preconditioning (edm_unet.precondition) and EDM2's learned log-variance u(σ). Functional:
-the weights are a dict of tensors named as in an invdiff checkpoint. No dropout: the cases run without it.
+the weights are a dict of tensors named as in an invdiff checkpoint. float32 or float64 throughout (invdiff
+lifts half precision to float32 around A and A⁺), and no dropout: the cases use neither.
 
 Tokens are channels-last (B, h, w, width). A merge of f×f tokens (and the input patching) concatenates their
 channels row offset first, then column offset, then channel, as k-diffusion's TokenMerge does; it is a
@@ -23,12 +24,13 @@ import safetensors_io
 from blocks import Blocks
 from edm_unet import precondition
 
-# invdiff's presets (hdit.h); a model's options override them.
+# invdiff's presets and defaults (hdit.h); a model's options override them. The feed-forward widths are the
+# weights' own.
 PRESETS = {
     'cpu32': {'imageChannels': 1, 'patch': 2, 'widths': [64, 128], 'depths': [2, 4], 'kernelSizes': [7, 0], 'headDim': 32},
     'ffhq64': {'imageChannels': 3, 'patch': 2, 'widths': [384, 768, 1536], 'depths': [2, 2, 8], 'kernelSizes': [7, 7, 0], 'headDim': 64},
 }
-DEFAULTS = {'ffMultiple': 3, 'mappingDepth': 2, 'sigmaData': 0.5}
+DEFAULTS = {'mappingWidth': 256, 'mappingDepth': 2, 'sigmaData': 0.5}
 CONDITIONING = {'unconditional': 'none', 'palette': 'palette', 'invfussion': 'invfussion'}
 EPS = 1e-6  # RMSNorm's and the cosine-similarity normalisation's
 
@@ -106,8 +108,7 @@ class HDiT:
         levels = len(self.widths)
         fits = [self.widths[l] % ((self.patch << l) ** 2 * self.channels) == 0 for l in range(levels)]
         self.fd = [bool(f) for f in o.get('featureDegradation', fits)] if conditioning == 'invfussion' else [False] * levels
-        mapping_width = o.get('mappingWidth', 256)
-        self.time_frequencies = fixed_random(mapping_width // 2, 0x4D1D17, True) * (2 * math.pi)
+        self.time_frequencies = fixed_random(o['mappingWidth'] // 2, 0x4D1D17, True) * (2 * math.pi)
         self.logvar_frequencies = fixed_random(128, 0x10C7A2, True) * (2 * math.pi)
         self.logvar_phases = fixed_random(128, 0x10C7A3, False) * (2 * math.pi)
 
