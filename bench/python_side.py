@@ -2,7 +2,7 @@
 workloads bench/reference implements, written as a PyTorch user would (float32 parameters, no_grad where
 nothing is trained). Serves bench/run.js round by round, as bench/native/bench.cpp does: each line read is a
 workload, `KIND key=value ...` (op.* operator options, model.* model options), each line written is one
-round, {"ms", "peakBytes"} (peak memory is not tracked here: null), or {"skipped": why}.
+round, {"ms", "peakBytes"} (peak memory is not tracked here: null), or {"error": why}.
   python3 bench/python_side.py THREADS TARGET_MS"""
 import json
 import math
@@ -14,6 +14,7 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'reference'))
 import edm_unet  # noqa: E402
+import hdit  # noqa: E402
 import idm  # noqa: E402
 import operators  # noqa: E402
 import safetensors_io  # noqa: E402
@@ -122,7 +123,13 @@ def prepare(line):
         y = A.A(torch.rand(shape))
         # lib/samplers/ddnm.ts's defaults: noiseless y, η = 0.85, mixing 'ddnm'; a fresh draw per step
         return torch.no_grad()(lambda: samplers.ddnm(net.denoise, [torch.randn(shape) for _ in sigmas], sigmas, A, y))
-    return None  # no PyTorch reference of HDiT in bench/reference
+    if kind == 'invfussion':
+        net = hdit.HDiT.load(keys['file'])
+        A = make_operator(keys, op_options)
+        shape = (keys['batch'], *keys['shape'])
+        x, y = torch.randn(shape), A.A(torch.rand(shape))
+        return torch.no_grad()(lambda: net.denoise(x, keys['sigma'], A, y))
+    raise ValueError(f'no workload kind {kind!r}')
 
 
 def main(threads, target_ms):
@@ -134,13 +141,9 @@ def main(threads, target_ms):
         try:
             if line != current:
                 current, call = line, prepare(line)
-                if call is not None:
-                    t0 = time.perf_counter()
-                    call()
-                    repeats = max(1, math.ceil(target_ms / max((time.perf_counter() - t0) * 1e3, 1e-6)))
-            if call is None:
-                print(json.dumps({'skipped': 'no PyTorch reference of this model (bench/reference covers operators, IDM and the EDM U-Net)'}), flush=True)
-                continue
+                t0 = time.perf_counter()
+                call()
+                repeats = max(1, math.ceil(target_ms / max((time.perf_counter() - t0) * 1e3, 1e-6)))
             t0 = time.perf_counter()
             for _ in range(repeats):
                 call()

@@ -12,21 +12,21 @@ function makeOperator(w) {
 }
 
 const images = (w) => [w.keys.batch, ...w.keys.shape];
-const model = (w, Kind) => (w.file ? Kind.load(w.file) : new Kind(w.model));
-// The prior with its file: random weights (no shipped checkpoint, --quick) are saved for the other sides to
-// load, as the PyTorch reference cannot build its own.
-function prior(w, tmp) {
-  if (w.file) return { net: models.Unconditional.load(w.file), file: w.file };
+// A diffusion model with its file: random weights (no shipped checkpoint, --quick) are saved for the other
+// sides to load, as the PyTorch references (edm_unet.py, hdit.py) cannot build their own.
+function withFile(w, tmp, Kind) {
+  if (w.file) return { net: Kind.load(w.file), file: w.file };
   inv.manualSeed(0);
-  const net = new models.Unconditional(w.model);
-  const file = path.join(tmp, 'unconditional.safetensors');
+  const net = new Kind(w.model);
+  const file = path.join(tmp, `${w.kind}.safetensors`);
   net.save(file);
   return { net, file };
 }
+const prior = (w, tmp) => withFile(w, tmp, models.Unconditional);
 const inference = (f) => () => inv.noGrad(() => inv.scope(() => { f(); }));
 
 // { call, owned, file }: owned are disposed after the workload; file, where set, holds weights the other
-// sides load (IDM and the prior, whose PyTorch references cannot build their own).
+// sides load (IDM, the prior and InvFussion, whose PyTorch references cannot build their own).
 function prepare(w, tmp) {
   const keep = (...ts) => ts.map(inv.keep);
   switch (w.kind) {
@@ -90,10 +90,10 @@ function prepare(w, tmp) {
       return { call: inference(() => samplers.ddnm(net, { operator: A, y, steps: w.keys.steps })), owned: [net, A, y], file };
     }
     case 'invfussion': {
-      const net = model(w, models.InvFussion);
+      const { net, file } = withFile(w, tmp, models.InvFussion);
       const A = makeOperator(w);
       const [x, y] = keep(inv.randn(images(w), { seed: 1 }), A.forward(inv.rand(images(w), { seed: 2 })));
-      return { call: inference(() => net.denoise(x, w.keys.sigma, { operator: A, y })), owned: [net, A, x, y] };
+      return { call: inference(() => net.denoise(x, w.keys.sigma, { operator: A, y })), owned: [net, A, x, y], file };
     }
     default:
       throw new Error(`bench: no workload kind '${w.kind}'`);

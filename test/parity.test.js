@@ -231,7 +231,107 @@ function idmCase([which, reversible, family, operator, dtype], i) {
   };
 }
 
-const CASES = [...OPERATORS.map(operatorCase), ...SAMPLERS.map(samplerCase), priorCase, ...IDMS.map(idmCase)];
+// Neighbourhood attention, one key/value set or InvFusion's two in one softmax, on 6×7 tokens: under κ = 5
+// every window but the middle ones is shifted inward at a border. Outputs and the gradients in every input.
+const NA_SHAPE = [2, 2, 6, 7, 8];
+const NAS = [
+  [3, false, undefined],
+  [5, true, 1],
+  [3, true, 0.7],
+];
+
+function naCase([kernelSize, joint, scale], i) {
+  const names = ['q', 'k', 'v', ...(joint ? ['k2', 'v2'] : [])];
+  return {
+    name: `na-${i}`,
+    label: `${joint ? 'jointNeighborhoodAttention' : 'neighborhoodAttention'} κ = ${kernelSize}, scale ${scale ?? '1/√d'}, [${NA_SHAPE}]`,
+    spec: { kind: 'neighborhoodAttention', kernelSize, joint, scale },
+    inputs() {
+      const tensors = { w: inv.randn(NA_SHAPE, { seed: 20, dtype: DTYPE }) };
+      names.forEach((n, k) => (tensors[n] = inv.randn(NA_SHAPE, { seed: 21 + k, dtype: DTYPE })));
+      return { tensors };
+    },
+    outputs(_, tensors) {
+      const inputs = names.map((n) => tensors[n].detach().requiresGrad_(true));
+      const opts = { kernelSize, ...(scale === undefined ? {} : { scale }) };
+      const out = joint ? inv.jointNeighborhoodAttention(...inputs, opts) : inv.neighborhoodAttention(...inputs, opts);
+      tensors.w.mul(out).sum().backward();
+      return { out, ...Object.fromEntries(names.map((n, k) => [`grad_${n}`, inputs[k].grad])) };
+    },
+  };
+}
+
+// HDiT in its three conditionings: tiny models (NA-3 on 8×8 tokens, then global attention on 4×4) with every
+// weight moved off its initial value (the output projections start at zero, the AdaRMSNorm gains at one), on
+// two 16×16 images at one σ per image; InvFussion also through one training step (EDM2's loss with the learned
+// u(σ), as lib/training/diffusion.ts computes it: every weight's gradient), on three operator families, once
+// without a measurement (ỹ = 0) and once in float64. Then the shipped InvFussion as it is, on one 32×32 image.
+// In float32 a gradient is compared relative to the step's largest (u(σ)'s weight), as IDM's are: the smallest
+// (a head's attention scale, a lerp factor: sums over every token of terms that mostly cancel, down to 1e-4 of
+// the largest) carry float32 rounding of their own size's 1e-5 on each side (the reference's float32 is 7e-6
+// off its float64), in different summation orders: compared on their own, the two sides were up to 5e-5 apart
+// over a few draws of the weights. In float64 every weight's gradient is compared on its own, to 1e-9, with
+// the IDM cases' floor.
+const TINY_HDIT = { widths: [16, 32], depths: [1, 1], headDim: 8, kernelSizes: [3, 0], mappingWidth: 32, mappingHidden: 64 };
+const INVFUSSION_FILE = path.join(__dirname, '..', 'models', 'invfussion-cpu32.safetensors');
+const HDITS = [
+  { model: 'InvFussion', family: 'inpainting', operator: { keep: 0.5 }, train: true, unconditional: true },
+  { model: 'InvFussion', family: 'matrix', operator: { minRows: 5, maxRows: 20 }, train: true },
+  { model: 'InvFussion', family: 'stridedBlur', operator: { stride: 2 }, train: true },
+  { model: 'InvFussion', family: 'inpainting', operator: { randomPatches: true }, train: true, dtype: 'float64' },
+  { model: 'Palette', family: 'inpainting', operator: { keep: 0.3, patchSize: 4 } },
+  { model: 'Unconditional' },
+  { model: 'InvFussion', file: INVFUSSION_FILE, family: 'stridedBlur', operator: { stride: 4 }, image: [1, 32, 32], sigmas: [1] },
+];
+const CONDITIONING = { InvFussion: 'invfussion', Palette: 'palette', Unconditional: 'none' };
+
+function hditCase({ model: kind, file, family, operator, train = false, unconditional = false, image = [1, 16, 16], sigmas = [0.4, 3], dtype = DTYPE }, i) {
+  const batch = sigmas.length;
+  const options = family && { imageShape: image, batch, seed: 9, ...operator };
+  let modelOptions;
+  return {
+    name: `hdit-${i}`,
+    label: `${file ? `shipped ${path.basename(file)}` : `tiny ${kind === 'InvFussion' ? kind : `${kind} HDiT`}`} ${train ? 'training step' : 'D(x; σ)'} (${dtype})${family ? ` on ${family} ${JSON.stringify(operator)}` : ''}`,
+    group: `hdit ${dtype}`,
+    tolerance: () => (dtype === 'float64' ? 1e-9 : 1e-5),
+    floor: (key, expected) => (key.startsWith('grad') ? (dtype === 'float64' ? 1e-6 : 1) * largestGradient(expected) : 1e-6),
+    get spec() {
+      return { kind: 'hdit', conditioning: CONDITIONING[kind], model: modelOptions, file, family, options, train, unconditional };
+    },
+    inputs() {
+      const Model = inv.models[kind];
+      inv.manualSeed(300 + i); // the initial weights, so that the figures repeat
+      const model = (file ? Model.load(file) : new Model({ ...(kind === 'InvFussion' ? {} : { architecture: 'hdit' }), ...TINY_HDIT })).to({ dtype });
+      if (!file) model.loadStateDict(model.namedParameters().map(([name, p], k) => [name, p.add(inv.randn(p.shape, { seed: 200 + k, dtype: p.dtype }).mul(0.05))]));
+      modelOptions = model.options;
+      const x = inv.rand([batch, ...image], { seed: 1, dtype }).mul(2).sub(1);
+      const sigma = inv.tensor(sigmas, [batch], { dtype });
+      const tensors = { x, sigma, noisy: x.add(inv.randn(x.shape, { seed: 2, dtype }).mul(sigma.reshape([batch, 1, 1, 1]))) };
+      const A = family && inv.operators.create(family, options);
+      if (A) tensors.y = A.forward(x);
+      if (!file) for (const [name, p] of model.namedParameters()) tensors[`p.${name}`] = p.detach();
+      return { tensors, state: { model, A } };
+    },
+    outputs({ model, A }, { x, noisy, sigma, y }) {
+      const context = A ? { operator: A, y } : {};
+      if (!train) return inv.noGrad(() => ({ denoised: model.denoise(noisy, sigma, context) }));
+      for (const p of model.parameters()) p.zeroGrad();
+      const denoised = model.denoise(noisy, sigma, context);
+      const s = sigma.reshape([batch, 1, 1, 1]);
+      const sd2 = 0.25;
+      const weight = s.square().add(sd2).div(s.square().mul(sd2));
+      const u = model.logVariance(sigma).reshape([batch, 1, 1, 1]);
+      const loss = denoised.sub(x).square().mul(weight).div(u.exp()).add(u).mean();
+      loss.backward();
+      const result = { denoised, loss: loss.reshape([1]) };
+      if (unconditional) result.unconditional = inv.noGrad(() => model.denoise(noisy, sigma));
+      for (const [name, p] of model.namedParameters()) if (p.grad) result[`grad.${name}`] = p.grad;
+      return result;
+    },
+  };
+}
+
+const CASES = [...OPERATORS.map(operatorCase), ...SAMPLERS.map(samplerCase), priorCase, ...IDMS.map(idmCase), ...NAS.map(naCase), ...HDITS.map(hditCase)];
 
 // ---- run the reference once for every case ----
 const missing = torchMissing();

@@ -14,7 +14,9 @@ import safetensors_io  # noqa: E402
 import operators  # noqa: E402
 import samplers  # noqa: E402
 import edm_unet  # noqa: E402
+import hdit  # noqa: E402
 import idm  # noqa: E402
+import neighborhood_attention  # noqa: E402
 
 
 def operator_case(case, t):
@@ -77,7 +79,44 @@ def idm_case(case, t):
     return result
 
 
-KINDS = {'idm': idm_case, 'prior': prior_case, 'operator': operator_case, 'heun': sampler_case, 'ddim': sampler_case, 'ddnm': sampler_case}
+def neighborhood_attention_case(case, t):
+    """Neighbourhood attention over one key/value set or two (joint), and the gradients in every input of Σ w·out."""
+    names = ['q', 'k', 'v'] + (['k2', 'v2'] if case['joint'] else [])
+    q, k, v, *second = inputs = [t[n].clone().requires_grad_(True) for n in names]
+    keys, values = [k] + second[:1], [v] + second[1:]
+    out = neighborhood_attention.attention(q, keys, values, case['kernelSize'], case.get('scale'))
+    grads = torch.autograd.grad((t['w'] * out).sum(), inputs)
+    return {'out': out, **{f'grad_{n}': g for n, g in zip(names, grads)}}
+
+
+def hdit_case(case, t):
+    """D(x; σ[, A, y]) of an HDiT (a checkpoint, or the case's weights p.*) at one σ per image; with `train`, one
+    training step's EDM2 loss, mean of λ(σ)/e^u·(D − x)² + u with λ = (σ² + σ_d²)/(σσ_d)², and its gradient in
+    every weight; with `unconditional`, the call without a measurement too."""
+    if 'file' in case:
+        net = hdit.HDiT.load(case['file'])
+    else:
+        net = hdit.HDiT({k[2:]: v.clone().requires_grad_(True) for k, v in t.items() if k.startswith('p.')}, case['model'], case['conditioning'])
+    op = operators.create(case['family'], case['options']) if case.get('family') else None
+    x, noisy, sigma = t['x'], t['noisy'], t['sigma']
+    with torch.set_grad_enabled(case.get('train', False)):
+        denoised = net.denoise(noisy, sigma, op, t.get('y'))
+    out = {'denoised': denoised}
+    if case.get('unconditional'):
+        out['unconditional'] = net.denoise(noisy, sigma)
+    if case.get('train'):
+        s, sd2 = sigma.reshape(-1, 1, 1, 1), net.o['sigmaData'] ** 2
+        weight = (s.square() + sd2) / (s.square() * sd2)
+        u = net.log_variance(sigma).reshape(-1, 1, 1, 1)
+        loss = ((denoised - x).square() * weight / u.exp() + u).mean()
+        names = list(net.P)
+        grads = torch.autograd.grad(loss, [net.P[n] for n in names], allow_unused=True)
+        out['loss'] = loss.reshape(1)
+        out.update({f'grad.{n}': g for n, g in zip(names, grads) if g is not None})
+    return out
+
+
+KINDS = {'idm': idm_case, 'hdit': hdit_case, 'neighborhoodAttention': neighborhood_attention_case, 'prior': prior_case, 'operator': operator_case, 'heun': sampler_case, 'ddim': sampler_case, 'ddnm': sampler_case}
 
 
 def main(folder):
