@@ -6,8 +6,13 @@
 // on the shipped unconditional prior (models/unconditional.safetensors; the prior an IDM.fromPrior checkpoint
 // was fine-tuned from, so both run the same network), per-image paired differences IDM − DDNM with their
 // standard error, and the paper's figures; IDM-3's speed-up over DDNM-100.
-//   node bench/idm/run.js [--quick] [--skip-memory] [--ratios 10,30,50] [--models DIR] [--images N]
+//   node bench/idm/run.js [--quick] [--skip-memory] [--ratios 10,30,50] [--models DIR] [--images N] [--only-ddnm]
 //   (--quick: fewer memory configurations, DDNM on 3 images; --images N: the first N images for both methods)
+// DDNM's per-image PSNR/SSIM are kept in bench/results/ddnm-cache.json, keyed by the prior's content hash, the
+// operator, the image and the seed, so rerunning for new IDM checkpoints does not redo 100-step samples;
+// --only-ddnm fills that cache for every task and stops (to run while the IDM checkpoints still train). The
+// seconds per image and the speed-up are timed afresh in every run: IDM and DDNM-100 in turns on one 256²
+// image (three rounds, medians), so both see the same machine.
 const { execFileSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
@@ -24,6 +29,7 @@ const argument = (name) => {
   return i > 0 ? process.argv[i + 1] : undefined;
 };
 const modelsDir = path.resolve(argument('--models') ?? path.join(root, 'models'));
+const onlyDdnm = process.argv.includes('--only-ddnm');
 const imageCount = argument('--images') === undefined ? undefined : Number(argument('--images'));
 if (imageCount !== undefined && !(Number.isInteger(imageCount) && imageCount > 0)) throw new Error(`--images must be a positive integer, got '${argument('--images')}'`);
 
@@ -50,7 +56,7 @@ const measure = (blocks, steps, reversible) =>
   JSON.parse(execFileSync(process.execPath, ['--expose-gc', '-e', child, String(blocks), String(steps), reversible ? '1' : '0'], { encoding: 'utf8' }));
 const mib = (b) => (b / 2 ** 20).toFixed(1);
 
-if (!skipMemory) {
+if (!skipMemory && !onlyDdnm) {
 console.log('## IDM training memory and time per step (batch 4 × 1×64×64, width 16, 10% block CS)\n');
 console.log('| blocks/level | T | reversible MiB | stored MiB | stored/reversible | reversible ms/step | stored ms/step | time ratio |');
 console.log('|---|---|---|---|---|---|---|---|');
@@ -100,7 +106,7 @@ if (mode === 'time') {
 const keepRun = (...args) => JSON.parse(execFileSync(process.execPath, ['--expose-gc', '-e', keepChild, ...args.map(String)], { encoding: 'utf8' }));
 const median = (a) => a.slice().sort((p, q) => p - q)[a.length >> 1];
 
-if (!skipMemory) {
+if (!skipMemory && !onlyDdnm) {
   console.log('\n## keepSteps: reversible training step at T = 3 against stored activations (1 thread; memory with / without parameter gradients)\n');
   console.log('| blocks/level | keepSteps | time ratio (median, range) | activation MiB with parameter gradients | without |');
   console.log('|---|---|---|---|---|');
@@ -120,16 +126,29 @@ const set11Dir = path.resolve(root, '..', 'shared', 'data', 'Set11');
 (async () => {
   console.log('\n## Shipped IDM checkpoints on Set11 (Y channel, scrambled block CS), beside DDNM-100 on the shipped prior\n');
   if (!fs.existsSync(set11Dir)) return console.log('Set11 not found beside the checkout (../shared/data/Set11): skipped.');
-  const set11 = (await inv.io.readImageFolder(set11Dir, { mode: 'y' })).map((i) => i.image).slice(0, imageCount);
+  const files = (await inv.io.readImageFolder(set11Dir, { mode: 'y' })).slice(0, imageCount);
+  const set11 = files.map((i) => i.image);
   // Both methods on every image (three of them for DDNM with --quick).
   const small = set11.map((t, i) => [t, i]).slice(0, quick ? 3 : undefined);
   const priorFile = path.join(root, 'models', 'unconditional.safetensors');
   const prior = fs.existsSync(priorFile) ? inv.models.Unconditional.load(priorFile) : undefined;
-  const ddnm = prior && inv.samplerRestorer('ddnm', prior, { steps: 100 });
+  const ddnmRestorer = prior && inv.samplerRestorer('ddnm', prior, { steps: 100 });
+  const cacheFile = path.join(root, 'bench', 'results', 'ddnm-cache.json');
+  const cache = fs.existsSync(cacheFile) ? JSON.parse(fs.readFileSync(cacheFile, 'utf8')) : {};
+  const priorHash = prior && inv.safetensorsContentHash(priorFile);
+  // DDNM-100 on one image, from the cache when this prior, operator, image and seed were run before.
+  const ddnm = prior && ((image, operator, i) => {
+    const key = JSON.stringify([priorHash, operator, files[i].name, i, 100]);
+    if (!cache[key]) {
+      const { seconds, ...quality } = score(ddnmRestorer, image, operator, i);
+      cache[key] = quality;
+      fs.mkdirSync(path.dirname(cacheFile), { recursive: true });
+      fs.writeFileSync(cacheFile, JSON.stringify(cache));
+    }
+    return cache[key];
+  });
   console.log(`${set11.length} images (sizes ${[...new Set(set11.map((t) => t.shape.slice(2).join('×')))].join(', ')}; padded to each method's size multiple and cropped back). `
-    + `DDNM-100 and the speed-up use ${small.length} of them${prior ? '' : ' (no models/unconditional.safetensors: run npm run train:diffusion)'}. IDM checkpoints from ${path.relative(process.cwd(), modelsDir) || '.'}. Seconds per image on ${inv.backend().threads} thread(s).\n`);
-  console.log('| task | IDM (init, parameters) | IDM PSNR / SSIM (all) | A⁺y PSNR / SSIM (all) | IDM PSNR (DDNM images) | DDNM-100 PSNR / SSIM | IDM − DDNM (paired, ± s.e.) | IDM s/image | DDNM-100 s/image | IDM-3 speed-up over DDNM-100 | paper IDM PSNR (117M U-Net, 4 GPUs) |');
-  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
+    + `DDNM-100 and the speed-up use ${small.length} of them${prior ? '' : ' (no models/unconditional.safetensors: run npm run train:diffusion)'}. IDM checkpoints from ${path.relative(process.cwd(), modelsDir) || '.'}. Seconds per image on ${inv.backend().threads} thread(s), IDM and DDNM-100 timed in turns on one 256² image (three rounds, medians).\n`);
   const m = inv.metrics;
   const score = (method, image, operator, seed) => {
     const { restored, baseline, seconds } = inv.restoreImages(method, image, operator, { seed });
@@ -138,31 +157,54 @@ const set11Dir = path.resolve(root, '..', 'shared', 'data', 'Set11');
     baseline.dispose();
     return row;
   };
+  // Seconds per image of each method on one image, the methods in turns for three rounds (medians).
+  const timingImage = set11.find((t) => t.shape[2] === 256) ?? set11[0];
+  const timeInTurns = (methods, image, operator) => {
+    const times = methods.map(() => []);
+    for (let round = 0; round < 3; round++)
+      methods.forEach((method, k) => {
+        const { restored, baseline, seconds } = inv.restoreImages(method, image, operator, { seed: 0 });
+        restored.dispose();
+        baseline.dispose();
+        times[k].push(seconds);
+      });
+    return times.map((t) => median(t));
+  };
   const avg = (rows, k) => rows.reduce((a, r) => a + r[k], 0) / rows.length;
   const pairedPsnr = (a, b) => {
     const d = paired(a.map((r) => r.psnr), b.map((r) => r.psnr));
     return `${d.mean >= 0 ? '+' : ''}${d.mean.toFixed(2)} ± ${d.se.toFixed(2)} dB`;
   };
+  // Each task's checkpoints: fine-tuned from the prior (idm-prior-*) and the small network (idm-*), where present.
   const tasks = [
-    ...ratios.map((ratio) => ({ name: `CS ${ratio}%`, file: `idm-cs${ratio}`, operator: { family: 'blockCS', ratio: ratio / 100 }, paper: PAPER[ratio] })),
-    { name: 'inpainting 90%', file: 'idm-inpaint90', operator: { family: 'inpainting', keep: 0.1 }, paper: '' },
+    ...ratios.map((ratio) => ({ name: `CS ${ratio}%`, files: [`idm-prior-cs${ratio}`, `idm-cs${ratio}`], operator: { family: 'blockCS', ratio: ratio / 100 }, paper: PAPER[ratio] })),
+    { name: 'inpainting 90%', files: ['idm-prior-inpaint90', 'idm-inpaint90'], operator: { family: 'inpainting', keep: 0.1 }, paper: '' },
   ];
-  for (const { name, file: base, operator, paper } of tasks) {
-    const file = path.join(modelsDir, `${base}.safetensors`);
-    if (!fs.existsSync(file)) {
-      console.log(`| ${name} | (no ${path.relative(process.cwd(), file)}) | | | | | | | | | ${paper} |`);
-      continue;
+  if (onlyDdnm) {
+    for (const { name, operator } of tasks) {
+      const rows = small.map(([image, i]) => ddnm(image, operator, i));
+      console.log(`${name}: DDNM-100 ${avg(rows, 'psnr').toFixed(2)} dB on ${rows.length} images (cached in ${path.relative(process.cwd(), cacheFile)})`);
     }
-    const model = inv.models.IDM.load(file);
-    const trained = JSON.parse(model.metadata['invdiff.trained'] ?? '{}');
-    const parameters = model.parameters().reduce((n, p) => n + p.numel, 0);
-    const rows = set11.map((image, i) => score(model, image, operator, i));
-    const subset = small.map(([, i]) => rows[i]);
-    const d = ddnm ? small.map(([image, i]) => score(ddnm, image, operator, i)) : [];
-    const speedup = d.length ? avg(d, 'seconds') / avg(subset, 'seconds') : NaN;
-    console.log(`| ${name} | ${trained.init ?? 'small'}, ${(parameters / 1e6).toFixed(2)}M | ${avg(rows, 'psnr').toFixed(2)} / ${avg(rows, 'ssim').toFixed(4)} | ${avg(rows, 'psnrB').toFixed(2)} / ${avg(rows, 'ssimB').toFixed(4)} | ${avg(subset, 'psnr').toFixed(2)} | `
-      + `${d.length ? `${avg(d, 'psnr').toFixed(2)} / ${avg(d, 'ssim').toFixed(4)}` : '-'} | ${d.length ? pairedPsnr(subset, d) : '-'} | ${avg(subset, 'seconds').toFixed(2)} | ${d.length ? avg(d, 'seconds').toFixed(1) : '-'} | ${d.length ? `${speedup.toFixed(1)}×` : '-'} | ${paper} |`);
-    model.dispose();
+    return;
+  }
+  console.log('| task | IDM (init, parameters) | IDM PSNR / SSIM (all) | A⁺y PSNR / SSIM (all) | IDM PSNR (DDNM images) | DDNM-100 PSNR / SSIM | IDM − DDNM (paired, ± s.e.) | IDM s/image | DDNM-100 s/image | IDM-3 speed-up over DDNM-100 | paper IDM PSNR (117M U-Net, 4 GPUs) |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const { name, files: bases, operator, paper } of tasks) {
+    const present = bases.map((b) => path.join(modelsDir, `${b}.safetensors`)).filter((f) => fs.existsSync(f));
+    if (!present.length) console.log(`| ${name} | (no ${bases.map((b) => `${b}.safetensors`).join(' or ')} in ${path.relative(process.cwd(), modelsDir) || '.'}) | | | | | | | | | ${paper} |`);
+    for (const file of present) {
+      const model = inv.models.IDM.load(file);
+      const trained = JSON.parse(model.metadata['invdiff.trained'] ?? '{}');
+      const parameters = model.parameters().reduce((n, p) => n + p.numel, 0);
+      const rows = set11.map((image, i) => score(model, image, operator, i));
+      const subset = small.map(([, i]) => rows[i]);
+      const d = ddnm ? small.map(([image, i]) => ddnm(image, operator, i)) : [];
+      const [idmSeconds, ddnmSeconds] = d.length ? timeInTurns([model, ddnmRestorer], timingImage, operator) : [avg(subset, 'seconds'), NaN];
+      const speedup = ddnmSeconds / idmSeconds;
+      console.log(`| ${name} | ${trained.init ?? 'small'}, ${(parameters / 1e6).toFixed(2)}M | ${avg(rows, 'psnr').toFixed(2)} / ${avg(rows, 'ssim').toFixed(4)} | ${avg(rows, 'psnrB').toFixed(2)} / ${avg(rows, 'ssimB').toFixed(4)} | ${avg(subset, 'psnr').toFixed(2)} | `
+        + `${d.length ? `${avg(d, 'psnr').toFixed(2)} / ${avg(d, 'ssim').toFixed(4)}` : '-'} | ${d.length ? pairedPsnr(subset, d) : '-'} | ${idmSeconds.toFixed(2)} | ${d.length ? ddnmSeconds.toFixed(1) : '-'} | ${d.length ? `${speedup.toFixed(1)}×` : '-'} | ${paper} |`);
+      model.dispose();
+    }
   }
   console.log('\nThe paper reports IDM 14.5× faster than DDNM (both on its SD-sized U-Nets).');
 })();
