@@ -101,7 +101,7 @@ test('model cards: written by training, shown by info and describe, checked agai
   model.dispose();
   // The shipped models: names, cards, and the same tensors as before they had cards.
   const listed = inv.models.list();
-  t.deepEqual(listed.map((m) => m.name), ['idm-cs10', 'idm-cs30', 'idm-cs50', 'unconditional', 'invfussion-cpu32', 'palette-cpu32', 'unconditional-cpu32'], 'inv.models.list() names the shipped models');
+  t.deepEqual(listed.map((m) => m.name), ['idm-cs10', 'idm-cs30', 'idm-cs50', 'idm-prior-cs10', 'idm-prior-cs30', 'idm-prior-cs50', 'idm-prior-inpaint90', 'unconditional', 'invfussion-cpu32', 'palette-cpu32', 'unconditional-cpu32'], 'inv.models.list() names the shipped models');
   for (const m of listed.filter((l) => l.available)) t.ok(m.card.hasCard && m.card.hashMatches && m.card.name === m.name, `${m.name} has a card that matches its tensors`);
   t.deepEqual(listed.find((m) => m.name === 'idm-cs30').card.trainedFor, [{ family: 'blockCS', ratio: 0.3 }], 'idm-cs30 says it is for 30% block CS');
   const hashes = { 'idm-cs10': 'sha256:5f48d7b65782c384af662535e6261f03ae5e4cee46a33d7b1e926b453fe663be', unconditional: 'sha256:4b0ee251ca1aad596d9497b2c18958e58515816738be4dd5ea59fdf3d11a5c0d' };

@@ -84,7 +84,9 @@ function close(frame: Frame, result: unknown, failed: boolean): void {
     else doomed[n++] = t.h;
   }
   frame.tensors = []; // late arrivals' contexts may keep the frame alive; its tensors need not be
-  if (n) native.disposeAll(n === doomed.length ? doomed : doomed.subarray(0, n)); // one native call per scope
+  // One native call per scope; a single tensor by number, which skips copying the handle array.
+  if (n === 1) native.dispose(doomed[0]);
+  else if (n) native.disposeAll(n === doomed.length ? doomed : doomed.subarray(0, n));
 }
 
 /**
