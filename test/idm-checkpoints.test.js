@@ -17,6 +17,8 @@ const TASKS = [
 ];
 const shippedName = (task) => `idm-prior-${typeof task === 'number' ? `cs${task}` : task}`;
 const present = TASKS.filter(([task]) => fs.existsSync(path.join(__dirname, '..', 'models', `${shippedName(task)}.safetensors`)));
+// Each fine-tuned checkpoint must beat A⁺y by this much on the held-out crops.
+const MARGIN_OVER_PINV = 5;
 const count = (model) => model.parameters().reduce((n, p) => n + p.numel, 0);
 
 test('IDM.pretrained: the fine-tuned checkpoint where present, the small one on request', (t) => {
