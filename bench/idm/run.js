@@ -38,7 +38,10 @@ if (imageCount !== undefined && !(Number.isInteger(imageCount) && imageCount > 0
 const child = `
 const inv = require(${JSON.stringify(root)});
 const [blocks, steps, reversible] = process.argv.slice(1).map(Number);
-const model = new inv.models.IDM({ channels: 16, heads: 2, multipliers: [1, 2], attention: [false, true], blocks, steps, reversible: reversible === 1 });
+// blocks 0: the shipped configuration, IDM.fromPrior of the shipped prior (2.9M parameters).
+const model = blocks === 0
+  ? inv.models.IDM.fromPrior(inv.models.Unconditional.pretrained(), { steps, reversible: reversible === 1 })
+  : new inv.models.IDM({ channels: 16, heads: 2, multipliers: [1, 2], attention: [false, true], blocks, steps, reversible: reversible === 1 });
 const A = inv.operators.create('blockCS', { imageShape: [1, 64, 64], batch: 4, seed: 3, ratio: 0.1 });
 const x = inv.rand([4, 1, 64, 64], { seed: 1 });
 const y = A.forward(x);
@@ -57,14 +60,14 @@ const measure = (blocks, steps, reversible) =>
 const mib = (b) => (b / 2 ** 20).toFixed(1);
 
 if (!skipMemory && !onlyDdnm) {
-console.log('## IDM training memory and time per step (batch 4 × 1×64×64, width 16, 10% block CS)\n');
+console.log('## IDM training memory and time per step (batch 4 × 1×64×64, 10% block CS; width 16, and the shipped configuration)\n');
 console.log('| blocks/level | T | reversible MiB | stored MiB | stored/reversible | reversible ms/step | stored ms/step | time ratio |');
 console.log('|---|---|---|---|---|---|---|---|');
-const configs = quick ? [[4, 3], [16, 3], [2, 1], [2, 8]] : [[4, 3], [8, 3], [16, 3], [2, 1], [2, 3], [2, 8]];
+const configs = quick ? [[4, 3], [16, 3], [2, 1], [2, 8]] : [[4, 3], [8, 3], [16, 3], [2, 1], [2, 3], [2, 8], [0, 3]];
 for (const [blocks, steps] of configs) {
   const r = measure(blocks, steps, true);
   const s = measure(blocks, steps, false);
-  console.log(`| ${blocks} | ${steps} | ${mib(r.activation)} | ${mib(s.activation)} | ${(s.activation / r.activation).toFixed(1)}× | ${r.ms.toFixed(0)} | ${s.ms.toFixed(0)} | ${(r.ms / s.ms).toFixed(2)}× |`);
+  console.log(`| ${blocks || 'shipped (IDM.fromPrior, 2.9M)'} | ${steps} | ${mib(r.activation)} | ${mib(s.activation)} | ${(s.activation / r.activation).toFixed(1)}× | ${r.ms.toFixed(0)} | ${s.ms.toFixed(0)} | ${(r.ms / s.ms).toFixed(2)}× |`);
 }
 }
 
