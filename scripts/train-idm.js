@@ -63,7 +63,7 @@ if (initFile && !(values.init.endsWith('.safetensors') && fs.existsSync(initFile
   fail(`--init must be one of ${INITS.join(', ')} or an existing IDM .safetensors file, got '${values.init}'`);
 const TASKS = {
   cs: { name: (r) => `cs${r}`, operator: (r) => ({ family: 'blockCS', ratio: r / 100 }) },
-  inpainting: { name: (r) => `inpaint${r}`, operator: (r) => ({ family: 'inpainting', keep: 1 - r / 100 }) },
+  inpainting: { name: (r) => `inpaint${r}`, operator: (r) => ({ family: 'inpainting', keep: (100 - r) / 100 }) },
 };
 const prefix = { small: 'idm-', random: 'idm-random-' }[values.init] ?? 'idm-prior-';
 const task = TASKS[values.task];

@@ -2,7 +2,8 @@
 // The shipped IDM checkpoints fine-tuned from the prior (scripts/train-idm.js; in a clone, not in the npm
 // package): IDM.pretrained finds them by task and variant, their cards say what they were trained for, and
 // on held-out CBSD68 crops (never used in training, validation or the README's Set11 table) each beats A⁺y
-// by a wide margin and the small network trained from scratch where there is one.
+// by a wide margin and comes within half a dB of the small network trained from scratch where there is one
+// (measured: 0.16–0.18 dB below it at 10% and 30%; README "IDM").
 const test = require('tape');
 const fs = require('fs');
 const path = require('path');
@@ -17,23 +18,25 @@ const TASKS = [
 ];
 const shippedName = (task) => `idm-prior-${typeof task === 'number' ? `cs${task}` : task}`;
 const present = TASKS.filter(([task]) => fs.existsSync(path.join(__dirname, '..', 'models', `${shippedName(task)}.safetensors`)));
-// Each fine-tuned checkpoint must beat A⁺y by this much on the held-out crops.
+// On the held-out crops each fine-tuned checkpoint beats A⁺y by this much, and trails the small one by less
+// than SMALL_GAP.
 const MARGIN_OVER_PINV = 5;
+const SMALL_GAP = 0.5;
 const count = (model) => model.parameters().reduce((n, p) => n + p.numel, 0);
 
-test('IDM.pretrained: the fine-tuned checkpoint where present, the small one on request', (t) => {
-  const small = inv.models.IDM.pretrained(10, { variant: 'small' });
-  t.ok(count(small) < 2e5, `variant 'small' is the 153k-parameter network (${count(small)})`);
+test('IDM.pretrained: the small network by default for CS, the fine-tuned one on request', (t) => {
+  const small = inv.models.IDM.pretrained(10);
+  t.ok(count(small) < 2e5, `IDM.pretrained(10) is the 153k-parameter network (${count(small)})`);
   small.dispose();
   if (!present.length) {
-    t.comment('no idm-prior-* checkpoints in models/ (an installed package): the default is the small network');
-    t.ok(count(inv.models.IDM.pretrained(10)) < 2e5, 'IDM.pretrained(10) falls back to the small network');
+    t.comment('no idm-prior-* checkpoints in models/ (an installed package)');
+    t.throws(() => inv.models.IDM.pretrained(10, { variant: 'prior' }), /'idm-prior-cs10' is not available in this installation/, 'variant prior says it is missing');
     return t.end();
   }
   for (const [task, operator] of present) {
-    const model = inv.models.IDM.pretrained(task);
+    const model = inv.models.IDM.pretrained(task, { variant: 'prior' });
     const card = inv.models.describe(path.join(__dirname, '..', 'models', `${shippedName(task)}.safetensors`));
-    t.ok(count(model) > 2e6, `IDM.pretrained(${JSON.stringify(task)}) is the fine-tuned network (${(count(model) / 1e6).toFixed(2)}M parameters)`);
+    t.ok(count(model) > 2e6, `IDM.pretrained(${JSON.stringify(task)}, { variant: 'prior' }) is the fine-tuned network (${(count(model) / 1e6).toFixed(2)}M parameters)`);
     t.deepEqual(card.trainedFor, [operator], `${shippedName(task)}'s card says it is for ${JSON.stringify(operator)}`);
     t.ok(card.steps > 0 && card.data === 'Train400', `trained ${card.steps} steps on ${card.data}`);
     model.dispose();
@@ -50,11 +53,11 @@ test('fine-tuned IDM checkpoints on held-out CBSD68 crops', { skip: !present.len
         const r = inv.restoreImages(model, images, operator, { seed: 7 });
         return { idm: inv.metrics.psnr(r.restored, images), baseline: inv.metrics.psnr(r.baseline, images) };
       };
-      const tuned = psnr(inv.models.IDM.pretrained(task));
+      const tuned = psnr(inv.models.IDM.pretrained(task, { variant: 'prior' }));
       t.ok(tuned.idm > tuned.baseline + MARGIN_OVER_PINV, `${shippedName(task)}: ${tuned.idm.toFixed(2)} dB, A⁺y ${tuned.baseline.toFixed(2)} dB`);
       if (typeof task === 'number') {
         const small = psnr(inv.models.IDM.pretrained(task, { variant: 'small' }));
-        t.ok(tuned.idm > small.idm, `it beats the small network at ${task}% (${small.idm.toFixed(2)} dB)`);
+        t.ok(tuned.idm > small.idm - SMALL_GAP, `within ${SMALL_GAP} dB of the small network at ${task}% (${small.idm.toFixed(2)} dB)`);
       }
     });
   images.dispose();
