@@ -3,7 +3,7 @@
 // package): IDM.pretrained finds them by task and variant, their cards say what they were trained for, and
 // on held-out CBSD68 crops (never used in training, validation or the README's Set11 table) each beats A⁺y
 // by a wide margin and comes within half a dB of the small network trained from scratch where there is one
-// (measured: 0.16–0.18 dB below it at 10% and 30%; README "IDM").
+// (measured: 0.16–0.18 dB below it at 10% and 30%, 0.7 dB above at 50%; README "IDM").
 const test = require('tape');
 const fs = require('fs');
 const path = require('path');
@@ -24,16 +24,18 @@ const MARGIN_OVER_PINV = 5;
 const SMALL_GAP = 0.5;
 const count = (model) => model.parameters().reduce((n, p) => n + p.numel, 0);
 
-test('IDM.pretrained: the small network by default for CS, the fine-tuned one on request', (t) => {
-  const small = inv.models.IDM.pretrained(10);
-  t.ok(count(small) < 2e5, `IDM.pretrained(10) is the 153k-parameter network (${count(small)})`);
+test('IDM.pretrained: the fine-tuned checkpoint where present, the small one on request or in the package', (t) => {
+  const small = inv.models.IDM.pretrained(10, { variant: 'small' });
+  t.ok(count(small) < 2e5, `variant 'small' is the 153k-parameter network (${count(small)})`);
   small.dispose();
   if (!present.length) {
     t.comment('no idm-prior-* checkpoints in models/ (an installed package)');
+    t.ok(count(inv.models.IDM.pretrained(10)) < 2e5, 'IDM.pretrained(10) falls back to the small network');
     t.throws(() => inv.models.IDM.pretrained(10, { variant: 'prior' }), /'idm-prior-cs10' is not available in this installation/, 'variant prior says it is missing');
     return t.end();
   }
   for (const [task, operator] of present) {
+    t.ok(count(inv.models.IDM.pretrained(task)) > 2e6, `IDM.pretrained(${JSON.stringify(task)}) defaults to the fine-tuned network`);
     const model = inv.models.IDM.pretrained(task, { variant: 'prior' });
     const card = inv.models.describe(path.join(__dirname, '..', 'models', `${shippedName(task)}.safetensors`));
     t.ok(count(model) > 2e6, `IDM.pretrained(${JSON.stringify(task)}, { variant: 'prior' }) is the fine-tuned network (${(count(model) / 1e6).toFixed(2)}M parameters)`);

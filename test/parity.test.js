@@ -175,7 +175,7 @@ const fromPrior = {
     }
   },
 };
-const shipped = { label: 'shipped idm-cs10', moved: false, make: () => inv.models.IDM.pretrained(10) };
+const shipped = { label: 'shipped idm-cs10', moved: false, make: () => inv.models.IDM.pretrained(10, { variant: 'small' }) };
 const CS = ['blockCS', { ratio: 0.25, blockSize: 8 }];
 const IDMS = [
   [tiny, true, ...CS, 'float32'],

@@ -1,12 +1,13 @@
 // IDM (Invertible Diffusion Models, papers.md §1): a few-step DDIM sampler with data consistency, unrolled
 // into one reconstruction network and trained end to end; reversible at the step and block level.
+import * as fs from 'fs';
 import { Module, type ModuleOptions } from '../module';
 import type { Operator } from '../operators/operator';
 import { loadSafetensors } from '../safetensors';
 import { Unconditional } from './diffusion';
 import { loadModel } from './load';
 import { nativeOptions } from './options';
-import { shippedFile, type ShippedName } from './shipped';
+import { shippedFile, shippedPath, type ShippedName } from './shipped';
 import { checkOptions, fromHandle, native, scope, th, type Tensor } from '../tensor';
 
 
@@ -106,7 +107,8 @@ export class IDM extends Module {
    * A shipped checkpoint (scripts/train-idm.js): scrambled block CS at 10, 30 or 50%, or 'inpaint90' (90% of
    * the pixels missing). variant 'prior': fine-tuned from the shipped prior (2.9M parameters; in a clone, not in
    * the npm package); 'small': the 153k-parameter network trained from scratch (in the package; CS only).
-   * Default: 'small' for CS (on held-out images it is as good, README "IDM"), 'prior' for 'inpaint90'.
+   * Default: 'prior' where its file is present (a clone; as good at 10 and 30%, better at 50%: README "IDM"),
+   * else 'small'.
    */
   static pretrained(task: 10 | 30 | 50 | 'inpaint90', options: { variant?: 'prior' | 'small' } = {}): IDM {
     const owner = 'IDM.pretrained';
@@ -117,7 +119,7 @@ export class IDM extends Module {
     if (variant !== undefined && variant !== 'prior' && variant !== 'small') throw new RangeError(`${owner}: option 'variant' must be 'prior' or 'small', got ${JSON.stringify(variant)}`);
     const tuned: ShippedName = cs ? `idm-prior-cs${task}` : 'idm-prior-inpaint90';
     if (variant === 'small' && !cs) throw new RangeError(`${owner}: there is no small network for 'inpaint90'; only variant 'prior'`);
-    const small = variant === 'small' || (variant === undefined && cs);
+    const small = variant === 'small' || (variant === undefined && cs && !fs.existsSync(shippedPath(tuned)));
     return IDM.load(shippedFile(small ? `idm-cs${task}` : tuned, owner));
   }
 
