@@ -148,7 +148,9 @@ async function parallel(ratios) {
     });
     const file = path.join(values.out, `${name}.safetensors`);
     const validated = result.validation.map((v) => [v.step, Number(v.psnr.toFixed(2))]);
-    model.save(file, { 'invdiff.trained': JSON.stringify({ operator, init: initFile ? path.basename(initFile) : values.init, steps: result.step, seconds: Math.round((Date.now() - started) / 1000), data: dataDir ? path.basename(dataDir) : 'dead-leaves', crop: 64, batch: 4, seed, lr, validation: validated }) });
+    // The prior-sized networks are stored as float16, half the size (as the prior is); the small ones as trained.
+    model.save(file, { 'invdiff.trained': JSON.stringify({ operator, init: initFile ? path.basename(initFile) : values.init, steps: result.step, seconds: Math.round((Date.now() - started) / 1000), data: dataDir ? path.basename(dataDir) : 'dead-leaves', crop: 64, batch: 4, seed, lr, validation: validated }) },
+      values.init === 'small' ? {} : { dtype: 'float16' });
     for (const [step, psnr] of validated) console.log(`  validation (Set14 crops) at step ${step}: ${psnr} dB`);
     inv.models.writeCard(file, { name, trainedFor: [operator], data: dataDir ? path.basename(dataDir) : 'dead-leaves', steps: result.step });
     console.log(`${name}: ${result.step} steps in ${((Date.now() - started) / 60000).toFixed(1)} min, final loss ${result.losses.at(-1).toFixed(4)} -> ${file}`);

@@ -40,7 +40,7 @@ test('IDM.pretrained: the fine-tuned checkpoint where present, the small one on 
     const card = inv.models.describe(path.join(__dirname, '..', 'models', `${shippedName(task)}.safetensors`));
     t.ok(count(model) > 2e6, `IDM.pretrained(${JSON.stringify(task)}, { variant: 'prior' }) is the fine-tuned network (${(count(model) / 1e6).toFixed(2)}M parameters)`);
     t.deepEqual(card.trainedFor, [operator], `${shippedName(task)}'s card says it is for ${JSON.stringify(operator)}`);
-    t.ok(card.steps > 0 && card.data === 'Train400', `trained ${card.steps} steps on ${card.data}`);
+    t.ok(card.steps > 0 && /^Train400/.test(card.data), `trained ${card.steps} steps on ${card.data}`);
     model.dispose();
   }
   t.end();
