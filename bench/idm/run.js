@@ -195,14 +195,17 @@ const set11Dir = path.resolve(root, '..', 'shared', 'data', 'Set11');
   for (const { name, files: bases, operator, paper } of tasks) {
     const present = bases.map((b) => path.join(modelsDir, `${b}.safetensors`)).filter((f) => fs.existsSync(f));
     if (!present.length) console.log(`| ${name} | (no ${bases.map((b) => `${b}.safetensors`).join(' or ')} in ${path.relative(process.cwd(), modelsDir) || '.'}) | | | | | | | | | ${paper} |`);
-    for (const file of present) {
-      const model = inv.models.IDM.load(file);
+    // Every checkpoint of the task and DDNM-100 take turns in one timing, so their seconds compare.
+    const models = present.map((file) => inv.models.IDM.load(file));
+    const seconds = models.length ? timeInTurns(ddnm ? [...models, ddnmRestorer] : models, timingImage, operator) : [];
+    const ddnmSeconds = ddnm ? seconds[models.length] : NaN;
+    for (const [k, model] of models.entries()) {
       const trained = JSON.parse(model.metadata['invdiff.trained'] ?? '{}');
       const parameters = model.parameters().reduce((n, p) => n + p.numel, 0);
       const rows = set11.map((image, i) => score(model, image, operator, i));
       const subset = small.map(([, i]) => rows[i]);
       const d = ddnm ? small.map(([image, i]) => ddnm(image, operator, i)) : [];
-      const [idmSeconds, ddnmSeconds] = d.length ? timeInTurns([model, ddnmRestorer], timingImage, operator) : [avg(subset, 'seconds'), NaN];
+      const idmSeconds = seconds[k];
       const speedup = ddnmSeconds / idmSeconds;
       console.log(`| ${name} | ${trained.init ?? 'small'}, ${(parameters / 1e6).toFixed(2)}M | ${avg(rows, 'psnr').toFixed(2)} / ${avg(rows, 'ssim').toFixed(4)} | ${avg(rows, 'psnrB').toFixed(2)} / ${avg(rows, 'ssimB').toFixed(4)} | ${avg(subset, 'psnr').toFixed(2)} | `
         + `${d.length ? `${avg(d, 'psnr').toFixed(2)} / ${avg(d, 'ssim').toFixed(4)}` : '-'} | ${d.length ? pairedPsnr(subset, d) : '-'} | ${idmSeconds.toFixed(2)} | ${d.length ? ddnmSeconds.toFixed(1) : '-'} | ${d.length ? `${speedup.toFixed(1)}×` : '-'} | ${paper} |`);
