@@ -10,7 +10,9 @@
 //   (--quick: fewer memory configurations, DDNM on 3 images; --images N: the first N images for both methods)
 // DDNM's per-image PSNR/SSIM are kept in bench/results/ddnm-cache.json, keyed by the prior's content hash, the
 // operator, the image and the seed, so rerunning for new IDM checkpoints does not redo 100-step samples;
-// --only-ddnm fills that cache for every task and stops (to run while the IDM checkpoints still train). The
+// --only-ddnm fills that cache for every task and stops (to run while the IDM checkpoints still train; the
+// 256² images of every task first, then the 512² ones); --ddnm-cached-only runs no new DDNM sample: DDNM's
+// columns then cover the images in the cache, as many as each row says. The
 // seconds per image and the speed-up are timed afresh in every run: IDM and DDNM-100 in turns on one 256²
 // image (three rounds, medians), so both see the same machine.
 const { execFileSync } = require('child_process');
@@ -30,6 +32,7 @@ const argument = (name) => {
 };
 const modelsDir = path.resolve(argument('--models') ?? path.join(root, 'models'));
 const onlyDdnm = process.argv.includes('--only-ddnm');
+const cachedOnly = process.argv.includes('--ddnm-cached-only');
 const imageCount = argument('--images') === undefined ? undefined : Number(argument('--images'));
 if (imageCount !== undefined && !(Number.isInteger(imageCount) && imageCount > 0)) throw new Error(`--images must be a positive integer, got '${argument('--images')}'`);
 
@@ -139,9 +142,11 @@ const set11Dir = path.resolve(root, '..', 'shared', 'data', 'Set11');
   const cacheFile = path.join(root, 'bench', 'results', 'ddnm-cache.json');
   const cache = fs.existsSync(cacheFile) ? JSON.parse(fs.readFileSync(cacheFile, 'utf8')) : {};
   const priorHash = prior && inv.safetensorsContentHash(priorFile);
+  const keyOf = (operator, i) => JSON.stringify([priorHash, operator, files[i].name, i, 100]);
+  const cached = (operator, i) => Boolean(cache[keyOf(operator, i)]);
   // DDNM-100 on one image, from the cache when this prior, operator, image and seed were run before.
   const ddnm = prior && ((image, operator, i) => {
-    const key = JSON.stringify([priorHash, operator, files[i].name, i, 100]);
+    const key = keyOf(operator, i);
     if (!cache[key]) {
       const { seconds, ...quality } = score(ddnmRestorer, image, operator, i);
       cache[key] = quality;
@@ -184,13 +189,14 @@ const set11Dir = path.resolve(root, '..', 'shared', 'data', 'Set11');
     { name: 'inpainting 90%', files: ['idm-prior-inpaint90', 'idm-inpaint90'], operator: { family: 'inpainting', keep: 0.1 }, paper: '' },
   ];
   if (onlyDdnm) {
-    for (const { name, operator } of tasks) {
-      const rows = small.map(([image, i]) => ddnm(image, operator, i));
-      console.log(`${name}: DDNM-100 ${avg(rows, 'psnr').toFixed(2)} dB on ${rows.length} images (cached in ${path.relative(process.cwd(), cacheFile)})`);
-    }
+    for (const large of [false, true])
+      for (const { name, operator } of tasks) {
+        const rows = small.filter(([image]) => (image.shape[2] > 256) === large).map(([image, i]) => ddnm(image, operator, i));
+        console.log(`${name}: DDNM-100 ${avg(rows, 'psnr').toFixed(2)} dB on the ${rows.length} ${large ? 'larger' : '256²'} images (cached in ${path.relative(process.cwd(), cacheFile)})`);
+      }
     return;
   }
-  console.log('| task | IDM (init, parameters) | IDM PSNR / SSIM (all) | A⁺y PSNR / SSIM (all) | IDM PSNR (DDNM images) | DDNM-100 PSNR / SSIM | IDM − DDNM (paired, ± s.e.) | IDM s/image | DDNM-100 s/image | IDM-3 speed-up over DDNM-100 | paper IDM PSNR (117M U-Net, 4 GPUs) |');
+  console.log('| task | IDM (init, parameters) | IDM PSNR / SSIM (all) | A⁺y PSNR / SSIM (all) | IDM PSNR on the DDNM images (how many) | DDNM-100 PSNR / SSIM | IDM − DDNM (paired, ± s.e.) | IDM s/image | DDNM-100 s/image | IDM-3 speed-up over DDNM-100 | paper IDM PSNR (117M U-Net, 4 GPUs) |');
   console.log('|---|---|---|---|---|---|---|---|---|---|---|');
   for (const { name, files: bases, operator, paper } of tasks) {
     const present = bases.map((b) => path.join(modelsDir, `${b}.safetensors`)).filter((f) => fs.existsSync(f));
@@ -203,11 +209,12 @@ const set11Dir = path.resolve(root, '..', 'shared', 'data', 'Set11');
       const trained = JSON.parse(model.metadata['invdiff.trained'] ?? '{}');
       const parameters = model.parameters().reduce((n, p) => n + p.numel, 0);
       const rows = set11.map((image, i) => score(model, image, operator, i));
-      const subset = small.map(([, i]) => rows[i]);
-      const d = ddnm ? small.map(([image, i]) => ddnm(image, operator, i)) : [];
+      const compared = cachedOnly ? small.filter(([, i]) => cached(operator, i)) : small;
+      const subset = compared.map(([, i]) => rows[i]);
+      const d = ddnm ? compared.map(([image, i]) => ddnm(image, operator, i)) : [];
       const idmSeconds = seconds[k];
       const speedup = ddnmSeconds / idmSeconds;
-      console.log(`| ${name} | ${trained.init ?? 'small'}, ${(parameters / 1e6).toFixed(2)}M | ${avg(rows, 'psnr').toFixed(2)} / ${avg(rows, 'ssim').toFixed(4)} | ${avg(rows, 'psnrB').toFixed(2)} / ${avg(rows, 'ssimB').toFixed(4)} | ${avg(subset, 'psnr').toFixed(2)} | `
+      console.log(`| ${name} | ${trained.init ?? 'small'}, ${(parameters / 1e6).toFixed(2)}M | ${avg(rows, 'psnr').toFixed(2)} / ${avg(rows, 'ssim').toFixed(4)} | ${avg(rows, 'psnrB').toFixed(2)} / ${avg(rows, 'ssimB').toFixed(4)} | ${avg(subset, 'psnr').toFixed(2)} (${subset.length}) | `
         + `${d.length ? `${avg(d, 'psnr').toFixed(2)} / ${avg(d, 'ssim').toFixed(4)}` : '-'} | ${d.length ? pairedPsnr(subset, d) : '-'} | ${idmSeconds.toFixed(2)} | ${d.length ? ddnmSeconds.toFixed(1) : '-'} | ${d.length ? `${speedup.toFixed(1)}×` : '-'} | ${paper} |`);
       model.dispose();
     }
