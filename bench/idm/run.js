@@ -14,7 +14,7 @@
 // 256² images of every task first, then the 512² ones); --ddnm-cached-only runs no new DDNM sample: DDNM's
 // columns then cover the images in the cache, as many as each row says. The
 // seconds per image and the speed-up are timed afresh in every run: IDM and DDNM-100 in turns on one 256²
-// image (three rounds, medians), so both see the same machine.
+// image (--timing-rounds, default three; medians), so both see the same machine.
 const { execFileSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
@@ -33,6 +33,8 @@ const argument = (name) => {
 const modelsDir = path.resolve(argument('--models') ?? path.join(root, 'models'));
 const onlyDdnm = process.argv.includes('--only-ddnm');
 const cachedOnly = process.argv.includes('--ddnm-cached-only');
+const timingRounds = Number(argument('--timing-rounds') ?? 3);
+if (!(Number.isInteger(timingRounds) && timingRounds > 0)) throw new Error(`--timing-rounds must be a positive integer, got '${argument('--timing-rounds')}'`);
 const imageCount = argument('--images') === undefined ? undefined : Number(argument('--images'));
 if (imageCount !== undefined && !(Number.isInteger(imageCount) && imageCount > 0)) throw new Error(`--images must be a positive integer, got '${argument('--images')}'`);
 
@@ -156,7 +158,7 @@ const set11Dir = path.resolve(root, '..', 'shared', 'data', 'Set11');
     return cache[key];
   });
   console.log(`${set11.length} images (sizes ${[...new Set(set11.map((t) => t.shape.slice(2).join('×')))].join(', ')}; padded to each method's size multiple and cropped back). `
-    + `DDNM-100 and the speed-up use ${small.length} of them${prior ? '' : ' (no models/unconditional.safetensors: run npm run train:diffusion)'}. IDM checkpoints from ${path.relative(process.cwd(), modelsDir) || '.'}. Seconds per image on ${inv.backend().threads} thread(s), IDM and DDNM-100 timed in turns on one 256² image (three rounds, medians).\n`);
+    + `DDNM-100 and the speed-up use ${small.length} of them${prior ? '' : ' (no models/unconditional.safetensors: run npm run train:diffusion)'}. IDM checkpoints from ${path.relative(process.cwd(), modelsDir) || '.'}. Seconds per image on ${inv.backend().threads} thread(s), IDM and DDNM-100 timed in turns on one 256² image (${timingRounds} round(s), medians).\n`);
   const m = inv.metrics;
   const score = (method, image, operator, seed) => {
     const { restored, baseline, seconds } = inv.restoreImages(method, image, operator, { seed });
@@ -169,7 +171,7 @@ const set11Dir = path.resolve(root, '..', 'shared', 'data', 'Set11');
   const timingImage = set11.find((t) => t.shape[2] === 256) ?? set11[0];
   const timeInTurns = (methods, image, operator) => {
     const times = methods.map(() => []);
-    for (let round = 0; round < 3; round++)
+    for (let round = 0; round < timingRounds; round++)
       methods.forEach((method, k) => {
         const { restored, baseline, seconds } = inv.restoreImages(method, image, operator, { seed: 0 });
         restored.dispose();
@@ -211,10 +213,10 @@ const set11Dir = path.resolve(root, '..', 'shared', 'data', 'Set11');
       const rows = set11.map((image, i) => score(model, image, operator, i));
       const compared = cachedOnly ? small.filter(([, i]) => cached(operator, i)) : small;
       const subset = compared.map(([, i]) => rows[i]);
-      const d = ddnm ? compared.map(([image, i]) => ddnm(image, operator, i)) : [];
+      const d = ddnm && compared.length ? compared.map(([image, i]) => ddnm(image, operator, i)) : [];
       const idmSeconds = seconds[k];
       const speedup = ddnmSeconds / idmSeconds;
-      console.log(`| ${name} | ${trained.init ?? 'small'}, ${(parameters / 1e6).toFixed(2)}M | ${avg(rows, 'psnr').toFixed(2)} / ${avg(rows, 'ssim').toFixed(4)} | ${avg(rows, 'psnrB').toFixed(2)} / ${avg(rows, 'ssimB').toFixed(4)} | ${avg(subset, 'psnr').toFixed(2)} (${subset.length}) | `
+      console.log(`| ${name} | ${trained.init ?? 'small'}, ${(parameters / 1e6).toFixed(2)}M | ${avg(rows, 'psnr').toFixed(2)} / ${avg(rows, 'ssim').toFixed(4)} | ${avg(rows, 'psnrB').toFixed(2)} / ${avg(rows, 'ssimB').toFixed(4)} | ${subset.length ? avg(subset, 'psnr').toFixed(2) : '-'} (${subset.length}) | `
         + `${d.length ? `${avg(d, 'psnr').toFixed(2)} / ${avg(d, 'ssim').toFixed(4)}` : '-'} | ${d.length ? pairedPsnr(subset, d) : '-'} | ${idmSeconds.toFixed(2)} | ${d.length ? ddnmSeconds.toFixed(1) : '-'} | ${d.length ? `${speedup.toFixed(1)}×` : '-'} | ${paper} |`);
       model.dispose();
     }
