@@ -10,8 +10,8 @@
 //   (--quick: fewer memory configurations, DDNM on 3 images; --images N: the first N images for both methods)
 // DDNM's per-image PSNR/SSIM are kept in bench/results/ddnm-cache.json, keyed by the prior's content hash, the
 // operator, the image and the seed, so rerunning for new IDM checkpoints does not redo 100-step samples;
-// --only-ddnm fills that cache for every task and stops (to run while the IDM checkpoints still train; the
-// 256² images of every task first, then the 512² ones); --ddnm-cached-only runs no new DDNM sample: DDNM's
+// --only-ddnm fills that cache for every task and stops (to run while the IDM checkpoints still train; image
+// by image across the tasks, the 256² images first); --ddnm-cached-only runs no new DDNM sample: DDNM's
 // columns then cover the images in the cache, as many as each row says. The
 // seconds per image and the speed-up are timed afresh in every run: IDM and DDNM-100 in turns on one 256²
 // image (--timing-rounds, default three; medians), so both see the same machine.
@@ -191,11 +191,10 @@ const set11Dir = path.resolve(root, '..', 'shared', 'data', 'Set11');
     { name: 'inpainting 90%', files: ['idm-prior-inpaint90', 'idm-inpaint90'], operator: { family: 'inpainting', keep: 0.1 }, paper: '' },
   ];
   if (onlyDdnm) {
+    // Image by image across the tasks, the 256² images first: stopped early, every task has as many.
     for (const large of [false, true])
-      for (const { name, operator } of tasks) {
-        const rows = small.filter(([image]) => (image.shape[2] > 256) === large).map(([image, i]) => ddnm(image, operator, i));
-        console.log(`${name}: DDNM-100 ${avg(rows, 'psnr').toFixed(2)} dB on the ${rows.length} ${large ? 'larger' : '256²'} images (cached in ${path.relative(process.cwd(), cacheFile)})`);
-      }
+      for (const [image, i] of small.filter(([t]) => (t.shape[2] > 256) === large))
+        for (const { name, operator } of tasks) console.log(`${name}, ${files[i].name}: DDNM-100 ${ddnm(image, operator, i).psnr.toFixed(2)} dB (cached in ${path.relative(process.cwd(), cacheFile)})`);
     return;
   }
   console.log('| task | IDM (init, parameters) | IDM PSNR / SSIM (all) | A⁺y PSNR / SSIM (all) | IDM PSNR on the DDNM images (how many) | DDNM-100 PSNR / SSIM | IDM − DDNM (paired, ± s.e.) | IDM s/image | DDNM-100 s/image | IDM-3 speed-up over DDNM-100 | paper IDM PSNR (117M U-Net, 4 GPUs) |');
