@@ -32,22 +32,22 @@ function fail(message) {
 let parsed;
 try {
   parsed = parseArgs({
-  options: {
-    ratios: { type: 'string', default: '10,30,50' },
-    steps: { type: 'string', default: '5000' },
-    jobs: { type: 'string', default: String(os.availableParallelism?.() ?? os.cpus().length) },
-    data: { type: 'string' },
-    out: { type: 'string', default: path.resolve(__dirname, '..', 'models') },
-    resume: { type: 'boolean', default: false },
-    seed: { type: 'string', default: '0' },
-    init: { type: 'string', default: 'prior' },
-    task: { type: 'string', default: 'cs' },
-    prior: { type: 'string' },
-    lr: { type: 'string' },
-    'validate-every': { type: 'string', default: '250' },
-    help: { type: 'boolean', default: false },
-  },
-  strict: true,
+    options: {
+      ratios: { type: 'string', default: '10,30,50' },
+      steps: { type: 'string', default: '5000' },
+      jobs: { type: 'string', default: String(os.availableParallelism?.() ?? os.cpus().length) },
+      data: { type: 'string' },
+      out: { type: 'string', default: path.resolve(__dirname, '..', 'models') },
+      resume: { type: 'boolean', default: false },
+      seed: { type: 'string', default: '0' },
+      init: { type: 'string', default: 'prior' },
+      task: { type: 'string', default: 'cs' },
+      prior: { type: 'string' },
+      lr: { type: 'string' },
+      'validate-every': { type: 'string', default: '250' },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
   });
 } catch (e) {
   fail(`${e.message.split('\n')[0]}\n\n${USAGE}`);
