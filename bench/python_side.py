@@ -19,6 +19,7 @@ import idm  # noqa: E402
 import operators  # noqa: E402
 import safetensors_io  # noqa: E402
 import samplers  # noqa: E402
+from threads import set_threads  # noqa: E402
 
 
 def value(text):
@@ -133,7 +134,7 @@ def prepare(line):
 
 
 def main(threads, target_ms):
-    torch.set_num_threads(threads)
+    set_threads(threads)
     print(json.dumps({'torch': torch.__version__, 'threads': torch.get_num_threads()}), flush=True)
     current, call, repeats = None, None, 1
     for line in sys.stdin:

@@ -10,6 +10,11 @@ export interface BackendInfo {
   cuda: boolean;
   cudaDevices: number;
   threads: number;
+  /** OpenBLAS's own thread pool, which `setNumThreads` sets too; -1 where LibTorch's BLAS is not OpenBLAS. */
+  blasThreads: number;
+  /** The CPU OpenBLAS chose its kernels for (e.g. 'SkylakeX'; invdiff names it from the CPU flags where
+   * OPENBLAS_CORETYPE is unset); '' where LibTorch's BLAS is not OpenBLAS. */
+  blasCore: string;
 }
 
 export function backend(): BackendInfo {

@@ -122,6 +122,17 @@ test('threads and backend facts', (t) => {
   t.equal(inv.backend().threads, 1);
   inv.setNumThreads(2);
   t.equal(inv.backend().threads, 2);
+  // OpenBLAS keeps a pool of its own that at::set_num_threads leaves alone: setNumThreads sets it too.
+  const fs = require('fs');
+  const openblas = fs.readFileSync('/proc/self/maps', 'utf8').includes('openblas');
+  if (openblas || b.blasThreads !== -1) {
+    inv.setNumThreads(1);
+    t.equal(inv.backend().blasThreads, 1, 'OpenBLAS follows setNumThreads(1)');
+    inv.setNumThreads(2);
+    t.equal(inv.backend().blasThreads, 2, 'and setNumThreads(2)');
+  } else {
+    t.equal(b.blasThreads, -1, 'no OpenBLAS mapped: blasThreads is -1');
+  }
   t.throws(() => inv.setNumThreads(0), /argument 'n' expected a number of threads in \[1, 1024\], got 0/);
   t.end();
 });

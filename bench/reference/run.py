@@ -17,6 +17,7 @@ import edm_unet  # noqa: E402
 import hdit  # noqa: E402
 import idm  # noqa: E402
 import neighborhood_attention  # noqa: E402
+from threads import set_threads  # noqa: E402
 
 
 def operator_case(case, t):
@@ -120,7 +121,7 @@ KINDS = {'idm': idm_case, 'hdit': hdit_case, 'neighborhoodAttention': neighborho
 
 
 def main(folder):
-    torch.set_num_threads(1)
+    set_threads(1)
     with open(os.path.join(folder, 'cases.json')) as f:
         cases = json.load(f)
     for case in cases:

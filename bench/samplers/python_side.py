@@ -1,9 +1,12 @@
 # The PyTorch side of bench/samplers: the samplers written in PyTorch (Python) around the same small conv
 # network shape, timed as the TS side is: ms per NFE and the sampler's own time outside the network.
-import json, math, sys, time
+import json, math, os, sys, time
 import torch
 
-torch.set_num_threads(int(sys.argv[1]))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'reference'))
+from threads import set_threads  # noqa: E402
+
+set_threads(int(sys.argv[1]))
 torch.manual_seed(0)
 B, C, H = 8, 3, 32
 net = torch.nn.Sequential(torch.nn.Conv2d(C, 64, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(64, 64, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(64, C, 3, padding=1))

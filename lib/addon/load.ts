@@ -2,6 +2,7 @@
 // error, in sharp's manner, that lists what was tried, why each failed and the commands that fix it.
 import * as path from 'path';
 import { adviceFor } from './advice';
+import { chooseOpenBlasCore } from './blas-core';
 import { Candidate, candidates, problemOf } from './candidates';
 import { LibTorchSearch, locateLibTorch, packageRoot } from './scripts';
 import { SystemFacts, systemFacts } from './system';
@@ -61,6 +62,7 @@ function describeFailure(d: Diagnosis): string {
 /** Checks every candidate and loads the first that passes: the binding, or an AddonError; and the diagnosis. */
 export function loadAddon<T>(): { binding?: T; error?: AddonError; diagnosis: Diagnosis } {
   const diagnosis: Diagnosis = { libtorch: locateLibTorch(), system: systemFacts(), attempts: [] };
+  chooseOpenBlasCore(); // before the first dlopen of LibTorch
   for (const c of candidates()) {
     const attempt: Attempt = { ...c, problem: problemOf(c, diagnosis.libtorch, diagnosis.system) };
     diagnosis.attempts.push(attempt);

@@ -3,6 +3,7 @@
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import { adviceFor } from '../addon/advice';
+import { chooseOpenBlasCore } from '../addon/blas-core';
 import { describeAttempts } from '../addon/load';
 import { backend } from '../backend';
 import { addonDiagnosis, addonError } from '../tensor/native';
@@ -39,10 +40,12 @@ export const doctor: Command = {
     for (const line of describeAttempts(d)) console.log(line);
     if (facts) {
       const b = facts.backend;
-      console.log(`threads: ${b.threads}${facts.threadsRequested ? ` (INVDIFF_NUM_THREADS=${facts.threadsRequested})` : ' (the available cores; INVDIFF_NUM_THREADS sets them)'}`);
+      console.log(`threads: ${b.threads}${b.blasThreads > 0 ? `, OpenBLAS's pool ${b.blasThreads}` : ''}${facts.threadsRequested ? ` (INVDIFF_NUM_THREADS=${facts.threadsRequested})` : ' (the available cores; INVDIFF_NUM_THREADS sets them)'}`);
       console.log(`CUDA: ${b.cuda ? `${b.cudaDevices} device(s)` : `not available${d.libtorch.found?.cuda ? '' : ' (a CPU-only LibTorch)'}; invdiff's CUDA paths are untested`}`);
       const blas = facts.blas;
-      console.log(`BLAS: ${blas ? `${blas.kind}, ${blas.file}` : 'none mapped (LibTorch may have its own)'}`);
+      const chosen = chooseOpenBlasCore();
+      const kernels = b.blasCore ? `, ${b.blasCore} kernels${chosen.by ? ` (${chosen.by === 'invdiff' ? 'chosen by invdiff from the CPU flags; OPENBLAS_CORETYPE overrides' : 'OPENBLAS_CORETYPE'})` : ''}` : '';
+      console.log(`BLAS: ${blas ? `${blas.kind}, ${blas.file}${kernels}` : 'none mapped (LibTorch may have its own)'}`);
       if (blas && blas.kind.startsWith('the reference')) console.log('  Debian: apt-get install libopenblas0-pthread makes matrix products about 25x faster');
     } else {
       for (const line of adviceFor(d.libtorch.found, d.attempts)) console.log(line);

@@ -12,6 +12,7 @@
 #include <torch/csrc/autograd/grad_mode.h>
 
 #include "binding/conversion.h"
+#include "core/backend.h"
 #include "core/failure.h"
 #include "core/memory.h"
 
@@ -132,7 +133,7 @@ class OpWorker final : public Napi::AsyncWorker {
 
   void Execute() override {
     at::AutoGradMode mode(grad_);
-    if (at::get_num_threads() != threads_) at::set_num_threads(threads_);
+    if (at::get_num_threads() != threads_) backend::setNumThreads(threads_);
     const std::string error = runCatching([&] { result_ = entry_.fn(args_); }, *entry_.spec, args_);
     if (!error.empty()) SetError(error);
   }

@@ -149,6 +149,8 @@ const std::vector<OpImpl> rows = {
        facts.flags["cuda"] = i.cuda;
        facts.numbers["cudaDevices"] = i.cudaDevices;
        facts.numbers["threads"] = i.threads;
+       facts.numbers["blasThreads"] = i.blasThreads;
+       facts.strings["blasCore"] = i.blasCore;
        return Result::object(std::move(facts));
      }},
 

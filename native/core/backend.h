@@ -9,6 +9,8 @@ struct Info {
   bool cuda;          // a CUDA device is usable now
   int cudaDevices;
   int threads;        // intra-op threads
+  int blasThreads;    // OpenBLAS's own pool (set with the intra-op threads); -1 where the BLAS is not OpenBLAS
+  std::string blasCore;  // the CPU OpenBLAS chose kernels for, e.g. "SkylakeX"; empty where not OpenBLAS
 };
 
 Info info();
