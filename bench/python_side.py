@@ -2,7 +2,8 @@
 workloads bench/reference implements, written as a PyTorch user would (float32 parameters, no_grad where
 nothing is trained). Serves bench/run.js round by round, as bench/native/bench.cpp does: each line read is a
 workload, `KIND key=value ...` (op.* operator options, model.* model options), each line written is one
-round, {"ms", "peakBytes"} (peak memory is not tracked here: null), or {"error": why}.
+round, {"ms", "peakBytes", "gflop"} (peak memory is not tracked here: null; gflop, the work of one call for the
+GEMM-heavy workloads, counted by PyTorch's profiler), or {"error": why}.
   python3 bench/python_side.py THREADS TARGET_MS"""
 import json
 import math
@@ -92,6 +93,7 @@ def prepare(line):
             opt.zero_grad()
             torch.nn.functional.mse_loss(net(x), y).backward()
             opt.step()
+        step.forward = lambda: torch.nn.functional.mse_loss(net(x), y)
         return step
     if kind == 'operator':
         A = make_operator(keys, op_options)
@@ -110,6 +112,7 @@ def prepare(line):
             opt.zero_grad()
             (net.reconstruct(A, y) - x).abs().mean().backward()
             opt.step()
+        step.forward = lambda: (net.reconstruct(A, y) - x).abs().mean()
         return step
     if kind in ('prior', 'heun', 'ddnm'):
         net = edm_unet.EdmUNet.load(keys['file'])
@@ -133,6 +136,22 @@ def prepare(line):
     raise ValueError(f'no workload kind {kind!r}')
 
 
+GEMM_KINDS = ('matmul', 'mlp', 'idm', 'prior', 'heun', 'ddnm', 'invfussion')
+
+
+def gflop(kind, call):
+    """The floating-point operations of one call, as PyTorch's profiler counts them (convolutions and matrix
+    products, from their shapes). A training step counts as three times its forward (forward, and the two
+    products of each layer's backward): the useful work, so a reversible step's recomputation shows as lost
+    throughput rather than as work done."""
+    if kind not in GEMM_KINDS:
+        return None
+    forward = getattr(call, 'forward', None)
+    with torch.no_grad(), torch.profiler.profile(with_flops=True) as prof:
+        (forward or call)()
+    return (3 if forward else 1) * sum(e.flops for e in prof.key_averages() if e.flops) / 1e9
+
+
 def main(threads, target_ms):
     set_threads(threads)
     print(json.dumps({'torch': torch.__version__, 'threads': torch.get_num_threads()}), flush=True)
@@ -142,13 +161,14 @@ def main(threads, target_ms):
         try:
             if line != current:
                 current, call = line, prepare(line)
+                flops = gflop(line.split()[0], call)
                 t0 = time.perf_counter()
                 call()
                 repeats = max(1, math.ceil(target_ms / max((time.perf_counter() - t0) * 1e3, 1e-6)))
             t0 = time.perf_counter()
             for _ in range(repeats):
                 call()
-            print(json.dumps({'ms': (time.perf_counter() - t0) * 1e3 / repeats, 'peakBytes': None}), flush=True)
+            print(json.dumps({'ms': (time.perf_counter() - t0) * 1e3 / repeats, 'peakBytes': None, 'gflop': flops}), flush=True)
         except Exception as e:  # reported in the row; the next workload still runs
             current = None
             print(json.dumps({'error': f'{type(e).__name__}: {e}'}), flush=True)

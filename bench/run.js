@@ -74,7 +74,8 @@ function startSide(cmd, args, env) {
 function summary(values) {
   const ms = values.map((v) => v.ms).sort((a, b) => a - b);
   const peaks = values.map((v) => v.peakBytes).filter(Number.isFinite);
-  return { medianMs: ms[ms.length >> 1], minMs: ms[0], maxMs: ms[ms.length - 1], rounds: ms.length, peakBytes: peaks.length ? Math.max(...peaks) : null };
+  const gflop = values.find((v) => Number.isFinite(v.gflop))?.gflop ?? null;
+  return { medianMs: ms[ms.length >> 1], minMs: ms[0], maxMs: ms[ms.length - 1], rounds: ms.length, peakBytes: peaks.length ? Math.max(...peaks) : null, gflop };
 }
 
 // Why a side has no column at all (not built, no PyTorch).
@@ -137,7 +138,21 @@ function markdown(report) {
   const skipped = [...new Set(report.rows.flatMap((r) => ['native', 'python'].map((s) => r[s].skipped && `${s}: ${r[s].skipped}`)).filter(Boolean))];
   if (skipped.length) out.push('Columns left empty:', '', ...skipped.map((s) => `- ${s}`), '');
   const gemm = report.rows.find((r) => r.workload.startsWith('matmul'));
-  if (gemm) out.push(`Matrix-product throughput (matmul 1024², native): ${((2 * 1024 ** 3) / (gemm.native.medianMs ?? gemm.ts.medianMs) / 1e6).toFixed(1)} GFLOP/s.`, '');
+  if (gemm) {
+    const n = Number(gemm.workload.match(/\bn=(\d+)/)[1]);
+    const peak = (2 * n ** 3) / (gemm.native.medianMs ?? gemm.ts.medianMs) / 1e6;
+    out.push(`Matrix-product throughput (matmul ${n}², ${gemm.native.medianMs ? 'native' : 'TS'}): ${peak.toFixed(1)} GFLOP/s${report.blas ? ` (${report.blas})` : ''}.`, '');
+    // The work of each GEMM-heavy call, counted by PyTorch's profiler on the Python side (a training step as
+    // three forwards), over each side's median time, beside that throughput.
+    const heavy = report.rows.filter((r) => Number.isFinite(r.python.gflop));
+    if (heavy.length) {
+      const rate = (s, g) => (s.medianMs ? g / (s.medianMs / 1e3) : NaN);
+      const show = (v) => (Number.isFinite(v) ? `${v.toFixed(1)} (${((100 * v) / peak).toFixed(0)}%)` : '–');
+      out.push('GFLOP/s of the GEMM-heavy workloads (share of the matmul throughput):', '', '| workload | GFLOP per call | TS | native | Python |', '|---|---|---|---|---|');
+      for (const r of heavy) out.push(`| ${r.name} | ${r.python.gflop.toPrecision(3)} | ${show(rate(r.ts, r.python.gflop))} | ${show(rate(r.native, r.python.gflop))} | ${show(rate(r.python, r.python.gflop))} |`);
+      out.push('');
+    }
+  }
   return out.join('\n');
 }
 
@@ -178,6 +193,7 @@ async function main() {
     rounds,
     threads,
     libtorch: inv.backend().torch,
+    blas: inv.backend().blasCore ? `OpenBLAS, ${inv.backend().blasCore} kernels, ${inv.backend().blasThreads} thread(s)` : null,
     native: hello.native ?? null,
     python: hello.python ?? null,
     node: process.version,

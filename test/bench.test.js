@@ -35,7 +35,17 @@ test('npm run bench --quick writes report.md, report.json and ratios.png', (t) =
   const native = path.join(root, 'build', 'native-bench', 'invdiff_bench');
   if (fs.existsSync(native)) t.equal(timed('native').length, report.rows.length, 'the native program times every workload');
   // bench/reference has every workload's model (InvFussion's since hdit.py), so the Python side skips none.
-  if (spawnSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' }).status === 0) t.equal(timed('python').length, report.rows.length, 'the Python side times every workload');
+  if (spawnSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' }).status === 0) {
+    t.equal(timed('python').length, report.rows.length, 'the Python side times every workload');
+    // The work of the GEMM-heavy calls, counted by PyTorch's profiler: a matmul's is 2n³.
+    const heavy = report.rows.filter((row) => ['matmul', 'mlp', 'idm', 'prior', 'heun', 'ddnm', 'invfussion'].includes(row.workload.split(' ')[0]));
+    t.ok(heavy.length >= 6 && heavy.every((row) => row.python.gflop > 0), `GFLOP counted for the ${heavy.length} GEMM-heavy workloads`);
+    t.ok(report.rows.filter((row) => row.workload.startsWith('operator')).every((row) => row.python.gflop === null), 'and for no operator row');
+    const mm = report.rows.find((row) => row.workload.startsWith('matmul'));
+    const n = Number(mm.workload.match(/\bn=(\d+)/)[1]);
+    t.ok(Math.abs(mm.python.gflop - (2 * n ** 3) / 1e9) < 1e-9, `matmul ${n}²: ${mm.python.gflop} GFLOP = 2n³`);
+    t.match(fs.readFileSync(path.join(out, 'report.md'), 'utf8'), /GFLOP\/s of the GEMM-heavy workloads/, 'report.md gives their throughput');
+  }
   t.ok(report.rows.filter((row) => row.tsOverPython !== null).every((row) => row.tsOverPython > 0), 'TS/Python ratios are positive');
   const md = fs.readFileSync(path.join(out, 'report.md'), 'utf8');
   t.match(md, /\| workload \| TS ms \| native ms \| Python ms \| TS\/native \| TS\/Python \|/, 'report.md has the table');

@@ -119,6 +119,25 @@ test('combine: bad arguments name themselves', (t) => {
   t.end();
 });
 
+test('Operator.langevin caps its rate where the steps would diverge, with the operator\'s own ‖A‖²', (t) => {
+  // Strided blur's ‖A‖² is about 13: a cap that assumed ‖A‖ ≤ 1 let DAPS's chain grow by |1 − 13| a step.
+  const A = inv.operators.create('stridedBlur', { imageShape: [1, 32, 32], batch: 2, stride: 4, seed: 1 });
+  inv.scope(() => {
+    const truth = inv.rand([2, 1, 32, 32], { seed: 1 });
+    const y = A.forward(truth);
+    const x = inv.zeros([2, 1, 32, 32]);
+    const residual = (z) => A.forward(z).sub(y).square().sum().item();
+    const chain = (lr) => inv.langevin(A, x, { center: x, y, lr, priorStd: 1, dataStd: 0.01, steps: 100, seed: 5 });
+    const z = chain(1e-4); // 1/(1/τ² + 1/σ²): the old cap, 13× too large here
+    t.ok(z.isfinite().all(), 'the chain stays finite');
+    t.ok(residual(z) < 0.1 * residual(x), `and moves towards A x = y (‖Ax − y‖² ${residual(x).toFixed(2)} → ${residual(z).toFixed(4)})`);
+    t.ok(chain(1).equal(z), 'a larger rate is capped to the same one');
+    t.ok(!chain(1e-6).equal(z), 'a rate below the cap is used as given');
+  });
+  A.dispose();
+  t.end();
+});
+
 test('Operator.langevin: the native chain is the TS chain, and it samples the Gaussian it targets', (t) => {
   const A = inv.operators.create('inpainting', { imageShape: [1, 8, 8], keep: 0.5, seed: 3 });
   inv.scope(() => {

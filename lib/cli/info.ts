@@ -28,7 +28,7 @@ export const info: Command = {
     if (values.json) console.log(JSON.stringify(facts, null, 2));
     else {
       console.log(`invdiff on LibTorch ${facts.torch}, Node ${facts.node}`);
-      console.log(`threads: ${facts.threads}; CUDA: ${facts.cuda ? `${facts.cudaDevices} device(s)` : 'not available'}`);
+      console.log(`threads: ${facts.threads}${facts.blasCore ? ` (OpenBLAS: ${facts.blasThreads}, ${facts.blasCore} kernels)` : ''}; CUDA: ${facts.cuda ? `${facts.cudaDevices} device(s)` : 'not available'}`);
       console.log(`module kinds: ${facts.modules.join(', ')}`);
     }
     return 0;

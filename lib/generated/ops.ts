@@ -123,13 +123,13 @@ export function combine(tensors: Tensor[], coefficients: number[], opts: { noise
   return fromHandle($combine(tl(tensors), coefficients, opts.noise, opts.seed));
 }
 
-/** `steps` Langevin steps from x on p(x) ∝ exp(−‖A x − y‖²/(2·dataStd²) − ‖x − center‖²/(2·priorStd²)) at rate lr: x ← x − lr·∇(−log p(x)) + √(2·lr)·z, step k's noise keyed by seed + k (as gaussianNoise). DAPS's inner loop (papers.md §3), a sampler kernel run natively. */
+/** `steps` Langevin steps from x on p(x) ∝ exp(−‖A x − y‖²/(2·dataStd²) − ‖x − center‖²/(2·priorStd²)) at rate lr, capped at 1/(‖A‖²/dataStd² + 1/priorStd²) where the steps would diverge: x ← x − lr·∇(−log p(x)) + √(2·lr)·z, step k's noise keyed by seed + k (as gaussianNoise). DAPS's inner loop (papers.md §3), a sampler kernel run natively. */
 export function langevin(operator: { readonly handle: number }, x: Tensor, opts: { center: Tensor; y: Tensor; lr: number; priorStd: number; dataStd: number; steps: number; seed?: number }): Tensor {
   opts = checkOptions('langevin', opts, ["center","y","lr","priorStd","dataStd","steps","seed"]);
   return fromHandle($langevin(oh(operator), th(x), th(opts.center), th(opts.y), opts.lr, opts.priorStd, opts.dataStd, opts.steps, opts.seed));
 }
 
-/** `steps` Langevin steps from x on p(x) ∝ exp(−‖A x − y‖²/(2·dataStd²) − ‖x − center‖²/(2·priorStd²)) at rate lr: x ← x − lr·∇(−log p(x)) + √(2·lr)·z, step k's noise keyed by seed + k (as gaussianNoise). DAPS's inner loop (papers.md §3), a sampler kernel run natively. Runs off the event loop. */
+/** `steps` Langevin steps from x on p(x) ∝ exp(−‖A x − y‖²/(2·dataStd²) − ‖x − center‖²/(2·priorStd²)) at rate lr, capped at 1/(‖A‖²/dataStd² + 1/priorStd²) where the steps would diverge: x ← x − lr·∇(−log p(x)) + √(2·lr)·z, step k's noise keyed by seed + k (as gaussianNoise). DAPS's inner loop (papers.md §3), a sampler kernel run natively. Runs off the event loop. */
 export function langevinAsync(operator: { readonly handle: number }, x: Tensor, opts: { center: Tensor; y: Tensor; lr: number; priorStd: number; dataStd: number; steps: number; seed?: number }): Promise<Tensor> {
   opts = checkOptions('langevin', opts, ["center","y","lr","priorStd","dataStd","steps","seed"]);
   return native['langevin$async'](oh(operator), th(x), th(opts.center), th(opts.y), opts.lr, opts.priorStd, opts.dataStd, opts.steps, opts.seed).then((r) => fromHandle(r));

@@ -1,6 +1,7 @@
 // DAPS (Zhang et al. 2024; papers.md §3): for each annealing level σ_i, x̂₀ from a few Euler steps of the
 // probability-flow ODE down to σ = 0.01; Langevin steps on exp(−‖A x₀ − y‖²/(2τ²) − ‖x₀ − x̂₀‖²/(2σ_i²)),
-// τ = max(σ_y, 0.01), with lr annealed by (1 + (i/N)(0.01 − 1)) and capped for stability; then
+// τ = max(σ_y, 0.01), with lr annealed by (1 + (i/N)(0.01 − 1)) and capped for stability (natively, at
+// 1/(‖A‖²/τ² + 1/σ_i²): strided blur's ‖A‖² is about 13); then
 // x_{i+1} = x₀ + σ_{i+1} z. The data
 // gradient uses Aᵀ directly (no network gradients), and the Langevin chain runs natively (the langevin kernel).
 // N·odeSteps NFEs.
@@ -44,10 +45,8 @@ function* program(r: Resolved & DapsOptions, held: Held): SamplerProgram {
       }
     }
     r.onStep?.({ step: i, steps, sigma, x0: x0hat.value });
-    // Langevin on x₀ around x̂₀, pulled towards A x₀ = y.
-    // The annealed rate, capped where the Langevin step would diverge (curvature 1/τ² + 1/σ_i², for ‖A‖ ≤ 1):
-    // at σ_i = 0.002 the prior term alone has curvature 2.5e5.
-    const lr = Math.min(lr0 * (1 + (i / steps) * (0.01 - 1)), 1 / (1 / (tau * tau) + 1 / (sigma * sigma)));
+    // Langevin on x₀ around x̂₀, pulled towards A x₀ = y, at the annealed rate (the kernel caps it).
+    const lr = lr0 * (1 + (i / steps) * (0.01 - 1));
     const chain = { center: x0hat.value, y, lr, priorStd: sigma, dataStd: tau, steps: langevinSteps, seed: noiseSeed(r, 1000 * (i + 1)) };
     // Handed to the driver, so dapsAsync runs the chain off the event loop.
     const { x0: x0y } = yield { work: () => langevin(A, x0hat.value, chain), workAsync: () => langevinAsync(A, x0hat.value, chain) };

@@ -211,6 +211,25 @@ at::Tensor Operator::measure(const at::Tensor& x, int64_t seed) const {
   return y + at::randn(y.sizes(), g, y.options().device(at::kCPU)).to(y.device()) * setup_.noiseStd;
 }
 
+double Operator::gainSquared() const {
+  std::call_once(gainOnce_, [this] {
+    at::NoGradGuard noGrad;
+    auto g = at::make_generator<at::CPUGeneratorImpl>(uint64_t{0x9a1});
+    std::vector<int64_t> shape{std::max<int64_t>(setup_.batch, 1)};
+    shape.insert(shape.end(), setup_.imageShape.begin(), setup_.imageShape.end());
+    at::Tensor v = at::randn(shape, g, at::TensorOptions(at::kDouble));
+    at::Tensor rayleigh;
+    for (int i = 0; i < 40; ++i) {
+      v = v / v.flatten(1).norm(2, 1).clamp_min(1e-300).view({-1, 1, 1, 1});
+      const at::Tensor w = adjoint(forward(v));
+      rayleigh = (w * v).flatten(1).sum(1);
+      v = w;
+    }
+    gainSquared_ = 1.05 * rayleigh.max().item<double>();
+  });
+  return gainSquared_;
+}
+
 const at::Tensor& Operator::cast(const at::Tensor& param, at::ScalarType type, at::Device device) const {
   std::lock_guard<std::mutex> guard(castLock_);
   auto key = std::make_tuple(static_cast<const void*>(param.unsafeGetTensorImpl()), type, device.str());

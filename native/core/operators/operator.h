@@ -59,6 +59,10 @@ class Operator : public std::enable_shared_from_this<Operator> {
   at::Tensor project(const at::Tensor& x, const at::Tensor& y) const;
   // A x + noiseStd · n, n ~ N(0, I) from seed.
   at::Tensor measure(const at::Tensor& x, int64_t seed) const;
+  // ‖A‖², the largest eigenvalue of AᵀA over the batch's samples: by power iteration in float64, made once
+  // and kept, with a small margin above the estimate (the iteration approaches from below). Step sizes of
+  // gradient-type samplers scale with it (strided blur's ‖A‖² is about 13, not 1).
+  double gainSquared() const;
 
   const Setup& setup() const { return setup_; }
   virtual std::vector<int64_t> measurementShape() const = 0;
@@ -113,6 +117,8 @@ class Operator : public std::enable_shared_from_this<Operator> {
   // CGLS for the minimum-norm least-squares solution of A x = y (adjointSystem: of Aᵀ v = y), no graph.
   at::Tensor cgls(const at::Tensor& y, bool adjointSystem) const;
 
+  mutable std::once_flag gainOnce_;
+  mutable double gainSquared_ = 0;
   mutable std::mutex castLock_;
   mutable std::map<std::tuple<const void*, at::ScalarType, std::string>, at::Tensor> casts_;
   at::Tensor checkedImage(const at::Tensor& x, const char* what, bool& stacked) const;

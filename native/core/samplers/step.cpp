@@ -136,6 +136,8 @@ at::Tensor langevin(const operators::Operator& op, const at::Tensor& x, const at
   if (!center.sizes().equals(x.sizes()))
     throw std::invalid_argument("argument 'center' expected the shape of x " + c10::str(x.sizes()) + ", got " + c10::str(center.sizes()));
   at::NoGradGuard noGrad;
+  // The rate capped at the inverse curvature ‖A‖²/τ² + 1/σ², where explicit Langevin steps stay stable.
+  lr = std::min(lr, 1 / (op.gainSquared() / (dataStd * dataStd) + 1 / (priorStd * priorStd)));
   // x − lr·(Aᵀ(A x − y)/τ² + (x − c)/σ²) + √(2 lr)·z as one combination of x, c and Aᵀ(A x − y).
   const double toCenter = lr / (priorStd * priorStd);
   const std::vector<double> weights = {1 - toCenter, toCenter, -lr / (dataStd * dataStd)};
