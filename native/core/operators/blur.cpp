@@ -153,8 +153,15 @@ class StridedBlurOperator final : public Operator {
   at::Tensor aliasMean(const at::Tensor& t) const {
     const int64_t a = t.size(-2) / s_, b = t.size(-1) / s_;
     std::vector<int64_t> shape(t.sizes().begin(), t.sizes().end() - 2);
+    const auto d = static_cast<int64_t>(shape.size());
     shape.insert(shape.end(), {s_, a, s_, b});
-    return t.reshape(shape).mean({static_cast<int64_t>(shape.size()) - 4, static_cast<int64_t>(shape.size()) - 2});
+    // One dim at a time, on the real view: ATen's reduction over both alias dims at once, complex, took 10×
+    // as long (half of strided blur's A, a fifth of an InvFussion NFE, whose Feature Degradation layers
+    // apply A at every level).
+    const double n = static_cast<double>(s_ * s_);
+    if (!t.is_complex()) return t.reshape(shape).sum(d + 2).sum(d) / n;
+    shape.push_back(2);
+    return at::view_as_complex(at::view_as_real(t).reshape(shape).sum(d + 2).sum(d)) / n;
   }
   // A per-sample (B×…) table in the precision of x, broadcast over K and C.
   at::Tensor response(const at::Tensor& table, const at::Tensor& x) const {
