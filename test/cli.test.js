@@ -116,6 +116,17 @@ test('invdiff train unconditional|palette → restore and eval with zero-shot sa
   });
 });
 
+test('invdiff bench --all runs the benchmark report of the clone, its flags passed through', (t) => {
+  const out = fs.mkdtempSync(path.join(require('os').tmpdir(), 'invdiff-bench-all-'));
+  const r = cli('bench', '--all', '--quick', '--no-build', '--only', 'four-element', '--rounds', '2', '--out', out);
+  t.equal(r.status, 0, 'it exits 0');
+  const report = JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8'));
+  t.deepEqual(report.rows.map((row) => row.name), ['100 four-element adds'], '--only chose the workload');
+  t.ok(report.quick && report.rounds === 2 && report.rows[0].ts.rounds === 2, '--quick and --rounds reached bench/run.js');
+  fs.rmSync(out, { recursive: true, force: true });
+  t.end();
+});
+
 test('invdiff commands: --help for each, and bad arguments exit 2 with a message', (t) => {
   for (const c of ['info', 'train', 'restore', 'eval', 'bench']) {
     const r = cli(c, '--help');
@@ -134,6 +145,8 @@ test('invdiff commands: --help for each, and bad arguments exit 2 with a message
     [['eval', '--model', 'm.safetensors'], /--data DIR is required/],
     [['restore', '--input', 'a', '--out', 'o', '--model', 'm', '--operator', 'nope'], /--operator must be one of|is neither a file/],
     [['bench', '--size', '30'], /--size must be a positive multiple of 4/],
+    [['bench', '--quick'], /--quick belongs to --all \(the whole report\)/],
+    [['bench', '--all', '--size', '64'], /bench --all: --size time one restoration, not the report/],
   ];
   for (const [args, message] of cases) {
     const r = cli(...args);
