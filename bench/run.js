@@ -185,6 +185,7 @@ async function main() {
   Object.values(sides).forEach((s) => s.close());
   fs.rmSync(tmp, { recursive: true, force: true });
   const cpus = os.cpus();
+  const backend = inv.backend();
   const report = {
     date: new Date().toISOString(),
     commit: git(['rev-parse', 'HEAD']),
@@ -192,8 +193,8 @@ async function main() {
     quick,
     rounds,
     threads,
-    libtorch: inv.backend().torch,
-    blas: inv.backend().blasCore ? `OpenBLAS, ${inv.backend().blasCore} kernels, ${inv.backend().blasThreads} thread(s)` : null,
+    libtorch: backend.torch,
+    blas: backend.blasCore ? `OpenBLAS, ${backend.blasCore} kernels, ${backend.blasThreads} thread(s)` : null,
     native: hello.native ?? null,
     python: hello.python ?? null,
     node: process.version,

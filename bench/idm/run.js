@@ -206,13 +206,14 @@ const set11Dir = path.resolve(root, '..', 'shared', 'data', 'Set11');
     const models = present.map((file) => inv.models.IDM.load(file));
     const seconds = models.length ? timeInTurns(ddnm ? [...models, ddnmRestorer] : models, timingImage, operator) : [];
     const ddnmSeconds = ddnm ? seconds[models.length] : NaN;
+    // DDNM's images and results are the task's, the same for each of its checkpoints.
+    const compared = cachedOnly ? small.filter(([, i]) => cached(operator, i)) : small;
+    const d = ddnm && models.length && compared.length ? compared.map(([image, i]) => ddnm(image, operator, i)) : [];
     for (const [k, model] of models.entries()) {
       const trained = JSON.parse(model.metadata['invdiff.trained'] ?? '{}');
       const parameters = model.parameters().reduce((n, p) => n + p.numel, 0);
       const rows = set11.map((image, i) => score(model, image, operator, i));
-      const compared = cachedOnly ? small.filter(([, i]) => cached(operator, i)) : small;
       const subset = compared.map(([, i]) => rows[i]);
-      const d = ddnm && compared.length ? compared.map(([image, i]) => ddnm(image, operator, i)) : [];
       const idmSeconds = seconds[k];
       const speedup = ddnmSeconds / idmSeconds;
       console.log(`| ${name} | ${trained.init ?? 'small'}, ${(parameters / 1e6).toFixed(2)}M | ${avg(rows, 'psnr').toFixed(2)} / ${avg(rows, 'ssim').toFixed(4)} | ${avg(rows, 'psnrB').toFixed(2)} / ${avg(rows, 'ssimB').toFixed(4)} | ${subset.length ? avg(subset, 'psnr').toFixed(2) : '-'} (${subset.length}) | `
