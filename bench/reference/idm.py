@@ -81,6 +81,7 @@ class IDM(Blocks):
         self.block_skips = o.get('skips', 'level') == 'block'
         self.edm = o.get('parameterization', 'eps') == 'edm'
         self.sigma_data = o.get('sigmaData', 0.5)
+        self.final_projection = o.get('finalProjection', True)
         self.reversible = reversible
         assert not o.get('duplicateBottleneck', False), 'the reference does not cover duplicateBottleneck'
 
@@ -208,4 +209,5 @@ class IDM(Blocks):
         chain = [(step(t), self.P[f'coupling_logits.{self.steps - t}']) for t in range(self.steps, 0, -1)]
         start = torch.sqrt(self.abar()[-1]) * op.pinv(y)
         a, b = self.couple(chain, start, self.P['input_scale'] * start, [y], '')
-        return a + self.P['output_merge'] * b
+        out = a + self.P['output_merge'] * b
+        return out - op.pinv(op.A(out) - y) if self.final_projection and op.noise_std == 0 else out

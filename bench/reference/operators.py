@@ -503,4 +503,5 @@ def create(family, opts):
         raise ValueError(f'reference operators: no family {family!r}')
     if cg:
         op.pinv = lambda y, op=op: Linear.pinv(op, y)
+    op.noise_std = opts.get('noiseStd', 0.0)  # IDM projects its output only for noiseless operators
     return op

@@ -76,7 +76,10 @@ at::Tensor Idm::reconstruct(std::shared_ptr<const operators::Operator> op, const
   const bool rng = is_training() && config_.dropout > 0;
   at::Tensor a, b;
   std::tie(a, b) = runCouplings(chain, start, inputScale_ * start, {measured}, parameters(), {config_.reversible, rng, static_cast<size_t>(config_.keepSteps)});
-  return a + outputMerge_ * b;
+  const at::Tensor out = a + outputMerge_ * b;
+  // Noisy y would put its noise back into A's range: there the coupled output stands.
+  const bool project = config_.finalProjection && op->setup().noiseStd == 0;
+  return project ? out - op->pinv(op->forward(out) - measured) : out;
 }
 
 at::Tensor Idm::denoise(const at::Tensor& x, const at::Tensor& sigma, const Context& context) {

@@ -92,6 +92,7 @@ UNetConfig UNetConfig::from(const Options& o) {
   c.duplicateBottleneck = o.flag(k, "duplicateBottleneck", false);
   c.reversible = o.flag(k, "reversible", true);
   c.keepSteps = o.integer(k, "keepSteps", std::min<int64_t>(2, c.steps));
+  c.finalProjection = o.flag(k, "finalProjection", true);
   const std::string parameterization = o.string(k, "parameterization", "eps");
   if (parameterization != "eps" && parameterization != "edm")
     throw std::invalid_argument("idm: option 'parameterization' must be 'eps' or 'edm', got '" + parameterization + "'");

@@ -40,6 +40,9 @@ struct UNetConfig {
   // blocks, only the tensors between its sequences and checkpoints), so backward does not run them again.
   // Two cut a T = 3 step from 1.74× to 1.42× the stored-activation time for +16% memory (README, IDM).
   int64_t keepSteps = 2;
+  // The chain's output projected onto {x : A x = y} (x̂ − A⁺(A x̂ − y)), as each step's x̂₀ is: the couplings
+  // mix that x̂₀ with the other stream, so without it the output is not consistent with y. Noiseless operators only.
+  bool finalProjection = true;
   // 'eps': the network outputs ε (as SD's). 'edm': it is an EDM denoiser F with the prior's noise embedding and
   // preconditioning (σ_data), and ε follows from D(x; σ) at the step's σ = √((1 − ᾱ)/ᾱ).
   bool edm = false;
