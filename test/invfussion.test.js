@@ -164,6 +164,19 @@ test('checked options, save and load, samplers and MMSE', async (t) => {
     t.equal(maxDiff(loaded.denoise(x, 0.5, { operator: A, y }), model.denoise(x, 0.5, { operator: A, y })), 0, 'a loaded model gives the same output');
     const mmse = model.mmse(A, y, { seed: 3 });
     t.equal(maxDiff(mmse, await model.mmseAsync(A, y, { seed: 3 })), 0, 'MMSE in one call, sync and async alike');
+    // project: onto {x : A x = y} by CG, although strided blur's own A⁺ is an approximation.
+    const residual = (r) => A.forward(r).sub(y).norm().item() / y.norm().item();
+    const projected = model.mmse(A, y, { seed: 3, project: true });
+    t.ok(residual(mmse) > 1e-2 && residual(projected) < 1e-4, `MMSE projected: relative residual ${residual(mmse).toExponential(1)} → ${residual(projected).toExponential(1)}`);
+    t.ok(residual(A.project(mmse, y)) > 10 * residual(projected), `strided blur's closed-form projection is not exact (${residual(A.project(mmse, y)).toExponential(1)}), the exact one is`);
+    t.ok(projected.sub(x).norm().item() <= mmse.sub(x).norm().item(), 'noiseless: no further from the image');
+    t.equal(maxDiff(projected, await model.mmseAsync(A, y, { seed: 3, project: true })), 0, 'and the same off the event loop');
+    const noisy = inv.operators.create('stridedBlur', { imageShape: [1, 16, 16], stride: 4, batch: 2, seed: 12, noiseStd: 0.1 });
+    t.throws(() => model.mmse(noisy, noisy.measure(x), { project: true }), /option 'project' needs a noiseless operator \(this one has noiseStd 0.1\)/);
+    t.throws(() => model.mmse(A, y, { project: 1 }), /option 'project' must be a boolean/);
+    t.throws(() => model.mmse(A, y, { projected: true }), /projected/, 'a misspelt option is named');
+    t.throws(() => inv.mmseRestorer(model, { project: 'yes' }), /'project' must be a boolean/);
+    t.equal(inv.mmseRestorer(model, { project: true }).label, 'MMSE (1 step) + projection');
     const heun = inv.samplers.heun(model, { shape: [2, 1, 16, 16], operator: A, y, steps: 3, seed: 2 });
     t.equal(heun.nfe, 5, 'Heun drives InvFussion as a posterior sampler');
     const prior = perturb(new inv.models.Unconditional({ architecture: 'hdit', ...TINY }), 31);

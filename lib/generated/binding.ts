@@ -235,8 +235,8 @@ export interface NativeBinding {
   operatorPinv(op: Handle, y: Handle): number | null;
   'operatorPinv$async'(op: Handle, y: Handle): Promise<number | null>;
   operatorNetworkPinv(op: Handle, y: Handle): number | null;
-  operatorProject(op: Handle, x: Handle, y: Handle): number | null;
-  'operatorProject$async'(op: Handle, x: Handle, y: Handle): Promise<number | null>;
+  operatorProject(op: Handle, x: Handle, y: Handle, exact?: boolean): number | null;
+  'operatorProject$async'(op: Handle, x: Handle, y: Handle, exact?: boolean): Promise<number | null>;
   operatorMeasure(op: Handle, x: Handle, seed?: number): number | null;
   'operatorMeasure$async'(op: Handle, x: Handle, seed?: number): Promise<number | null>;
   operatorInfo(op: Handle): Record<string, number | boolean | string | number[]>;

@@ -56,14 +56,16 @@ export abstract class OperatorMethods {
     return fromHandle($operatorNetworkPinv(this.handle, th(y)));
   }
 
-  /** x + A⁺(y − A x). */
-  project(x: Tensor, y: Tensor): Tensor {
-    return fromHandle($operatorProject(this.handle, th(x), th(y)));
+  /** x + A⁺(y − A x): the closest image with A x = y where A⁺ is exact; exact: A⁺ by conjugate gradients even where the operator's A⁺ is a fast approximation (strided blur's closed form, CT's filtered back-projection). */
+  project(x: Tensor, y: Tensor, opts: { exact?: boolean } = {}): Tensor {
+    opts = checkOptions('project', opts, ["exact"]);
+    return fromHandle($operatorProject(this.handle, th(x), th(y), opts.exact));
   }
 
-  /** x + A⁺(y − A x). Runs off the event loop. */
-  projectAsync(x: Tensor, y: Tensor): Promise<Tensor> {
-    return native['operatorProject$async'](this.handle, th(x), th(y)).then((r) => fromHandle(r));
+  /** x + A⁺(y − A x): the closest image with A x = y where A⁺ is exact; exact: A⁺ by conjugate gradients even where the operator's A⁺ is a fast approximation (strided blur's closed form, CT's filtered back-projection). Runs off the event loop. */
+  projectAsync(x: Tensor, y: Tensor, opts: { exact?: boolean } = {}): Promise<Tensor> {
+    opts = checkOptions('project', opts, ["exact"]);
+    return native['operatorProject$async'](this.handle, th(x), th(y), opts.exact).then((r) => fromHandle(r));
   }
 
   /** A x + noiseStd · n with n ~ N(0, I) drawn from seed. */

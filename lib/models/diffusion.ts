@@ -7,7 +7,7 @@ import { randn, tensor } from '../generated/ops';
 import { Module } from '../module';
 import type { Operator } from '../operators/operator';
 import type { DenoiseContext, Denoiser } from '../samplers/contract';
-import { fromHandle, native, scope, th, tu, type Tensor } from '../tensor';
+import { checkOptions, fromHandle, native, scope, th, tu, type Tensor } from '../tensor';
 import { loadModel } from './load';
 import { nativeOptions } from './options';
 import { shippedFile } from './shipped';
@@ -116,14 +116,30 @@ export abstract class DiffusionModel extends Module implements Denoiser {
     return scope(() => fromHandle(native.modelLogVariance(this.handle, th(sigma.reshape([-1])))));
   }
 
-  /** The posterior mean E[x | y] in one call: D(σn, σ; A, y) at σ = 100 (papers.md §2.7). */
-  mmse(A: Operator, y: Tensor, opts: { seed?: number } = {}): Tensor {
-    return noGrad(() => scope(() => this.denoise(this.mmseStart(A, y, opts.seed), MMSE_SIGMA, { operator: A, y })));
+  /**
+   * The posterior mean E[x | y] in one call: D(σn, σ; A, y) at σ = 100 (papers.md §2.7). With `project`, the
+   * estimate is then projected onto {x : A x = y} by an exact A⁺ (conjugate gradients where the operator's
+   * A⁺ is a fast approximation): for noiseless y the true posterior mean lies in that set, so the projection
+   * only removes the network's error there (README, InvFussion: +1 to +5 dB on strided blur).
+   */
+  mmse(A: Operator, y: Tensor, opts: MmseOptions = {}): Tensor {
+    const project = checkMmse(A, opts);
+    return noGrad(() => scope(() => {
+      const x = this.denoise(this.mmseStart(A, y, opts.seed), MMSE_SIGMA, { operator: A, y });
+      return project ? A.project(x, y, { exact: true }) : x;
+    }));
   }
-  async mmseAsync(A: Operator, y: Tensor, opts: { seed?: number } = {}): Promise<Tensor> {
+  async mmseAsync(A: Operator, y: Tensor, opts: MmseOptions = {}): Promise<Tensor> {
+    const project = checkMmse(A, opts);
     const start = this.mmseStart(A, y, opts.seed);
     try {
-      return await this.denoiseAsync(start, MMSE_SIGMA, { operator: A, y });
+      const x = await this.denoiseAsync(start, MMSE_SIGMA, { operator: A, y });
+      if (!project) return x;
+      try {
+        return await A.projectAsync(x, y, { exact: true });
+      } finally {
+        x.dispose();
+      }
     } finally {
       start.dispose();
     }
@@ -132,6 +148,22 @@ export abstract class DiffusionModel extends Module implements Denoiser {
     const [c, h, w] = A.imageShape;
     return scope(() => randn([y.shape[0], c, h, w], { seed, dtype: this.dtype }).mul(MMSE_SIGMA));
   }
+}
+
+export interface MmseOptions {
+  /** Seed of the σ = 100 start the network sees (default 0). */
+  seed?: number;
+  /** Project the estimate onto {x : A x = y} by an exact A⁺ (noiseless operators only; default false: the network's estimate). */
+  project?: boolean;
+}
+
+// Whether to project; refuses it for noisy measurements, where it would put the noise back into A's range.
+function checkMmse(A: Operator, opts: MmseOptions): boolean {
+  checkOptions('mmse', opts, ['seed', 'project']);
+  if (opts.project !== undefined && typeof opts.project !== 'boolean') throw new TypeError(`mmse: option 'project' must be a boolean, got ${JSON.stringify(opts.project)}`);
+  if (opts.project && A.noiseStd > 0)
+    throw new RangeError(`mmse: option 'project' needs a noiseless operator (this one has noiseStd ${A.noiseStd}): projecting onto a noisy y would put its noise back`);
+  return opts.project === true;
 }
 
 function sigmaTensor(sigma: number | Tensor): Tensor {

@@ -1,7 +1,7 @@
 export { IDM } from './idm';
 export type { IDMFromPriorOptions, IDMOptions } from './idm';
 export { DiffusionModel, Unconditional, Palette, MMSE_SIGMA } from './diffusion';
-export type { DiffusionUNetOptions, DiffusionOptions, HDiTOptions } from './diffusion';
+export type { DiffusionUNetOptions, DiffusionOptions, HDiTOptions, MmseOptions } from './diffusion';
 export { InvFussion } from './invfussion';
 export type { InvFussionOptions } from './invfussion';
 export { load } from './any';

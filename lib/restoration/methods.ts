@@ -78,16 +78,21 @@ export function samplerRestorer(name: SamplerName, model: DiffusionModel, option
   };
 }
 
-/** A conditional diffusion model's one-step posterior mean, D(σn, σ; A, y) at σ = 100. */
-export function mmseRestorer(model: DiffusionModel): Restorer {
+/**
+ * A conditional diffusion model's one-step posterior mean, D(σn, σ; A, y) at σ = 100; `project`: then
+ * projected onto {x : A x = y} (see DiffusionModel.mmse; noiseless operators only).
+ */
+export function mmseRestorer(model: DiffusionModel, options: { project?: boolean } = {}): Restorer {
+  const { project } = checkOptions('mmseRestorer', options, ['project']);
+  if (project !== undefined && typeof project !== 'boolean') throw new TypeError(`mmseRestorer: option 'project' must be a boolean, got ${JSON.stringify(project)}`);
   return {
-    label: 'MMSE (1 step)',
+    label: project ? 'MMSE (1 step) + projection' : 'MMSE (1 step)',
     sizeMultiple: model.sizeMultiple,
     dtype: model.dtype,
     trainedFor: conditionedOn(model),
     imageChannels: model.imageChannels,
-    restore: (A, y, seed) => model.mmse(A, y, { seed }),
-    restoreAsync: (A, y, seed) => model.mmseAsync(A, y, { seed }),
+    restore: (A, y, seed) => model.mmse(A, y, { seed, project }),
+    restoreAsync: (A, y, seed) => model.mmseAsync(A, y, { seed, project }),
   };
 }
 

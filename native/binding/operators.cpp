@@ -18,7 +18,7 @@ const std::vector<OpImpl> rows = {
     {"operatorAdjoint", [](const Args& a) -> Result { return a.op(0).adjoint(a.t(1)); }},
     {"operatorPinv", [](const Args& a) -> Result { return a.op(0).pinv(a.t(1)); }},
     {"operatorNetworkPinv", [](const Args& a) -> Result { return a.op(0).networkPinv(a.t(1)); }},
-    {"operatorProject", [](const Args& a) -> Result { return a.op(0).project(a.t(1), a.t(2)); }},
+    {"operatorProject", [](const Args& a) -> Result { return a.op(0).project(a.t(1), a.t(2), a.b(3)); }},
     {"operatorMeasure", [](const Args& a) -> Result { return a.op(0).measure(a.t(1), a.i64(2)); }},
     {"operatorInfo",
      [](const Args& a) -> Result {

@@ -239,7 +239,7 @@ inline const std::vector<OpSpec>& schema() {
       {"operatorAdjoint", {{"op", Kind::Operator, false, false, 1, 0, "", {}}, {"y", Kind::Tensor, false, false, 1, 0, "", {}}}, ResultKind::Tensor, true},
       {"operatorPinv", {{"op", Kind::Operator, false, false, 1, 0, "", {}}, {"y", Kind::Tensor, false, false, 1, 0, "", {}}}, ResultKind::Tensor, true},
       {"operatorNetworkPinv", {{"op", Kind::Operator, false, false, 1, 0, "", {}}, {"y", Kind::Tensor, false, false, 1, 0, "", {}}}, ResultKind::Tensor, false},
-      {"operatorProject", {{"op", Kind::Operator, false, false, 1, 0, "", {}}, {"x", Kind::Tensor, false, false, 1, 0, "", {}}, {"y", Kind::Tensor, false, false, 1, 0, "", {}}}, ResultKind::Tensor, true},
+      {"operatorProject", {{"op", Kind::Operator, false, false, 1, 0, "", {}}, {"x", Kind::Tensor, false, false, 1, 0, "", {}}, {"y", Kind::Tensor, false, false, 1, 0, "", {}}, {"exact", Kind::Bool, true, true, 1, 0, "", {}}}, ResultKind::Tensor, true},
       {"operatorMeasure", {{"op", Kind::Operator, false, false, 1, 0, "", {}}, {"x", Kind::Tensor, false, false, 1, 0, "", {}}, {"seed", Kind::Integer, true, true, 1, 0, "", {}}}, ResultKind::Tensor, true},
       {"operatorInfo", {{"op", Kind::Operator, false, false, 1, 0, "", {}}}, ResultKind::Object, false},
       {"sheppLogan", {{"size", Kind::Integer, false, false, 1, 0, "", {}}}, ResultKind::Tensor, false},

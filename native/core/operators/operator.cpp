@@ -191,12 +191,12 @@ at::Tensor Operator::networkPinv(const at::Tensor& y) const {
   return stacked ? x : x.squeeze(1);
 }
 
-at::Tensor Operator::project(const at::Tensor& x, const at::Tensor& y) const {
+at::Tensor Operator::project(const at::Tensor& x, const at::Tensor& y, bool exact) const {
   bool imageStacked, measurementStacked;
   const at::Tensor xs = checkedImage(x, "project", imageStacked);
   const at::Tensor ys = checkedMeasurement(y, "project", measurementStacked);
   if (imageStacked != measurementStacked) throw std::invalid_argument("project: x and y must both be stacks (B×K×...) or both not");
-  at::Tensor out = applyProject(xs, ys);
+  at::Tensor out = exact && !pinvExact() ? xs + pinvByCG(ys - applyA(xs)) : applyProject(xs, ys);
   return imageStacked ? out : out.squeeze(1);
 }
 

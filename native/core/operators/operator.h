@@ -56,7 +56,8 @@ class Operator : public std::enable_shared_from_this<Operator> {
   // iterative A⁺ at every layer of every call is too slow and not differentiable through its stopping rule.
   at::Tensor networkPinv(const at::Tensor& y) const;
   // x + A⁺(y − A x): the closest measurement-consistent image (exactly so where A⁺ is exact).
-  at::Tensor project(const at::Tensor& x, const at::Tensor& y) const;
+  // exact: A⁺ by CG even where the family's A⁺ is a fast approximation (pinvExact false).
+  at::Tensor project(const at::Tensor& x, const at::Tensor& y, bool exact = false) const;
   // A x + noiseStd · n, n ~ N(0, I) from seed.
   at::Tensor measure(const at::Tensor& x, int64_t seed) const;
   // ‖A‖², the largest eigenvalue of AᵀA over the batch's samples: by power iteration in float64, made once

@@ -78,8 +78,7 @@ at::Tensor Idm::reconstruct(std::shared_ptr<const operators::Operator> op, const
   std::tie(a, b) = runCouplings(chain, start, inputScale_ * start, {measured}, parameters(), {config_.reversible, rng, static_cast<size_t>(config_.keepSteps)});
   const at::Tensor out = a + outputMerge_ * b;
   // Noisy y would put its noise back into A's range: there the coupled output stands.
-  const bool project = config_.finalProjection && op->setup().noiseStd == 0;
-  return project ? out - op->pinv(op->forward(out) - measured) : out;
+  return config_.finalProjection && op->setup().noiseStd == 0 ? op->project(out, measured) : out;
 }
 
 at::Tensor Idm::denoise(const at::Tensor& x, const at::Tensor& sigma, const Context& context) {
