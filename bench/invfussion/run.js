@@ -3,7 +3,7 @@
 // bench/invfussion: the InvFusion paper's Table 1 at small scale (papers.md §2.9), on the three cpu32 models
 // the project trains (scripts/train-invfussion.js): held-out 32×32 crops of CBSD68's Y channel (never used in
 // training or validation), strided motion blur (s = 4), patch inpainting and a random matrix (2–128 rows),
-// noiseless and with σ_n = 0.1. Methods: InvFussion and Palette one-step MMSE and Heun posterior samples
+// noiseless and with σ_n = 0.1. Methods: InvFussion and Palette one-step MMSE (also projected onto A x = y, noiseless) and Heun posterior samples
 // (32 steps, 63 NFE), and DDRM, DDNM, DPS, ΠGDM and DAPS on the unconditional HDiT. Prints PSNR/SSIM, NFEs
 // and seconds per image, and per-image paired PSNR differences with their standard error.
 //   node bench/invfussion/run.js [--images 24] [--noise 0,0.1] [--models DIR] [--quick] [--json FILE] [--methods 'InvFussion MMSE,DDRM-25']
@@ -61,6 +61,10 @@ const PAPER = {
   const methods = [
     ['InvFussion MMSE', inv.mmseRestorer(invfussion)],
     ['Palette MMSE', inv.mmseRestorer(palette)],
+    // The same estimates projected onto {x : A x = y} by an exact A⁺ (noiseless rows only): the posterior mean of
+    // noiseless y lies in that set. Not in the paper's table.
+    ['InvFussion MMSE + projection', inv.mmseRestorer(invfussion, { project: true })],
+    ['Palette MMSE + projection', inv.mmseRestorer(palette, { project: true })],
     ['InvFussion Heun-63', inv.samplerRestorer('heun', invfussion, { steps: 32 })],
     ['Palette Heun-63', inv.samplerRestorer('heun', palette, { steps: 32 })],
     ['DDRM-25', inv.samplerRestorer('ddrm', prior, { steps: 25 })],
@@ -85,6 +89,7 @@ const PAPER = {
       const perImage = {};
       let baseline;
       for (const [name, method] of methods) {
+        if (noise > 0 && name.endsWith('+ projection')) continue;
         const r = inv.restoreImages(method, images, spec, { seed: 1000 });
         perImage[name] = inv.metrics.psnrPerImage(r.restored, images);
         const ssim = inv.metrics.ssimPerImage(r.restored, images);
@@ -99,7 +104,8 @@ const PAPER = {
       console.log(`σn ${noise} ${label.padEnd(12)} ${'A⁺y'.padEnd(20)} ${mean(baseline).toFixed(2)} dB`);
       const zeroShot = methods.map(([n]) => n).filter((n) => !/InvFussion|Palette/.test(n));
       const best = zeroShot.length ? zeroShot.reduce((a, b) => (mean(perImage[a]) >= mean(perImage[b]) ? a : b)) : undefined;
-      const pairs = [['InvFussion MMSE', 'Palette MMSE'], ['InvFussion Heun-63', 'Palette Heun-63'], ['InvFussion MMSE', best]];
+      const pairs = [['InvFussion MMSE', 'Palette MMSE'], ['InvFussion Heun-63', 'Palette Heun-63'], ['InvFussion MMSE', best],
+        ['InvFussion MMSE + projection', 'Palette MMSE + projection'], ['InvFussion MMSE + projection', best]];
       for (const [a, b] of pairs.filter(([a, b]) => perImage[a] && b && perImage[b])) {
         const d = paired(perImage[a], perImage[b]);
         report.rows.push({ noise, family: label, comparison: `${a} − ${b}`, mean: d.mean, se: d.se });
