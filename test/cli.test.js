@@ -105,6 +105,14 @@ test('invdiff train unconditional|palette → restore and eval with zero-shot sa
     const prows = JSON.parse(fs.readFileSync(path.join(dir, 'p.json'), 'utf8'));
     t.deepEqual(prows.map((r) => r.method), ['A⁺y', 'MMSE (1 step)', 'Heun, 2 steps'], 'palette: MMSE and posterior sampling');
     t.equal(prows[1].operator.family, 'inpainting', 'a palette model is evaluated on the degradation it was trained on');
+    const e4 = cli('eval', '--model', palette, '--data', images, '--method', 'mmse', '--project', '--json', path.join(dir, 'q.json'));
+    t.equal(e4.status, 0, 'eval with --project exits 0');
+    const qrows = JSON.parse(fs.readFileSync(path.join(dir, 'q.json'), 'utf8'));
+    t.equal(qrows[1].method, 'MMSE (1 step) + projection', '--project reaches the MMSE');
+    t.ok(qrows[1].psnr >= prows[1].psnr - 1e-9, `projected onto A x = y it is no worse on noiseless inpainting (${qrows[1].psnr.toFixed(2)} vs ${prows[1].psnr.toFixed(2)} dB)`);
+    const misplaced = cli('eval', '--model', palette, '--data', images, '--method', 'heun', '--project');
+    t.equal(misplaced.status, 2, '--project without mmse exits 2');
+    t.match(misplaced.stderr, /--project applies to mmse, not to heun/, misplaced.stderr.trim());
     const bad = cli('restore', '--model', prior, '--input', images, '--out', path.join(dir, 'o2'), '--method', 'heun');
     t.equal(bad.status, 2, 'heun on an unconditional model exits 2');
     t.match(bad.stderr, /would ignore the measurement/, bad.stderr.trim());

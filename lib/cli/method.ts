@@ -29,6 +29,7 @@ export const SAMPLER_FLAGS: Record<string, Flag> = {
 export const METHOD_OPTIONS: Options = {
   method: { type: 'string' },
   steps: { type: 'string' },
+  project: { type: 'boolean' },
   ...Object.fromEntries(Object.keys(SAMPLER_FLAGS).map((f) => [f, { type: 'string' as const }])),
 };
 
@@ -36,6 +37,7 @@ const flagsOf = (sampler: SamplerName) => Object.entries(SAMPLER_FLAGS).filter((
 
 export const METHOD_HELP = `  --method NAME      how a diffusion model restores: ${ZERO_SHOT.join(', ')} (zero-shot, on an unconditional model;
                      default ddnm), heun, euler, ddim or mmse (on a palette model; default heun). An IDM is itself the method.
+  --project          with mmse: project the estimate onto A x = y by an exact A⁺ (noiseless operators only)
   --steps N          sampler steps (default ${defaultSteps('ddnm')} for the zero-shot samplers, ${defaultSteps('heun')} for heun/euler/ddim)
   each sampler's own options:
 ${SAMPLER_NAMES.map((s) => {
@@ -53,7 +55,7 @@ const givenFlags = (values: Values) => Object.keys(SAMPLER_FLAGS).filter((f) => 
 export function checkMethodFlags(model: AnyModel, methods: string[], values: Values): void {
   const given = givenFlags(values);
   if (model instanceof IDM) {
-    const ignored = ['method', 'steps', ...given].filter((f) => values[f] !== undefined && !(f === 'method' && values.method === 'idm'));
+    const ignored = ['method', 'steps', 'project', ...given].filter((f) => values[f] !== undefined && !(f === 'method' && values.method === 'idm'));
     if (ignored.length) throw new UsageError(`${ignored.map((f) => `--${f}`).join(', ')} ${ignored.length > 1 ? 'do' : 'does'} not apply to an IDM model (it is its own method, with its trained steps)`);
     return;
   }
@@ -63,6 +65,7 @@ export function checkMethodFlags(model: AnyModel, methods: string[], values: Val
       throw new UsageError(`--${flag} applies to ${takers.join(', ')}, not to ${methods.join(', ')}`);
   }
   if (values.steps !== undefined && !methods.some(isSamplerName)) throw new UsageError(`--steps applies to the samplers, not to ${methods.join(', ')}`);
+  if (values.project !== undefined && !methods.includes('mmse')) throw new UsageError(`--project applies to mmse, not to ${methods.join(', ')}`);
 }
 
 /** The methods --method names (comma-separated), or the model's own. */
@@ -79,7 +82,7 @@ export function restorer(model: AnyModel, method: string | undefined, values: Va
   const name = method ?? defaultMethod(model);
   const why = unsuitable(model, name);
   if (why) throw new UsageError(`--method ${name} ${why}`);
-  if (!isSamplerName(name)) return restorerFor(model, { method: name });
+  if (!isSamplerName(name)) return restorerFor(model, { method: name, ...(name === 'mmse' && values.project ? { project: true } : {}) });
   const own: Record<string, number | string> = {};
   for (const [flag, f] of flagsOf(name)) {
     if (values[flag] === undefined) continue;

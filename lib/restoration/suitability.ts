@@ -46,12 +46,13 @@ export function restorerFor(model: AnyModel, opts: { method?: string; steps?: nu
   const method = opts.method ?? defaultMethod(model);
   const why = unsuitable(model, method);
   if (why) throw new RangeError(`restorerFor: 'method' ${method} ${why}`);
-  const { method: _, steps: givenSteps, ...own } = checkOptions(`restorerFor(${method})`, opts, ['method', ...(isSamplerName(method) ? ['steps', 'onStep', ...SAMPLER_OWN_OPTIONS[method]] : [])]);
+  const own = isSamplerName(method) ? ['steps', 'onStep', ...SAMPLER_OWN_OPTIONS[method]] : method === 'mmse' ? ['project'] : [];
+  const { method: _, steps: givenSteps, ...rest } = checkOptions(`restorerFor(${method})`, opts, ['method', ...own]);
   if (model instanceof IDM) return idmRestorer(model);
-  if (method === 'mmse') return mmseRestorer(model);
+  if (method === 'mmse') return mmseRestorer(model, rest as { project?: boolean });
   const steps = givenSteps ?? defaultSteps(method as SamplerName);
   if (!Number.isInteger(steps) || steps <= 0) throw new RangeError(`restorerFor: 'steps' must be a positive integer, got ${steps}`);
-  return samplerRestorer(method as SamplerName, model, { steps, ...own });
+  return samplerRestorer(method as SamplerName, model, { steps, ...rest });
 }
 
 
