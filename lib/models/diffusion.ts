@@ -157,11 +157,16 @@ export interface MmseOptions {
   project?: boolean;
 }
 
+/** MmseOptions.project checked for `owner` (mmse, mmseRestorer): true, false or absent. */
+export function checkProject(owner: string, project: unknown): boolean {
+  if (project !== undefined && typeof project !== 'boolean') throw new TypeError(`${owner}: option 'project' must be a boolean, got ${JSON.stringify(project)}`);
+  return project === true;
+}
+
 // Whether to project; refuses it for noisy measurements, where it would put the noise back into A's range.
 function checkMmse(A: Operator, opts: MmseOptions): boolean {
   checkOptions('mmse', opts, ['seed', 'project']);
-  if (opts.project !== undefined && typeof opts.project !== 'boolean') throw new TypeError(`mmse: option 'project' must be a boolean, got ${JSON.stringify(opts.project)}`);
-  if (opts.project && A.noiseStd > 0)
+  if (checkProject('mmse', opts.project) && A.noiseStd > 0)
     throw new RangeError(`mmse: option 'project' needs a noiseless operator (this one has noiseStd ${A.noiseStd}): projecting onto a noisy y would put its noise back`);
   return opts.project === true;
 }

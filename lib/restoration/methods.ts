@@ -1,7 +1,7 @@
 // The restoration methods behind one interface: an IDM (its unrolled chain), a sampler on a diffusion
 // denoiser (zero-shot on an Unconditional prior, posterior sampling on a Palette), or a one-step MMSE.
 import type { Dtype } from '../generated/ops';
-import type { DiffusionModel } from '../models/diffusion';
+import { checkProject, type DiffusionModel } from '../models/diffusion';
 import type { IDM } from '../models/idm';
 import { trainedFor } from '../models/card';
 import type { Operator, OperatorSpec } from '../operators/operator';
@@ -83,8 +83,7 @@ export function samplerRestorer(name: SamplerName, model: DiffusionModel, option
  * projected onto {x : A x = y} (see DiffusionModel.mmse; noiseless operators only).
  */
 export function mmseRestorer(model: DiffusionModel, options: { project?: boolean } = {}): Restorer {
-  const { project } = checkOptions('mmseRestorer', options, ['project']);
-  if (project !== undefined && typeof project !== 'boolean') throw new TypeError(`mmseRestorer: option 'project' must be a boolean, got ${JSON.stringify(project)}`);
+  const project = checkProject('mmseRestorer', checkOptions('mmseRestorer', options, ['project']).project);
   return {
     label: project ? 'MMSE (1 step) + projection' : 'MMSE (1 step)',
     sizeMultiple: model.sizeMultiple,
