@@ -2,7 +2,8 @@
 'use strict';
 // Trains the IDM checkpoints the project ships (models/idm-prior-cs<ratio>.safetensors, idm-cs<ratio>), reproducibly:
 //   node scripts/train-idm.js [--task cs|inpainting] [--ratios 10,30,50] [--steps 5000] [--init prior|random|small|FILE]
-//     [--prior FILE] [--data DIR] [--out models] [--resume] [--jobs N] [--validate-every N] [--lr RATE] [--help]
+//     [--prior FILE] [--data DIR] [--out models] [--resume] [--jobs N] [--validate-every N] [--lr RATE]
+//     [--crop 64] [--batch 4] [--help]
 // --task cs: scrambled block CS at each sampling ratio (cs<ratio>); --task inpainting: random-pixel
 // inpainting with <ratio>% of the pixels missing (inpaint<ratio>, the seed's 90%). The file is
 // idm-prior-<task> for --init prior or FILE, idm-random-<task> for random, idm-<task> for small.
@@ -44,6 +45,8 @@ try {
       task: { type: 'string', default: 'cs' },
       prior: { type: 'string' },
       lr: { type: 'string' },
+      crop: { type: 'string', default: '64' },
+      batch: { type: 'string', default: '4' },
       'validate-every': { type: 'string', default: '250' },
       help: { type: 'boolean', default: false },
     },
@@ -68,6 +71,12 @@ const TASKS = {
 const prefix = { small: 'idm-', random: 'idm-random-' }[values.init] ?? 'idm-prior-';
 const task = TASKS[values.task];
 if (!task) fail(`--task must be one of ${Object.keys(TASKS).join(', ')}, got '${values.task}'`);
+const crop = Number(values.crop);
+const batch = Number(values.batch);
+// Block CS measures whole 32×32 blocks, so its training patches hold a whole number of them.
+if (!(Number.isInteger(crop) && crop >= 32 && (values.task !== 'cs' || crop % 32 === 0)))
+  fail(`--crop must be an integer of at least 32${values.task === 'cs' ? ' and a multiple of 32 (the CS block)' : ''}, got '${values.crop}'`);
+if (!(Number.isInteger(batch) && batch >= 1)) fail(`--batch must be a positive integer, got '${values.batch}'`);
 const shared = path.resolve(__dirname, '..', '..', 'shared', 'data');
 const dataDir = values.data ?? (fs.existsSync(path.join(shared, 'Train400')) ? path.join(shared, 'Train400') : undefined);
 
@@ -103,7 +112,7 @@ async function parallel(ratios) {
   const worker = async () => {
     for (let ratio; (ratio = pending.shift()) !== undefined; ) {
       const args = [__filename, '--ratios', ratio, '--steps', values.steps, '--out', values.out, '--seed', values.seed, '--init', values.init, '--task', values.task,
-        '--validate-every', values['validate-every'], ...(values.prior ? ['--prior', values.prior] : []), ...(values.lr ? ['--lr', values.lr] : []),
+        '--validate-every', values['validate-every'], '--crop', values.crop, '--batch', values.batch, ...(values.prior ? ['--prior', values.prior] : []), ...(values.lr ? ['--lr', values.lr] : []),
         ...(values.data ? ['--data', values.data] : []), ...(values.resume ? ['--resume'] : [])];
       const code = await new Promise((done) => {
         const child = spawn(process.execPath, args, { env: { ...process.env, INVDIFF_NUM_THREADS: '1' }, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -124,8 +133,8 @@ async function parallel(ratios) {
   const seed = Number(values.seed);
   for (const ratio of values.ratios.split(',').map(Number)) {
     const data = dataDir
-      ? await inv.ImageDataset.fromFolder(dataDir, { crop: 64, batch: 4, seed, mode: 'y' })
-      : inv.ImageDataset.deadLeaves({ count: 64, size: 128, imageSeed: 1000, crop: 64, batch: 4, seed });
+      ? await inv.ImageDataset.fromFolder(dataDir, { crop, batch, seed, mode: 'y' })
+      : inv.ImageDataset.deadLeaves({ count: 64, size: Math.max(128, crop), imageSeed: 1000, crop, batch, seed });
     inv.manualSeed(seed); // the initial weights: LibTorch seeds its global generator afresh in every process
     const model = initialModel();
     if (!(ratio > 0 && ratio < 100)) throw new Error(`--ratios must hold percentages in (0, 100), got '${ratio}'`);
@@ -149,7 +158,7 @@ async function parallel(ratios) {
     const file = path.join(values.out, `${name}.safetensors`);
     const validated = result.validation.map((v) => [v.step, Number(v.psnr.toFixed(2))]);
     // The prior-sized networks are stored as float16, half the size (as the prior is); the small ones as trained.
-    model.save(file, { 'invdiff.trained': JSON.stringify({ operator, init: initFile ? path.basename(initFile) : values.init, steps: result.step, seconds: Math.round((Date.now() - started) / 1000), data: dataDir ? path.basename(dataDir) : 'dead-leaves', crop: 64, batch: 4, seed, lr, validation: validated }) },
+    model.save(file, { 'invdiff.trained': JSON.stringify({ operator, init: initFile ? path.basename(initFile) : values.init, steps: result.step, seconds: Math.round((Date.now() - started) / 1000), data: dataDir ? path.basename(dataDir) : 'dead-leaves', crop, batch, seed, lr, validation: validated }) },
       values.init === 'small' ? {} : { dtype: 'float16' });
     for (const [step, psnr] of validated) console.log(`  validation (Set14 crops) at step ${step}: ${psnr} dB`);
     inv.models.writeCard(file, { name, trainedFor: [operator], data: dataDir ? path.basename(dataDir) : 'dead-leaves', steps: result.step });
