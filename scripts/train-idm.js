@@ -98,6 +98,12 @@ function initialModel() {
   }
 }
 
+// A fine-tuned network keeps the training record of the file it started from, so its lineage stays readable.
+function earlier(model) {
+  const record = initFile && model.metadata['invdiff.trained'];
+  return record ? { earlier: JSON.parse(record) } : {};
+}
+
 async function validationImages() {
   const dir = path.join(shared, 'Set14');
   if (!fs.existsSync(dir)) return undefined;
@@ -158,7 +164,7 @@ async function parallel(ratios) {
     const file = path.join(values.out, `${name}.safetensors`);
     const validated = result.validation.map((v) => [v.step, Number(v.psnr.toFixed(2))]);
     // The prior-sized networks are stored as float16, half the size (as the prior is); the small ones as trained.
-    model.save(file, { 'invdiff.trained': JSON.stringify({ operator, init: initFile ? path.basename(initFile) : values.init, steps: result.step, seconds: Math.round((Date.now() - started) / 1000), data: dataDir ? path.basename(dataDir) : 'dead-leaves', crop, batch, seed, lr, validation: validated }) },
+    model.save(file, { 'invdiff.trained': JSON.stringify({ operator, init: initFile ? path.basename(initFile) : values.init, steps: result.step, seconds: Math.round((Date.now() - started) / 1000), data: dataDir ? path.basename(dataDir) : 'dead-leaves', crop, batch, seed, lr, validation: validated, ...earlier(model) }) },
       values.init === 'small' ? {} : { dtype: 'float16' });
     for (const [step, psnr] of validated) console.log(`  validation (Set14 crops) at step ${step}: ${psnr} dB`);
     inv.models.writeCard(file, { name, trainedFor: [operator], data: dataDir ? path.basename(dataDir) : 'dead-leaves', steps: result.step });

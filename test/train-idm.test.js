@@ -51,6 +51,24 @@ function tinySetup() {
   return { data, model };
 }
 
+test('trainIDM: validation measures every run with the same operators, whatever its training seed', async (t) => {
+  const validation = inv.deadLeaves({ count: 3, size: 16, seed: 9 });
+  const operator = { family: 'blockCS', ratio: 0.25, blockSize: 8 }; // scrambled: the seed draws the permutation
+  inv.manualSeed(1);
+  const reference = tinySetup().model;
+  const { restored } = inv.restoreImages(reference, validation, operator, { seed: 0 });
+  const expected = inv.metrics.psnr(restored, validation);
+  const { restored: other } = inv.restoreImages(reference, validation, operator, { seed: 7 });
+  t.notEqual(inv.metrics.psnr(other, validation), expected, 'the operator seed changes the PSNR of the same weights');
+  for (const seed of [0, 7]) {
+    inv.manualSeed(1); // the same initial weights
+    const { data, model } = tinySetup();
+    const result = await inv.training.trainIDM({ model, data, operator, steps: 1, seed, lr: 1e-3, progress: false, validation, validateEvery: 1 });
+    t.equal(result.validation[0].psnr, expected, `training seed ${seed}: the step-0 PSNR is that of image i measured with seed i`);
+  }
+  t.end();
+});
+
 test('trainIDM: resuming from a checkpoint equals the uninterrupted run, bit for bit (float64)', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'resume-'));
   const validation = inv.deadLeaves({ count: 2, size: 20, seed: 9 }); // not a multiple of 4: padded
