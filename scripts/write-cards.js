@@ -16,7 +16,7 @@ const NOTES = {
   'idm-cs50': 'Set11 (Y channel): 32.21 dB / 0.8753 SSIM; A⁺y 16.27 dB. 153k parameters.',
   'idm-prior-cs10': 'IDM.fromPrior of the shipped prior (2.93M parameters, stored as float16), fine-tuned 4000 steps. Set11 256² images (Y): 25.57 dB; DDNM-100 on the same prior 23.28 dB.',
   'idm-prior-cs30': 'idm-prior-cs10 fine-tuned 1000 + 1400 + 3000 steps more at 30%. Set11 (Y, all 11): 32.76 dB; DDNM-100 on the same prior 31.61 dB.',
-  'idm-prior-cs50': 'idm-prior-cs10 fine-tuned 1000 + 1400 + 3000 steps more at 50%. Set11 (Y, all 11): 37.13 dB; DDNM-100 on the same prior 36.50 dB.',
+  'idm-prior-cs50': 'idm-prior-cs10 fine-tuned 1000 + 1400 + 3000 + 6000 steps more at 50%. Set11 (Y, all 11): 37.79 dB; DDNM-100 on the same prior 36.50 dB.',
   'idm-prior-inpaint90': 'idm-prior-cs10 fine-tuned 1000 steps for 90% random-pixel inpainting. Set11 256² images (Y): 24.29 dB; A⁺y 13.97 dB.',
   unconditional: 'Grey (Y) prior for the zero-shot samplers, 3.0M parameters stored as float16. DDNM-100 on Set11 256² images: 23.28/32.64/37.64 dB at 10/30/50% block CS.',
 };
