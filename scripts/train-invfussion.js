@@ -2,7 +2,11 @@
 'use strict';
 // Trains the three cpu32 HDiT models the package ships, with the same data, budget, σ draws and noise:
 //   node scripts/train-invfussion.js --model invfussion|palette|unconditional [--steps 6000] [--batch 16] [--data DIR]
-//     [--out models] [--resume] [--threads 1]
+//     [--out models] [--resume] [--threads 1] [--init FILE]
+// --init FILE continues from that model's saved weights (a shipped cpu32 file) with a fresh optimizer, warm-up
+// and schedule, for when the resumable checkpoint is gone; give the three models the same --init budget and
+// --seed so they stay comparable (--resume with the same --init continues such a run). The file's own training
+// record is kept under 'earlier'.
 // InvFussion and Palette see the paper's degradation mixture drawn per batch (papers.md §2.2, §2.6): a random
 // matrix with 2–128 rows, strided motion blur with s ∈ {2, 4, 8}, patch inpainting and none, uniformly over the
 // four families. EDM2 loss with the learned log-variance, ln σ ~ N(−0.8, 1.6²) with 5 % of draws at σ = 100,
@@ -24,6 +28,7 @@ const { values } = parseArgs({
     data: { type: 'string' },
     out: { type: 'string', default: path.resolve(__dirname, '..', 'models') },
     resume: { type: 'boolean', default: false },
+    init: { type: 'string' },
     seed: { type: 'string', default: '0' },
     threads: { type: 'string', default: '1' },
   },
@@ -62,10 +67,15 @@ async function validationImages(crop) {
   const validation = await validationImages(crop);
   inv.manualSeed(seed); // the initial weights
   const options = { preset: 'cpu32' };
-  const model =
-    values.model === 'invfussion' ? new inv.models.InvFussion(options)
-    : values.model === 'palette' ? new inv.models.Palette({ architecture: 'hdit', ...options })
-    : new inv.models.Unconditional({ architecture: 'hdit', ...options });
+  const Kind = { invfussion: inv.models.InvFussion, palette: inv.models.Palette, unconditional: inv.models.Unconditional }[values.model];
+  const initFile = values.init === undefined ? undefined : path.resolve(values.init);
+  if (initFile && !(initFile.endsWith('.safetensors') && fs.existsSync(initFile))) throw new Error(`--init must be an existing .safetensors file, got '${values.init}'`);
+  const model = initFile ? Kind.load(initFile)
+    : values.model === 'invfussion' ? new Kind(options)
+    : new Kind({ architecture: 'hdit', ...options });
+  if (initFile && model.imageShape.join('x') !== '1x32x32')
+    throw new Error(`--init '${values.init}' is not a cpu32 model: its images are ${model.imageShape.join('×')}, not 1×32×32`);
+  const earlierRecord = initFile ? model.metadata?.['invdiff.trained'] : undefined;
   const conditional = values.model !== 'unconditional';
   const name = `${values.model}-cpu32`;
   const started = Date.now();
@@ -81,9 +91,10 @@ async function validationImages(crop) {
   });
   const seconds = Math.round((Date.now() - started) / 1000);
   const file = path.join(values.out, `${name}.safetensors`);
-  const trained = { steps: result.step, seconds, data: path.basename(dataDir), crop, batch, seed, degradations: conditional ? DEGRADATIONS : [], weights: conditional ? WEIGHTS : [], nonFiniteSteps: result.nonFiniteSteps };
+  const earlier = earlierRecord ? { init: path.basename(initFile), earlier: JSON.parse(earlierRecord) } : {};
+  const trained = { steps: result.step, seconds, data: path.basename(dataDir), crop, batch, seed, degradations: conditional ? DEGRADATIONS : [], weights: conditional ? WEIGHTS : [], nonFiniteSteps: result.nonFiniteSteps, ...earlier };
   model.save(file, { 'invdiff.trained': JSON.stringify(trained) }, { dtype: 'float16' });
-  inv.models.writeCard(file, { name, trainedFor: conditional ? DEGRADATIONS : [], data: path.basename(dataDir), steps: result.step });
+  inv.models.writeCard(file, { name, trainedFor: conditional ? DEGRADATIONS : [], data: path.basename(dataDir), steps: result.step + (earlier.earlier?.steps ?? 0) });
   for (const v of result.validation) console.log(`  validation at step ${v.step}: ${v.psnr.toFixed(2)} dB`);
   console.log(`${name}: ${result.step} steps in ${(seconds / 60).toFixed(1)} min this run, final loss ${result.losses.at(-1).toFixed(4)}, ${result.nonFiniteSteps} steps with non-finite gradients -> ${file}`);
   process.exit(result.interrupted ? 130 : 0);
