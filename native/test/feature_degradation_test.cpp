@@ -1,8 +1,11 @@
 // InvFusion's pieces below the network: the Feature Degradation layer (exact un-patch/re-patch, GELU of its
 // input for the identity operator and a pass-through map, finite-difference gradients, per-sample operators
 // in a batch equal to one at a time), the joint attention layer (ỹ = 0 still takes softmax mass) and the
-// gather form of neighbourhood attention (what CUDA runs) against the CPU kernel.
+// gather form of neighbourhood attention against the CPU kernel, the window rule's closed-form key ranges
+// against a direct count, and, where LibTorch sees a GPU, the CUDA path against the CPU kernel.
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
@@ -10,6 +13,7 @@
 
 #include "core/nn/feature_degradation.h"
 #include "core/nn/neighborhood_attention.h"
+#include "core/nn/neighborhood_attention_kernel.h"
 #include "core/nn/transformer_layer.h"
 #include "core/operators/operator.h"
 #include "expect.h"
@@ -153,5 +157,45 @@ void featureDegradationTests() {
     double worst = 0;
     for (size_t i = 0; i < in.size(); ++i) worst = std::max(worst, (gk[i] - gg[i]).abs().max().item<double>());
     EXPECT(worst < 1e-12, "gather and CPU kernel give the same gradients for query, keys and values");
+  }
+
+  {  // the queries whose windows hold key r, in closed form (what the backward pass walks), against a count
+    bool same = true;
+    for (int64_t length = 1; length <= 12; ++length)
+      for (int64_t kernel = 1; kernel <= length; kernel += 2)
+        for (int64_t r = 0; r < length; ++r) {
+          int64_t first = length, end = 0;
+          for (int64_t i = 0; i < length; ++i) {
+            const int64_t start = invdiff::nn::na::windowStart(i, length, kernel);
+            if (start <= r && r < start + kernel) first = std::min(first, i), end = i + 1;
+          }
+          same = same && first == invdiff::nn::na::firstQuery(r, kernel) && end == invdiff::nn::na::endQuery(r, length, kernel);
+        }
+    EXPECT(same, "firstQuery/endQuery match the queries whose windows hold each key (L = 1..12, every odd κ ≤ L)");
+  }
+
+  if (at::hasCUDA()) {  // the CUDA path (its kernels, or the gather form where the build has none) equals the CPU kernel
+#if INVDIFF_CUDA_KERNELS
+    std::printf("neighbourhood attention on CUDA: this build's kernels\n");
+#else
+    std::printf("neighbourhood attention on CUDA: gathered windows (no CUDA kernels built)\n");
+#endif
+    const std::vector<int64_t> shape{2, 3, 9, 7, 32};  // κ = 7 on 9×7: clamped windows; head dim 32 as in cpu32
+    for (const at::ScalarType type : {at::kDouble, at::kFloat}) {
+      std::vector<at::Tensor> cpu, gpu;
+      for (uint64_t s = 0; s < 5; ++s) {
+        cpu.push_back(seeded(shape, 60 + s, type).requires_grad_(true));
+        gpu.push_back(cpu.back().detach().to(at::kCUDA).requires_grad_(true));
+      }
+      const at::Tensor weight = seeded(shape, 70, type);
+      const at::Tensor a = invdiff::nn::neighborhoodAttention(cpu[0], {cpu[1], cpu[3]}, {cpu[2], cpu[4]}, 7);
+      const at::Tensor b = invdiff::nn::neighborhoodAttention(gpu[0], {gpu[1], gpu[3]}, {gpu[2], gpu[4]}, 7);
+      const double tol = type == at::kDouble ? 1e-10 : 1e-4;
+      EXPECT((a - b.cpu()).abs().max().item<double>() < tol, type == at::kDouble ? "CUDA equals the CPU kernel (float64, joint form)" : "CUDA equals the CPU kernel (float32, joint form)");
+      const auto ga = torch::autograd::grad({(a * weight).sum()}, cpu), gb = torch::autograd::grad({(b * weight.to(at::kCUDA)).sum()}, gpu);
+      double worst = 0;
+      for (size_t i = 0; i < cpu.size(); ++i) worst = std::max(worst, (ga[i] - gb[i].cpu()).abs().max().item<double>());
+      EXPECT(worst < tol * 10, "CUDA gives the CPU kernel's gradients for query, keys and values");
+    }
   }
 }

@@ -1,8 +1,6 @@
 #include "core/nn/neighborhood_attention.h"
 
-#include <algorithm>
 #include <cmath>
-#include <limits>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -11,65 +9,21 @@
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/custom_function.h>
 
+#include "core/nn/neighborhood_attention_kernel.h"
+#if INVDIFF_CUDA_KERNELS
+#include "core/cuda/neighborhood_attention.h"
+#endif
+
 namespace invdiff::nn {
 namespace {
 
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-// One axis of NATTEN's window rule (no dilation): query i's window starts at clamp(i − κ//2, 0, L − κ).
-// The starts never decrease and step by at most one, so the queries whose windows hold key r form one
-// range [first[r], end[r]): the backward pass walks it to sum each key's gradient without write races.
-struct Axis {
-  std::vector<int64_t> start, first, end;
-  Axis(int64_t length, int64_t kernel) : start(length), first(length, length), end(length, 0) {
-    for (int64_t i = 0; i < length; ++i) {
-      start[i] = std::clamp(i - kernel / 2, int64_t(0), length - kernel);
-      for (int64_t r = start[i]; r < start[i] + kernel; ++r) {
-        first[r] = std::min(first[r], i);
-        end[r] = i + 1;
-      }
-    }
-  }
-};
+using na::Shape;
 
-// Tensors are contiguous (planes = batch·heads, H, W, d); the attention weights are (planes·H·W, sets·κ²),
-// slot (set·κ + a)·κ + b holding the key at window offset (a, b) of that set.
-struct Geometry {
-  int64_t planes, height, width, dim, kernel, sets;
-  Axis rows, cols;
-  Geometry(const at::Tensor& q, int64_t kernel, int64_t sets)
-      : planes(q.size(0) * q.size(1)), height(q.size(2)), width(q.size(3)), dim(q.size(4)), kernel(kernel), sets(sets),
-        rows(height, kernel), cols(width, kernel) {}
-  int64_t window() const { return sets * kernel * kernel; }
-
-  // f(slot, set, key) for every key of query (i, j) in `plane`, in slot order.
-  template <class F>
-  void forEachKey(int64_t plane, int64_t i, int64_t j, F f) const {
-    int64_t slot = 0;
-    for (int64_t set = 0; set < sets; ++set)
-      for (int64_t r = rows.start[i]; r < rows.start[i] + kernel; ++r)
-        for (int64_t c = cols.start[j]; c < cols.start[j] + kernel; ++c) f(slot++, set, (plane * height + r) * width + c);
-  }
-};
-
-// Eight partial sums let the compiler fill SIMD lanes: it may not reorder a single running sum without
-// -ffast-math.
-template <class T>
-T dot(const T* a, const T* b, int64_t n) {
-  T lane[8] = {};
-  int64_t t = 0;
-  for (; t + 8 <= n; t += 8)
-    for (int u = 0; u < 8; ++u) lane[u] += a[t + u] * b[t + u];
-  T sum = 0;
-  for (; t < n; ++t) sum += a[t] * b[t];
-  for (int u = 0; u < 8; ++u) sum += lane[u];
-  return sum;
-}
-
-template <class T>
-void axpy(T* y, T alpha, const T* x, int64_t n) {
-  for (int64_t t = 0; t < n; ++t) y[t] += alpha * x[t];
+Shape shapeOf(const at::Tensor& q, int64_t kernel, int64_t sets) {
+  return {q.size(0) * q.size(1), q.size(2), q.size(3), q.size(4), kernel, sets};
 }
 
 template <class T>
@@ -79,101 +33,53 @@ std::vector<const T*> pointers(at::TensorList list) {
   return out;
 }
 
-// Work per task: one row of queries (or keys) of one plane; rows are independent, so threads never share
-// an output element.
+// Work per task: one row of tokens (queries or keys) of one plane; each token writes only its own outputs.
 template <class F>
-void forEachRow(const Geometry& g, F f) {
+void forEachToken(const Shape& g, F f) {
   at::parallel_for(0, g.planes * g.height, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t row = begin; row < end; ++row) f(row / g.height, row % g.height);
+    for (int64_t token = begin * g.width; token < end * g.width; ++token) f(token);
   });
 }
 
-// out = Σ_slots P·v with P = softmax over every slot of the window (all key sets in one softmax, §2.4).
 template <class T>
-void attendForward(const Geometry& g, const T* q, const std::vector<const T*>& k, const std::vector<const T*>& v, T scale, T* out,
-                   T* weights) {
-  const int64_t d = g.dim, n = g.window();
-  forEachRow(g, [&](int64_t plane, int64_t i) {
-    for (int64_t j = 0; j < g.width; ++j) {
-      const int64_t query = (plane * g.height + i) * g.width + j;
-      const T* qv = q + query * d;
-      T* p = weights + query * n;
-      T largest = -std::numeric_limits<T>::infinity();
-      g.forEachKey(plane, i, j, [&](int64_t slot, int64_t set, int64_t key) {
-        p[slot] = scale * dot(qv, k[set] + key * d, d);
-        largest = std::max(largest, p[slot]);
-      });
-      T total = 0;
-      for (int64_t s = 0; s < n; ++s) total += p[s] = std::exp(p[s] - largest);
-      for (int64_t s = 0; s < n; ++s) p[s] /= total;
-      T* o = out + query * d;
-      std::fill(o, o + d, T(0));
-      g.forEachKey(plane, i, j, [&](int64_t slot, int64_t set, int64_t key) { axpy(o, p[slot], v[set] + key * d, d); });
-    }
+void attendForward(const Shape& g, const T* q, const std::vector<const T*>& k, const std::vector<const T*>& v, T scale, T* out, T* weights) {
+  forEachToken(g, [&](int64_t query) { na::forwardQuery(g, q, k, v, scale, out, weights, query); });
+}
+
+template <class T>
+void attendBackward(const Shape& g, const T* q, const std::vector<const T*>& k, const std::vector<const T*>& v, const T* dOut, const T* weights,
+                    T scale, T* dScores, T* dq, const std::vector<T*>& dk, const std::vector<T*>& dv) {
+  forEachToken(g, [&](int64_t query) { na::backwardQuery(g, k, v, dOut, weights, scale, dScores, dq, query); });
+  forEachToken(g, [&](int64_t key) {
+    for (int64_t set = 0; set < g.sets; ++set) na::backwardKey(g, q, dOut, weights, dScores, scale, set, dk[set], dv[set], key);
   });
 }
 
-// Per query: dP = dO·vᵀ, dS = P ⊙ (dP − Σ P ⊙ dP) (the softmax's Jacobian), dq = scale·Σ dS·k.
-template <class T>
-void backwardQueries(const Geometry& g, const std::vector<const T*>& k, const std::vector<const T*>& v, const T* dOut, const T* weights,
-                     T scale, T* dScores, T* dq) {
-  const int64_t d = g.dim, n = g.window();
-  forEachRow(g, [&](int64_t plane, int64_t i) {
-    for (int64_t j = 0; j < g.width; ++j) {
-      const int64_t query = (plane * g.height + i) * g.width + j;
-      const T* p = weights + query * n;
-      const T* go = dOut + query * d;
-      T* ds = dScores + query * n;
-      T mean = 0;
-      g.forEachKey(plane, i, j, [&](int64_t slot, int64_t set, int64_t key) {
-        ds[slot] = dot(go, v[set] + key * d, d);
-        mean += p[slot] * ds[slot];
-      });
-      for (int64_t s = 0; s < n; ++s) ds[s] = p[s] * (ds[s] - mean);
-      T* gq = dq + query * d;
-      std::fill(gq, gq + d, T(0));
-      g.forEachKey(plane, i, j, [&](int64_t slot, int64_t set, int64_t key) { axpy(gq, scale * ds[slot], k[set] + key * d, d); });
-    }
-  });
-}
-
-// Per key, over the queries whose windows hold it: dk = scale·Σ dS·q and dv = Σ P·dO.
-template <class T>
-void backwardKeys(const Geometry& g, const T* q, const T* dOut, const T* weights, const T* dScores, T scale, const std::vector<T*>& dk,
-                  const std::vector<T*>& dv) {
-  const int64_t d = g.dim, n = g.window(), kk = g.kernel;
-  forEachRow(g, [&](int64_t plane, int64_t r) {
-    for (int64_t c = 0; c < g.width; ++c) {
-      const int64_t key = (plane * g.height + r) * g.width + c;
-      for (int64_t set = 0; set < g.sets; ++set) {
-        T* gk = dk[set] + key * d;
-        T* gv = dv[set] + key * d;
-        std::fill(gk, gk + d, T(0));
-        std::fill(gv, gv + d, T(0));
-        for (int64_t i = g.rows.first[r]; i < g.rows.end[r]; ++i)
-          for (int64_t j = g.cols.first[c]; j < g.cols.end[c]; ++j) {
-            const int64_t query = (plane * g.height + i) * g.width + j;
-            const int64_t slot = query * n + (set * kk + r - g.rows.start[i]) * kk + c - g.cols.start[j];
-            axpy(gk, scale * dScores[slot], q + query * d, d);
-            axpy(gv, weights[slot], dOut + query * d, d);
-          }
-      }
-    }
-  });
-}
+// CUDA tensors reach the Function only where this build compiled the kernels (core/cuda/neighborhood_attention.cu,
+// the same per-token arithmetic); elsewhere neighborhoodAttention sends them to the gather form.
+#if INVDIFF_CUDA_KERNELS
+constexpr bool kDeviceKernels = true;
+#else
+constexpr bool kDeviceKernels = false;
+#endif
 
 // A custom backward rather than a gather of the windowed keys into LibTorch ops: autograd would then keep
 // the gathered (B, heads, H, W, sets·κ², d) keys and values, κ²·d times the weights kept here.
 struct NeighborhoodAttentionFunction : torch::autograd::Function<NeighborhoodAttentionFunction> {
   static variable_list forward(AutogradContext* ctx, const at::Tensor& query, at::TensorList keys, at::TensorList values, int64_t kernel,
                                double scale) {
-    const Geometry g(query, kernel, static_cast<int64_t>(keys.size()));
+    const Shape g = shapeOf(query, kernel, static_cast<int64_t>(keys.size()));
     at::Tensor out = at::empty_like(query);
-    at::Tensor weights = at::empty({g.planes * g.height * g.width, g.window()}, query.options());
-    AT_DISPATCH_FLOATING_TYPES(query.scalar_type(), "neighborhoodAttention", [&] {
-      attendForward<scalar_t>(g, query.data_ptr<scalar_t>(), pointers<scalar_t>(keys), pointers<scalar_t>(values), static_cast<scalar_t>(scale),
-                              out.data_ptr<scalar_t>(), weights.data_ptr<scalar_t>());
-    });
+    at::Tensor weights = at::empty({g.tokens(), g.window()}, query.options());
+#if INVDIFF_CUDA_KERNELS
+    if (query.is_cuda())
+      cuda::neighborhoodAttentionForward(g, query, keys, values, scale, out, weights);
+    else
+#endif
+      AT_DISPATCH_FLOATING_TYPES(query.scalar_type(), "neighborhoodAttention", [&] {
+        attendForward<scalar_t>(g, query.data_ptr<scalar_t>(), pointers<scalar_t>(keys), pointers<scalar_t>(values), static_cast<scalar_t>(scale),
+                                out.data_ptr<scalar_t>(), weights.data_ptr<scalar_t>());
+      });
     variable_list saved{query};
     saved.insert(saved.end(), keys.begin(), keys.end());
     saved.insert(saved.end(), values.begin(), values.end());
@@ -191,28 +97,29 @@ struct NeighborhoodAttentionFunction : torch::autograd::Function<NeighborhoodAtt
     const at::Tensor& query = saved[0];
     const at::Tensor& weights = saved.back();
     const at::TensorList keys(saved.data() + 1, sets), values(saved.data() + 1 + sets, sets);
-    const Geometry g(query, ctx->saved_data["kernel"].toInt(), static_cast<int64_t>(sets));
+    const Shape g = shapeOf(query, ctx->saved_data["kernel"].toInt(), static_cast<int64_t>(sets));
     const double scale = ctx->saved_data["scale"].toDouble();
     const at::Tensor dOut = grads[0].contiguous();
     at::Tensor dq = at::empty_like(query), dScores = at::empty_like(weights);
-    variable_list dk, dv;
+    std::vector<at::Tensor> dk, dv;
     for (size_t s = 0; s < sets; ++s) {
       dk.push_back(at::empty_like(query));
       dv.push_back(at::empty_like(query));
     }
-    AT_DISPATCH_FLOATING_TYPES(query.scalar_type(), "neighborhoodAttentionBackward", [&] {
-      const auto k = pointers<scalar_t>(keys), v = pointers<scalar_t>(values);
-      const scalar_t s = static_cast<scalar_t>(scale);
-      backwardQueries<scalar_t>(g, k, v, dOut.data_ptr<scalar_t>(), weights.data_ptr<scalar_t>(), s, dScores.data_ptr<scalar_t>(),
-                                dq.data_ptr<scalar_t>());
-      std::vector<scalar_t*> gk, gv;
-      for (size_t i = 0; i < sets; ++i) {
-        gk.push_back(dk[i].data_ptr<scalar_t>());
-        gv.push_back(dv[i].data_ptr<scalar_t>());
-      }
-      backwardKeys<scalar_t>(g, query.data_ptr<scalar_t>(), dOut.data_ptr<scalar_t>(), weights.data_ptr<scalar_t>(), dScores.data_ptr<scalar_t>(),
-                             s, gk, gv);
-    });
+#if INVDIFF_CUDA_KERNELS
+    if (query.is_cuda())
+      cuda::neighborhoodAttentionBackward(g, query, keys, values, dOut, weights, scale, dScores, dq, dk, dv);
+    else
+#endif
+      AT_DISPATCH_FLOATING_TYPES(query.scalar_type(), "neighborhoodAttentionBackward", [&] {
+        std::vector<scalar_t*> gk, gv;
+        for (size_t i = 0; i < sets; ++i) {
+          gk.push_back(dk[i].data_ptr<scalar_t>());
+          gv.push_back(dv[i].data_ptr<scalar_t>());
+        }
+        attendBackward<scalar_t>(g, query.data_ptr<scalar_t>(), pointers<scalar_t>(keys), pointers<scalar_t>(values), dOut.data_ptr<scalar_t>(),
+                                 weights.data_ptr<scalar_t>(), static_cast<scalar_t>(scale), dScores.data_ptr<scalar_t>(), dq.data_ptr<scalar_t>(), gk, gv);
+      });
     variable_list out{dq};
     out.insert(out.end(), dk.begin(), dk.end());
     out.insert(out.end(), dv.begin(), dv.end());
@@ -251,13 +158,12 @@ void checkArguments(const at::Tensor& query, at::TensorList keys, at::TensorList
 
 // Key index (r·W + c) of each query's window slots, (H·W, κ²) in the CPU kernel's slot order.
 at::Tensor windowIndex(int64_t height, int64_t width, int64_t kernel) {
-  const Axis rows(height, kernel), cols(width, kernel);
   at::Tensor index = at::empty({height * width, kernel * kernel}, at::kLong);
   auto* out = index.data_ptr<int64_t>();
   for (int64_t i = 0; i < height; ++i)
     for (int64_t j = 0; j < width; ++j)
       for (int64_t a = 0; a < kernel; ++a)
-        for (int64_t b = 0; b < kernel; ++b) *out++ = (rows.start[i] + a) * width + cols.start[j] + b;
+        for (int64_t b = 0; b < kernel; ++b) *out++ = (na::windowStart(i, height, kernel) + a) * width + na::windowStart(j, width, kernel) + b;
   return index;
 }
 
@@ -290,7 +196,8 @@ at::Tensor neighborhoodAttentionByGather(const at::Tensor& query, at::TensorList
 }
 
 at::Tensor neighborhoodAttention(const at::Tensor& query, at::TensorList keys, at::TensorList values, int64_t kernelSize, c10::optional<double> scale) {
-  if (query.defined() && !query.device().is_cpu()) return neighborhoodAttentionByGather(query, keys, values, kernelSize, scale);
+  if (query.defined() && !query.device().is_cpu() && !(kDeviceKernels && query.is_cuda() && keys.size() <= na::kMaxDeviceSets))
+    return neighborhoodAttentionByGather(query, keys, values, kernelSize, scale);
   checkArguments(query, keys, values, kernelSize, scale);
   std::vector<at::Tensor> k, v;
   for (const at::Tensor& t : keys) k.push_back(t.contiguous());

@@ -13,8 +13,9 @@ namespace invdiff::nn {
 // softmax(q·kᵀ·scale)·v over each query's window, on (B, heads, H, W, d) tensors; scale defaults to 1/√d.
 // With several key/value sets over the same windows (InvFusion's joint attention: k, v and k′, v′) the
 // logits of all sets share one softmax (2κ² logits for two sets) and the weighted values are summed.
-// float32/float64; differentiable. On the CPU a custom kernel whose backward keeps only the attention weights;
-// on other devices (CUDA) neighborhoodAttentionByGather, until a kernel of their own exists. Errors name the argument: query, key/value (the first set), key2/value2 (the second), kernelSize, scale.
+// float32/float64; differentiable. A custom kernel whose backward keeps only the attention weights, on the CPU
+// and, where the build compiled core/cuda (nvcc), on CUDA; other devices run neighborhoodAttentionByGather.
+// Errors name the argument: query, key/value (the first set), key2/value2 (the second), kernelSize, scale.
 at::Tensor neighborhoodAttention(const at::Tensor& query, at::TensorList keys, at::TensorList values, int64_t kernelSize,
                                  c10::optional<double> scale = c10::nullopt);
 
