@@ -115,13 +115,16 @@ INVDIFF_HOST_DEVICE void backwardKey(const Shape& g, const T* q, const T* dOut, 
   T* gk = dk + key * d;
   T* gv = dv + key * d;
   for (int64_t t = 0; t < d; ++t) gk[t] = gv[t] = 0;
-  for (int64_t i = firstQuery(r, kk); i < endQuery(r, g.height, kk); ++i)
-    for (int64_t j = firstQuery(c, kk); j < endQuery(c, g.width, kk); ++j) {
+  const int64_t j0 = firstQuery(c, kk), j1 = endQuery(c, g.width, kk);
+  for (int64_t i = firstQuery(r, kk); i < endQuery(r, g.height, kk); ++i) {
+    const int64_t row = (set * kk + r - windowStart(i, g.height, kk)) * kk + c;  // the slot's row part, for every j
+    for (int64_t j = j0; j < j1; ++j) {
       const int64_t query = (plane * g.height + i) * g.width + j;
-      const int64_t slot = query * n + (set * kk + r - windowStart(i, g.height, kk)) * kk + c - windowStart(j, g.width, kk);
+      const int64_t slot = query * n + row - windowStart(j, g.width, kk);
       axpy(gk, scale * dScores[slot], q + query * d, d);
       axpy(gv, weights[slot], dOut + query * d, d);
     }
+  }
 }
 
 }  // namespace invdiff::nn::na
