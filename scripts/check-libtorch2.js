@@ -4,32 +4,21 @@
 // code on the API that 1.13 and 2.x share. The headers come from Debian trixie's libtorch-dev (2.6),
 // unpacked into build/libtorch2-headers; nothing is installed. Debian/Ubuntu with apt-get only.
 //   node scripts/check-libtorch2.js
-const { spawnSync, spawn } = require('child_process');
+const { spawn } = require('child_process');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { sources } = require('./torch-config');
+const { unpackPackages } = require('./debian-packages');
 
 const root = path.resolve(__dirname, '..');
 const work = path.join(root, 'build', 'libtorch2-headers');
 const headers = path.join(work, 'root', 'usr', 'include');
 
-function run(cmd, args, opts = {}) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', ...opts });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed:\n${r.stderr || r.stdout}`);
-  return r.stdout;
-}
-
 function fetchHeaders() {
   if (['torch/csrc/api/include/torch/version.h', 'gloo/algorithm.h'].every((f) => fs.existsSync(path.join(headers, f)))) return;
-  fs.mkdirSync(path.join(work, 'lists', 'partial'), { recursive: true });
-  fs.mkdirSync(path.join(work, 'cache', 'archives', 'partial'), { recursive: true });
-  fs.writeFileSync(path.join(work, 'sources.list'), 'deb http://deb.debian.org/debian trixie main\n');
-  const o = [`-oDir::Etc::SourceList=${work}/sources.list`, '-oDir::Etc::SourceParts=/dev/null', `-oDir::State::Lists=${work}/lists`, `-oDir::Cache=${work}/cache`];
-  run('apt-get', [...o, 'update', '-q']);
   // gloo's headers too: c10d's ProcessGroupGloo.hpp includes them, and they must be the ones that LibTorch was built with.
-  run('apt-get', [...o, 'download', 'libtorch-dev', 'libgloo-dev'], { cwd: work });
-  for (const deb of fs.readdirSync(work).filter((f) => /^(libtorch|libgloo)-dev_.*\.deb$/.test(f))) run('dpkg', ['-x', path.join(work, deb), path.join(work, 'root')]);
+  unpackPackages(work, 'deb http://deb.debian.org/debian trixie main', ['libtorch-dev', 'libgloo-dev']);
 }
 
 function check(file) {

@@ -97,9 +97,10 @@ function findLibTorch(env = process.env) {
   return locateLibTorch({ env, forBuild: true }).found;
 }
 
-function sources() {
+/** The native sources of those parts of native/sources.json (the addon's by default; 'cuda' for the kernels). */
+function sources(parts = ['core', 'binding']) {
   const list = require('../native/sources.json');
-  return [...list.core, ...list.binding];
+  return parts.flatMap((part) => list[part]);
 }
 
 module.exports = { findLibTorch, locateLibTorch, sources, DEBIAN_LIB, MULTIARCH, HIDE };
