@@ -7,11 +7,11 @@
 // host compiler g++-11 from main, both unpacked into build/cuda-toolchain (about 3 GB); nothing is installed,
 // nothing is linked or run. Debian/Ubuntu with apt-get only.
 //   node scripts/check-cuda.js
-const { spawn } = require('child_process');
 const fs = require('fs');
 const path = require('path');
 const { findLibTorch, sources } = require('./torch-config');
 const { unpackPackages } = require('./debian-packages');
+const { compileAll, report } = require('./compile-checks');
 
 const root = path.resolve(__dirname, '..');
 const work = path.join(root, 'build', 'cuda-toolchain');
@@ -43,16 +43,6 @@ function writeShim() {
   fs.writeFileSync(file, '#pragma once\n#define C10_CUDA_BUILD_SHARED_LIBS\n');
 }
 
-function compile(tool, args, file, label) {
-  return new Promise((resolve) => {
-    const env = { ...process.env, LD_LIBRARY_PATH: path.join(tree, 'usr', 'lib', 'x86_64-linux-gnu') };
-    const child = spawn(tool, [...args, file], { cwd: root, env });
-    let err = '';
-    child.stderr.on('data', (d) => { err += d; });
-    child.on('close', (code) => resolve({ file, label, ok: code === 0, err }));
-  });
-}
-
 (async () => {
   const cuda = sources(['cuda']);
   if (!cuda.length) throw new Error("native/sources.json lists no 'cuda' sources");
@@ -60,31 +50,26 @@ function compile(tool, args, file, label) {
   writeShim();
   const torch = findLibTorch();
   const sets = [];
-  if (torch) sets.push([`LibTorch ${torch.version ?? ''} (${torch.source})`.replace('  ', ' '), torch.includeDirs]);
+  if (torch) sets.push([`LibTorch ${torch.version ?? '(version unknown)'} (${torch.source})`, torch.includeDirs]);
   const two = path.join(root, 'build', 'libtorch2-headers', 'root', 'usr', 'include');
   if (fs.existsSync(path.join(two, 'torch', 'csrc', 'api', 'include', 'torch', 'version.h'))) sets.push(['LibTorch 2.x headers (check:libtorch2)', [two, `${two}/torch/csrc/api/include`]]);
   if (!sets.length) throw new Error('no LibTorch headers found (install libtorch-dev or set LIBTORCH)');
   // The C++ sources that include core/cuda headers: compiled as the CUDA build compiles them.
   const callers = sources(['core']).filter((f) => /INVDIFF_CUDA_KERNELS/.test(fs.readFileSync(path.join(root, f), 'utf8')));
-  const results = [];
+  const env = { ...process.env, LD_LIBRARY_PATH: path.join(tree, 'usr', 'lib', 'x86_64-linux-gnu') };
+  const jobs = [];
   for (const [label, includes] of sets) {
     // The default /usr/include stays where the compiler puts it (an -I of it breaks libstdc++'s #include_next).
     const inc = ['-Inative', `-I${shim}`, ...includes.filter((d) => d !== '/usr/include').flatMap((d) => ['-isystem', d]), '-D_GLIBCXX_USE_CXX11_ABI=1', '-DINVDIFF_CUDA=1', '-DINVDIFF_CUDA_KERNELS=1'];
     const device = ['-ccbin', hostCompiler, '-std=c++17', '--expt-relaxed-constexpr', '-D__CUDA_NO_HALF_OPERATORS__', '-D__CUDA_NO_HALF_CONVERSIONS__',
       '-D__CUDA_NO_BFLOAT16_CONVERSIONS__', '-D__CUDA_NO_HALF2_OPERATORS__', '-gencode', 'arch=compute_80,code=sm_80', '-gencode', 'arch=compute_90,code=sm_90',
       '--resource-usage', '-c', '-o', '/dev/null', ...inc];
-    // Two at a time: a LibTorch translation unit is slow and large.
-    const jobs = [...cuda.map((f) => [nvcc, device, f]), ...callers.map((f) => ['g++', ['-std=c++17', '-fsyntax-only', '-DUSE_DISTRIBUTED', '-DUSE_C10D_GLOO', ...inc], f])];
-    for (let i = 0; i < jobs.length; i += 2) results.push(...(await Promise.all(jobs.slice(i, i + 2).map(([tool, args, f]) => compile(tool, args, f, label)))));
+    jobs.push(...cuda.map((file) => ({ tool: nvcc, args: device, file, label, env })),
+      ...callers.map((file) => ({ tool: 'g++', args: ['-std=c++17', '-fsyntax-only', '-DUSE_DISTRIBUTED', '-DUSE_C10D_GLOO', ...inc], file, label })));
   }
-  for (const r of results) {
-    const spills = r.ok ? [...r.err.matchAll(/(\d+) bytes spill stores/g)].reduce((n, m) => n + Number(m[1]), 0) : 0;
-    console.log(`${r.ok ? 'ok' : 'FAILED'}  ${r.file}  [${r.label}]${r.ok && r.file.endsWith('.cu') ? `  (register spills: ${spills} bytes)` : ''}` +
-      `${r.ok ? '' : '\n' + (r.err.split('\n').filter((l) => /error|fatal/.test(l)).slice(0, 10).join('\n') || r.err.slice(-2000))}`);
-  }
-  const failed = results.filter((r) => !r.ok).length;
-  console.log(`${results.length - failed} passed, ${failed} failed`);
-  process.exitCode = failed ? 1 : 0;
+  // Two at a time: a LibTorch translation unit is slow and large.
+  report(await compileAll(jobs, 2, root), (r) =>
+    r.file.endsWith('.cu') ? `  (register spills: ${[...r.err.matchAll(/(\d+) bytes spill stores/g)].reduce((n, m) => n + Number(m[1]), 0)} bytes)` : '');
 })().catch((err) => {
   console.error(`check-cuda: ${err.message}`);
   process.exitCode = 1;

@@ -4,12 +4,12 @@
 // code on the API that 1.13 and 2.x share. The headers come from Debian trixie's libtorch-dev (2.6),
 // unpacked into build/libtorch2-headers; nothing is installed. Debian/Ubuntu with apt-get only.
 //   node scripts/check-libtorch2.js
-const { spawn } = require('child_process');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { sources } = require('./torch-config');
 const { unpackPackages } = require('./debian-packages');
+const { compileAll, report } = require('./compile-checks');
 
 const root = path.resolve(__dirname, '..');
 const work = path.join(root, 'build', 'libtorch2-headers');
@@ -21,18 +21,12 @@ function fetchHeaders() {
   unpackPackages(work, 'deb http://deb.debian.org/debian trixie main', ['libtorch-dev', 'libgloo-dev']);
 }
 
-function check(file) {
+// c10d's Gloo headers are compiled only with the definitions LibTorch's torch_cpu target carries.
+function checkArgs() {
   const napi = require('node-addon-api').include_dir;
-  // c10d's Gloo headers are compiled only with the definitions LibTorch's torch_cpu target carries.
-  const args = ['-std=c++17', '-fsyntax-only', '-D_GLIBCXX_USE_CXX11_ABI=1', '-DUSE_DISTRIBUTED', '-DUSE_C10D_GLOO', '-DNAPI_VERSION=8', '-DNODE_ADDON_API_CPP_EXCEPTIONS',
+  return ['-std=c++17', '-fsyntax-only', '-D_GLIBCXX_USE_CXX11_ABI=1', '-DUSE_DISTRIBUTED', '-DUSE_C10D_GLOO', '-DNAPI_VERSION=8', '-DNODE_ADDON_API_CPP_EXCEPTIONS',
     '-DNODE_ADDON_API_CPP_EXCEPTIONS_ALL', `-I${headers}`, `-I${headers}/torch/csrc/api/include`, '-Inative', `-I${napi}`,
-    `-I${path.resolve(path.dirname(process.execPath), '..', 'include', 'node')}`, file];
-  return new Promise((resolve) => {
-    const child = spawn('g++', args, { cwd: root });
-    let err = '';
-    child.stderr.on('data', (d) => { err += d; });
-    child.on('close', (code) => resolve({ file, ok: code === 0, err }));
-  });
+    `-I${path.resolve(path.dirname(process.execPath), '..', 'include', 'node')}`];
 }
 
 (async () => {
@@ -40,13 +34,9 @@ function check(file) {
   const version = fs.readFileSync(path.join(headers, 'torch', 'csrc', 'api', 'include', 'torch', 'version.h'), 'utf8').match(/TORCH_VERSION_MAJOR (\d+)[\s\S]*TORCH_VERSION_MINOR (\d+)/);
   console.log(`check-libtorch2: LibTorch ${version[1]}.${version[2]} headers`);
   const files = [...sources(), ...fs.readdirSync(path.join(root, 'native', 'test')).filter((f) => f.endsWith('.cpp')).map((f) => `native/test/${f}`)];
-  const jobs = Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
-  const results = [];
-  for (let i = 0; i < files.length; i += jobs) results.push(...(await Promise.all(files.slice(i, i + jobs).map(check))));
-  for (const r of results) console.log(`${r.ok ? 'ok' : 'FAILED'}  ${r.file}${r.ok ? '' : '\n' + r.err.split('\n').filter((l) => /error/.test(l)).slice(0, 10).join('\n')}`);
-  const failed = results.filter((r) => !r.ok).length;
-  console.log(`${results.length - failed} passed, ${failed} failed`);
-  process.exitCode = failed ? 1 : 0;
+  const parallel = Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
+  const args = checkArgs();
+  report(await compileAll(files.map((file) => ({ tool: 'g++', args, file })), parallel, root));
 })().catch((err) => {
   console.error(`check-libtorch2: ${err.message}`);
   process.exitCode = 1;

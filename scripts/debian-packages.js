@@ -26,4 +26,4 @@ function unpackPackages(work, sourcesLine, packages) {
   fs.rmSync(debs, { recursive: true, force: true });
 }
 
-module.exports = { run, unpackPackages };
+module.exports = { unpackPackages };

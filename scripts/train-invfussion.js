@@ -75,7 +75,7 @@ async function validationImages(crop) {
     : new Kind({ architecture: 'hdit', ...options });
   if (initFile && model.imageShape.join('x') !== '1x32x32')
     throw new Error(`--init '${values.init}' is not a cpu32 model: its images are ${model.imageShape.join('×')}, not 1×32×32`);
-  const earlierRecord = initFile ? model.metadata?.['invdiff.trained'] : undefined;
+  const earlierRecord = initFile ? model.metadata['invdiff.trained'] : undefined;
   const conditional = values.model !== 'unconditional';
   const name = `${values.model}-cpu32`;
   const started = Date.now();
